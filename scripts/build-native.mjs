@@ -1,0 +1,1 @@
+// Placeholder: the native kernel build is added with the tensor backend.

@@ -1,0 +1,38 @@
+import { Command, CommanderError } from "commander";
+import { EnclaveError } from "../errors.js";
+import { registerSchemasCommand } from "./commands/schemas.js";
+
+export function buildProgram(): Command {
+  const program = new Command("enclave")
+    .description("coreason-enclave: confidential, differentially private federated learning")
+    .version("0.1.0")
+    .showHelpAfterError();
+  registerSchemasCommand(program);
+  return program;
+}
+
+/** Errors print their stable code and message only: never a stack with data in it. */
+export async function runCli(argv: string[]): Promise<number> {
+  const program = buildProgram().exitOverride();
+  try {
+    await program.parseAsync(argv);
+    return typeof process.exitCode === "number" ? process.exitCode : 0;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode;
+    if (err instanceof EnclaveError) {
+      process.stderr.write(`enclave: error [${err.code}]: ${err.message}\n`);
+      return 1;
+    }
+    process.stderr.write(
+      `enclave: unexpected error: ${(err as Error)?.name ?? "Error"}: ${(err as Error)?.message}\n`,
+    );
+    return 1;
+  }
+}
+
+const invokedDirectly = process.argv[1] && import.meta.url.endsWith("/cli/main.js");
+if (invokedDirectly) {
+  runCli(process.argv).then((code) => {
+    process.exitCode = code;
+  });
+}

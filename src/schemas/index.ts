@@ -1,0 +1,21 @@
+import { z } from "zod";
+import { AttestationReport } from "./attestation.js";
+import { AggregationStrategy, FederationJob } from "./federation.js";
+import { PrivacyConfig } from "./privacy.js";
+
+export * from "./attestation.js";
+export * from "./contract.js";
+export * from "./federation.js";
+export * from "./privacy.js";
+
+/** The contracts published as JSON Schema for callers in other languages. */
+export const PUBLISHED_CONTRACTS = { PrivacyConfig, AggregationStrategy, FederationJob, AttestationReport } as const;
+
+/** JSON Schema (draft 2020-12) of every published contract, describing the accepted input. */
+export function jsonSchemas(): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [name, schema] of Object.entries(PUBLISHED_CONTRACTS)) {
+    out[name] = z.toJSONSchema(schema, { io: "input", target: "draft-2020-12" });
+  }
+  return out;
+}
