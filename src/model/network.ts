@@ -1,0 +1,173 @@
+import { EnclaveError } from "../errors.js";
+import type { RandomSource } from "../random.js";
+import type { LayerSpec, ModelSpec } from "../schemas/model.js";
+import type { Kernels } from "../tensor/kernels.js";
+import { sameShape, tensor, type TensorMap } from "../tensor/tensor.js";
+import { ActivationLayer, DropoutLayer, LayerNormLayer, LinearLayer, type Layer } from "./layers.js";
+import { Scratch, Scratch64, type Parameter } from "./parameter.js";
+
+/**
+ * A sequential network built from a declarative ModelSpec. It computes per-example losses and
+ * their gradients, per-example gradient norms, and weighted gradient sums: what DP-SGD needs.
+ */
+export class Network {
+  readonly layers: Layer[];
+  readonly params: Parameter[];
+  private readonly dLogits = new Scratch();
+  private readonly losses = new Scratch64();
+  private readonly norms = new Scratch64();
+
+  constructor(
+    readonly spec: ModelSpec,
+    private readonly k: Kernels,
+    rng: RandomSource,
+  ) {
+    this.layers = [];
+    let width = spec.input_dim;
+    spec.layers.forEach((l: LayerSpec, i: number) => {
+      const prefix = `layers.${i}`;
+      switch (l.type) {
+        case "linear": {
+          const lin = new LinearLayer(k, prefix, l.in_features, l.out_features, l.bias);
+          lin.init(rng);
+          this.layers.push(lin);
+          width = l.out_features;
+          break;
+        }
+        case "relu":
+        case "tanh":
+        case "gelu":
+          this.layers.push(new ActivationLayer(k, l.type, width));
+          break;
+        case "layernorm":
+          this.layers.push(new LayerNormLayer(prefix, width, l.eps));
+          break;
+        case "dropout":
+          this.layers.push(new DropoutLayer(l.p, width, rng));
+          break;
+      }
+    });
+    this.params = this.layers.flatMap((l) => l.params);
+  }
+
+  get outputWidth(): number {
+    return this.spec.loss === "binary_cross_entropy" ? 1 : this.spec.num_classes;
+  }
+
+  get numParameters(): number {
+    return this.params.reduce((s, p) => s + p.data.length, 0);
+  }
+
+  forward(x: Float32Array, rows: number, training: boolean): Float32Array {
+    let h = x;
+    for (const layer of this.layers) h = layer.forward(h, rows, training);
+    return h;
+  }
+
+  /** Per-example losses ℓ_i and dℓ_i/dlogits (not averaged). */
+  lossAndGrad(
+    logits: Float32Array,
+    labels: Int32Array,
+    rows: number,
+  ): { losses: Float64Array; dLogits: Float32Array } {
+    const c = this.outputWidth;
+    const losses = this.losses.view(rows);
+    const dLogits = this.dLogits.view(rows * c);
+    if (this.spec.loss === "softmax_cross_entropy") {
+      this.k.softmaxCrossEntropy(logits, labels, rows, c, losses, dLogits);
+    } else {
+      binaryCrossEntropyWithLogits(logits, labels, rows, losses, dLogits);
+    }
+    return { losses, dLogits };
+  }
+
+  backward(dLogits: Float32Array, rows: number): void {
+    let g: Float32Array | null = dLogits;
+    for (let i = this.layers.length - 1; i >= 0; i--) {
+      g = this.layers[i].backward(g!, rows, i > 0);
+    }
+  }
+
+  /** ‖∇_θ ℓ_i‖ over all parameters, after `backward`. */
+  perExampleGradNorms(rows: number): Float64Array {
+    const sq = this.norms.view(rows);
+    sq.fill(0);
+    for (const layer of this.layers) layer.addPerExampleSqNorms(rows, sq);
+    for (let i = 0; i < rows; i++) sq[i] = Math.sqrt(sq[i]);
+    return sq;
+  }
+
+  /** Every parameter's grad = Σ_i w_i ∇_θ ℓ_i, after `backward`. */
+  writeGrads(rows: number, w: Float32Array | null): void {
+    for (const layer of this.layers) layer.writeGrads(rows, w);
+  }
+
+  zeroGrads(): void {
+    for (const p of this.params) p.grad.fill(0);
+  }
+
+  /** Predicted class per row (evaluation mode). */
+  predict(x: Float32Array, rows: number): Int32Array {
+    const logits = this.forward(x, rows, false);
+    const c = this.outputWidth;
+    const out = new Int32Array(rows);
+    for (let i = 0; i < rows; i++) {
+      if (c === 1) {
+        out[i] = logits[i] > 0 ? 1 : 0;
+        continue;
+      }
+      let best = 0;
+      for (let j = 1; j < c; j++) if (logits[i * c + j] > logits[i * c + best]) best = j;
+      out[i] = best;
+    }
+    return out;
+  }
+
+  /** Snapshot of the weights (copies), in parameter order. */
+  weights(): TensorMap {
+    const out: TensorMap = new Map();
+    for (const p of this.params) out.set(p.name, tensor(p.shape, p.data.slice()));
+    return out;
+  }
+
+  /** Load weights; names, shapes and finiteness must match exactly. */
+  loadWeights(weights: TensorMap): void {
+    if (weights.size !== this.params.length) {
+      throw new EnclaveError(
+        "WEIGHTS_MISMATCH",
+        `expected ${this.params.length} tensors, got ${weights.size}`,
+      );
+    }
+    for (const p of this.params) {
+      const t = weights.get(p.name);
+      if (!t) throw new EnclaveError("WEIGHTS_MISMATCH", `missing tensor "${p.name}"`);
+      if (!sameShape(t.shape, p.shape)) {
+        throw new EnclaveError(
+          "WEIGHTS_MISMATCH",
+          `tensor "${p.name}" has shape [${t.shape}], expected [${p.shape}]`,
+        );
+      }
+      for (let i = 0; i < t.data.length; i++) {
+        if (!Number.isFinite(t.data[i]))
+          throw new EnclaveError("WEIGHTS_MISMATCH", `tensor "${p.name}" has non-finite values`);
+      }
+    }
+    for (const p of this.params) p.data.set(weights.get(p.name)!.data);
+  }
+}
+
+/** ℓ = softplus(z) - y z (stable form), dℓ/dz = σ(z) - y. */
+export function binaryCrossEntropyWithLogits(
+  z: Float32Array,
+  labels: Int32Array,
+  rows: number,
+  loss: Float64Array,
+  grad: Float32Array,
+): void {
+  for (let i = 0; i < rows; i++) {
+    const v = z[i];
+    const y = labels[i];
+    loss[i] = Math.max(v, 0) - y * v + Math.log1p(Math.exp(-Math.abs(v)));
+    grad[i] = 1 / (1 + Math.exp(-v)) - y;
+  }
+}
