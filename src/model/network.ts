@@ -108,7 +108,11 @@ export class Network {
 
   /** Predicted class per row (evaluation mode). */
   predict(x: Float32Array, rows: number): Int32Array {
-    const logits = this.forward(x, rows, false);
+    return this.classify(this.forward(x, rows, false), rows);
+  }
+
+  /** Class per row from logits: argmax, or logit > 0 for a single binary logit. */
+  classify(logits: Float32Array, rows: number): Int32Array {
     const c = this.outputWidth;
     const out = new Int32Array(rows);
     for (let i = 0; i < rows; i++) {
