@@ -1,0 +1,105 @@
+/** A small, dependency-free SVG line chart for reports (static, printable, no scripts). */
+
+export interface Series {
+  name: string;
+  points: { x: number; y: number }[];
+  dashed?: boolean;
+}
+
+export interface LineChartOptions {
+  title: string;
+  xLabel: string;
+  yLabel: string;
+  width?: number;
+  height?: number;
+  yMin?: number;
+  yMax?: number;
+  /** Horizontal reference lines, e.g. the epsilon target. */
+  guides?: { y: number; label: string }[];
+}
+
+const PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"];
+
+export function escapeXml(s: string): string {
+  return s.replace(
+    /[<>&"']/g,
+    (c) => ({ "<": "&lt;", ">": "&gt;", "&": "&amp;", '"': "&quot;", "'": "&#39;" })[c]!,
+  );
+}
+
+function niceTicks(min: number, max: number, count = 5): number[] {
+  if (!(max > min)) return [min];
+  const raw = (max - min) / count;
+  const mag = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => s >= raw) ?? raw;
+  const ticks: number[] = [];
+  for (let v = Math.ceil(min / step) * step; v <= max + step * 1e-9; v += step)
+    ticks.push(Number(v.toPrecision(12)));
+  return ticks;
+}
+
+export function lineChart(series: Series[], o: LineChartOptions): string {
+  const W = o.width ?? 640;
+  const H = o.height ?? 320;
+  const m = { l: 56, r: 150, t: 36, b: 44 };
+  const all = series.flatMap((s) => s.points);
+  const xs = all.map((p) => p.x);
+  const ys = all.map((p) => p.y).concat((o.guides ?? []).map((g) => g.y));
+  const xMin = Math.min(...xs, 1);
+  const xMax = Math.max(...xs, xMin + 1);
+  let yMin = o.yMin ?? Math.min(...ys, 0);
+  let yMax = o.yMax ?? Math.max(...ys, 1e-9);
+  if (yMax === yMin) {
+    yMax += 1;
+    yMin -= 1;
+  }
+  const px = (x: number) => m.l + ((x - xMin) / (xMax - xMin)) * (W - m.l - m.r);
+  const py = (y: number) => H - m.b - ((y - yMin) / (yMax - yMin)) * (H - m.t - m.b);
+  const parts: string[] = [];
+  parts.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="${escapeXml(o.title)}">`,
+  );
+  parts.push(`<rect width="${W}" height="${H}" fill="#fff"/>`);
+  parts.push(
+    `<text x="${W / 2 - m.r / 2}" y="22" text-anchor="middle" font-size="15" font-weight="600">${escapeXml(o.title)}</text>`,
+  );
+  for (const t of niceTicks(yMin, yMax)) {
+    parts.push(`<line x1="${m.l}" x2="${W - m.r}" y1="${py(t)}" y2="${py(t)}" stroke="#e5e5e5"/>`);
+    parts.push(`<text x="${m.l - 6}" y="${py(t) + 4}" text-anchor="end" font-size="11">${t}</text>`);
+  }
+  for (const t of niceTicks(xMin, xMax, Math.min(10, Math.max(1, Math.round(xMax - xMin))))) {
+    parts.push(`<text x="${px(t)}" y="${H - m.b + 16}" text-anchor="middle" font-size="11">${t}</text>`);
+  }
+  parts.push(`<line x1="${m.l}" x2="${W - m.r}" y1="${H - m.b}" y2="${H - m.b}" stroke="#333"/>`);
+  parts.push(`<line x1="${m.l}" x2="${m.l}" y1="${m.t}" y2="${H - m.b}" stroke="#333"/>`);
+  parts.push(
+    `<text x="${(m.l + W - m.r) / 2}" y="${H - 8}" text-anchor="middle" font-size="12">${escapeXml(o.xLabel)}</text>`,
+  );
+  parts.push(
+    `<text transform="translate(14 ${(m.t + H - m.b) / 2}) rotate(-90)" text-anchor="middle" font-size="12">${escapeXml(o.yLabel)}</text>`,
+  );
+  for (const g of o.guides ?? []) {
+    parts.push(
+      `<line x1="${m.l}" x2="${W - m.r}" y1="${py(g.y)}" y2="${py(g.y)}" stroke="#999" stroke-dasharray="6 4"/>`,
+    );
+    parts.push(
+      `<text x="${W - m.r - 4}" y="${py(g.y) - 4}" text-anchor="end" font-size="11" fill="#555">${escapeXml(g.label)}</text>`,
+    );
+  }
+  series.forEach((s, i) => {
+    const color = PALETTE[i % PALETTE.length];
+    const d = s.points.map((p, j) => `${j ? "L" : "M"}${px(p.x).toFixed(1)},${py(p.y).toFixed(1)}`).join(" ");
+    parts.push(
+      `<path d="${d}" fill="none" stroke="${color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="5 3"' : ""}/>`,
+    );
+    for (const p of s.points)
+      parts.push(`<circle cx="${px(p.x).toFixed(1)}" cy="${py(p.y).toFixed(1)}" r="2.5" fill="${color}"/>`);
+    const ly = m.t + 14 + i * 18;
+    parts.push(
+      `<line x1="${W - m.r + 12}" x2="${W - m.r + 32}" y1="${ly - 4}" y2="${ly - 4}" stroke="${color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="5 3"' : ""}/>`,
+    );
+    parts.push(`<text x="${W - m.r + 38}" y="${ly}" font-size="12">${escapeXml(s.name)}</text>`);
+  });
+  parts.push("</svg>");
+  return parts.join("\n");
+}
