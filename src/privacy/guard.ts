@@ -66,6 +66,14 @@ export class PrivacyGuard {
     return this.accountant.getEpsilon(this.o.delta);
   }
 
+  /** Epsilon after `steps` more steps at this sample rate (nothing recorded). */
+  epsilonAfter(sampleRate: number, steps: number): number {
+    return this.accountant.epsilonAfter(
+      { noiseMultiplier: this.o.noiseMultiplier, sampleRate, steps },
+      this.o.delta,
+    );
+  }
+
   /** Throws PrivacyBudgetExhaustedError when the next step would exceed the limit; else records it. */
   async beforeStep(sampleRate: number): Promise<void> {
     const sigma = this.o.noiseMultiplier;

@@ -1,15 +1,26 @@
 import { z } from "zod";
+import { AgentConfig } from "./agent-config.js";
 import { AttestationReport } from "./attestation.js";
 import { AggregationStrategy, FederationJob } from "./federation.js";
+import { ModelSpec } from "./model.js";
 import { PrivacyConfig } from "./privacy.js";
 
+export * from "./agent-config.js";
 export * from "./attestation.js";
 export * from "./contract.js";
 export * from "./federation.js";
+export * from "./model.js";
 export * from "./privacy.js";
 
 /** The contracts published as JSON Schema for callers in other languages. */
-export const PUBLISHED_CONTRACTS = { PrivacyConfig, AggregationStrategy, FederationJob, AttestationReport } as const;
+export const PUBLISHED_CONTRACTS = {
+  PrivacyConfig,
+  AggregationStrategy,
+  FederationJob,
+  AttestationReport,
+  ModelSpec,
+  AgentConfig,
+} as const;
 
 /** JSON Schema (draft 2020-12) of every published contract, describing the accepted input. */
 export function jsonSchemas(): Record<string, unknown> {

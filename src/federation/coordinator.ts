@@ -1,0 +1,184 @@
+import { EnclaveError } from "../errors.js";
+import type { AttestationReport } from "../schemas/attestation.js";
+import type { FederationJob } from "../schemas/federation.js";
+import type { ModelSpec } from "../schemas/model.js";
+import type { TensorMap } from "../tensor/tensor.js";
+import type { BudgetProbe, LocalTrainingPlan, TaskOutcome, TrainTask } from "./task.js";
+
+/** The coordinator's view of one agent, local (same thread), in a worker thread, or remote. */
+export interface AgentHandle {
+  readonly id: string;
+  probe(task: TrainTask): Promise<BudgetProbe>;
+  run(task: TrainTask): Promise<TaskOutcome>;
+  close(): Promise<void>;
+}
+
+/** Aggregation, as the coordinator needs it: fold updates in as they arrive, then finish. */
+export interface RoundAggregation {
+  add(update: { clientId: string; weights: TensorMap; numExamples: number; controlDelta?: TensorMap }): void;
+  finish(): { global: TensorMap; serverControl?: TensorMap };
+}
+export type StartRound = (round: number, global: TensorMap) => RoundAggregation;
+
+export interface RoundRecord {
+  round: number;
+  clients: string[];
+  loss: number;
+  accuracy: number;
+  /** Spent epsilon per participating client after this round. */
+  epsilon: Record<string, number>;
+  examples: number;
+  seconds: number;
+}
+
+export type ClientState = "active" | "budget_exhausted" | "untrusted" | "failed";
+
+export interface JobResult {
+  status: "completed" | "insufficient_clients";
+  reason?: string;
+  rounds: RoundRecord[];
+  global: TensorMap;
+  clients: { id: string; state: ClientState; epsilon: number; examples: number; reason?: string }[];
+}
+
+export interface CoordinatorOptions {
+  job: FederationJob;
+  model: ModelSpec;
+  plan: LocalTrainingPlan;
+  agents: AgentHandle[];
+  initial: TensorMap;
+  startRound: StartRound;
+  /** Attestation gate: verifies a fresh, nonce-bound piece of evidence from the agent. */
+  admit: (agent: AgentHandle) => Promise<AttestationReport>;
+  evaluate: (weights: TensorMap) => { accuracy: number; loss: number };
+  onRound?: (record: RoundRecord) => void | Promise<void>;
+  onClient?: (event: {
+    round: number;
+    clientId: string;
+    phase: "invited" | "reported" | "excluded";
+    detail?: string;
+  }) => void;
+}
+
+/**
+ * Runs a federation job: each round it admits only attested agents whose next round fits their
+ * privacy budget, streams their updates into the strategy, evaluates and records the new model.
+ * The job ends cleanly when fewer than `min_clients` agents can continue.
+ */
+export async function runFederation(o: CoordinatorOptions): Promise<JobResult> {
+  let global = o.initial;
+  let serverControl: TensorMap | undefined;
+  const state = new Map<string, { state: ClientState; epsilon: number; examples: number; reason?: string }>(
+    o.agents.map((a) => [a.id, { state: "active", epsilon: 0, examples: 0 }]),
+  );
+  const rounds: RoundRecord[] = [];
+  const finish = (status: JobResult["status"], reason?: string): JobResult => ({
+    status,
+    reason,
+    rounds,
+    global,
+    clients: o.agents.map((a) => ({ id: a.id, ...state.get(a.id)! })),
+  });
+
+  for (let round = 1; round <= o.job.rounds; round++) {
+    const t0 = Date.now();
+    const task: TrainTask = { job: o.job, round, model: o.model, global, serverControl, plan: o.plan };
+    const invited: AgentHandle[] = [];
+    for (const agent of o.agents) {
+      const s = state.get(agent.id)!;
+      if (s.state !== "active") continue;
+      try {
+        const probe = await agent.probe(task);
+        s.epsilon = probe.epsilon;
+        s.examples = probe.examples;
+        if (!(probe.nextEpsilon <= probe.limit)) {
+          s.state = "budget_exhausted";
+          s.reason = `next round would reach epsilon ${probe.nextEpsilon.toFixed(3)} > ${probe.limit}`;
+          o.onClient?.({ round, clientId: agent.id, phase: "excluded", detail: s.reason });
+          continue;
+        }
+        const report = await o.admit(agent);
+        if (report.status !== "TRUSTED") {
+          s.state = "untrusted";
+          s.reason = "attestation not trusted";
+          o.onClient?.({ round, clientId: agent.id, phase: "excluded", detail: s.reason });
+          continue;
+        }
+        invited.push(agent);
+      } catch (err) {
+        s.state = "failed";
+        s.reason = err instanceof EnclaveError ? `${err.code}: ${err.message}` : "agent error";
+        o.onClient?.({ round, clientId: agent.id, phase: "excluded", detail: s.reason });
+      }
+    }
+    if (invited.length < o.job.min_clients) {
+      return finish(
+        "insufficient_clients",
+        `round ${round}: ${invited.length} client(s) can continue, fewer than min_clients ${o.job.min_clients}`,
+      );
+    }
+
+    // Stream: each update is folded into the aggregate as soon as it arrives.
+    const aggregation = o.startRound(round, global);
+    const epsilon: Record<string, number> = {};
+    let examples = 0;
+    let contributors = 0;
+    await Promise.all(
+      invited.map(async (agent) => {
+        o.onClient?.({ round, clientId: agent.id, phase: "invited" });
+        const s = state.get(agent.id)!;
+        try {
+          const out = await agent.run(task);
+          s.epsilon = out.metrics.epsilon ?? s.epsilon;
+          epsilon[agent.id] = s.epsilon;
+          if (out.status === "budget_exhausted") {
+            s.state = "budget_exhausted";
+            s.reason = "privacy budget exhausted during the round";
+          }
+          if ((out.metrics.steps ?? 0) > 0) {
+            aggregation.add({
+              clientId: agent.id,
+              weights: out.weights,
+              numExamples: out.numExamples,
+              controlDelta: out.controlDelta,
+            });
+            examples += out.numExamples;
+            contributors++;
+          }
+          o.onClient?.({
+            round,
+            clientId: agent.id,
+            phase: "reported",
+            detail: `epsilon ${s.epsilon.toFixed(3)}`,
+          });
+        } catch (err) {
+          s.state = "failed";
+          s.reason = err instanceof EnclaveError ? `${err.code}: ${err.message}` : "agent error";
+          o.onClient?.({ round, clientId: agent.id, phase: "excluded", detail: s.reason });
+        }
+      }),
+    );
+    if (contributors < o.job.min_clients) {
+      return finish(
+        "insufficient_clients",
+        `round ${round}: ${contributors} update(s) arrived, fewer than min_clients ${o.job.min_clients}`,
+      );
+    }
+    const next = aggregation.finish();
+    global = next.global;
+    serverControl = next.serverControl;
+    const metrics = o.evaluate(global);
+    const record: RoundRecord = {
+      round,
+      clients: invited.map((a) => a.id).filter((id) => id in epsilon),
+      loss: metrics.loss,
+      accuracy: metrics.accuracy,
+      epsilon,
+      examples,
+      seconds: (Date.now() - t0) / 1000,
+    };
+    rounds.push(record);
+    await o.onRound?.(record);
+  }
+  return finish("completed");
+}

@@ -1,0 +1,46 @@
+import type { MetricName } from "../airlock/airlock.js";
+import type { FederationJob } from "../schemas/federation.js";
+import type { ModelSpec } from "../schemas/model.js";
+import type { TensorMap } from "../tensor/tensor.js";
+
+/** Local training settings the coordinator sends with each round. */
+export interface LocalTrainingPlan {
+  epochs: number;
+  batchSize: number;
+  learningRate: number;
+  momentum: number;
+}
+
+/** One round's work for one agent. */
+export interface TrainTask {
+  job: FederationJob;
+  round: number;
+  model: ModelSpec;
+  global: TensorMap;
+  /** SCAFFOLD's server control variate c. */
+  serverControl?: TensorMap;
+  plan: LocalTrainingPlan;
+}
+
+export type TaskStatus = "ok" | "budget_exhausted";
+
+/** What comes back through the Airlock: model-shaped tensors and whitelisted numbers only. */
+export interface TaskOutcome {
+  clientId: string;
+  status: TaskStatus;
+  weights: TensorMap;
+  /** SCAFFOLD's Δc_i. */
+  controlDelta?: TensorMap;
+  numExamples: number;
+  metrics: Partial<Record<MetricName, number>>;
+  /** Count of items the Airlock dropped (the drops themselves are audited at the agent). */
+  dropped: number;
+}
+
+/** The agent's answer to "could you afford one more round?". Numbers only. */
+export interface BudgetProbe {
+  epsilon: number;
+  nextEpsilon: number;
+  limit: number;
+  examples: number;
+}
