@@ -1,0 +1,39 @@
+import { parseCertificate, pemToDerList, type ParsedCertificate } from "../pki/index.js";
+
+/**
+ * The AWS Nitro Enclaves Root G1 (CN=aws.nitro-enclaves), from AWS_NitroEnclaves_Root-G1.zip,
+ * whose SHA-256 AWS publishes as 8cf60e2b2efca96c6a9e71e851d00c1b6991cc09eadbe64a6a1d1b1eb9faff7c.
+ * This is the only Nitro trust anchor: the root a document carries in its cabundle is never trusted
+ * unless it is byte-identical to this one.
+ */
+export const AWS_NITRO_ROOT_G1_SHA256 = "641a0321a3e244efe456463195d606317ed7cdcc3c1756e09893f3c68f79bb5b";
+
+export const AWS_NITRO_ROOT_G1_PEM = `-----BEGIN CERTIFICATE-----
+MIICETCCAZagAwIBAgIRAPkxdWgbkK/hHUbMtOTn+FYwCgYIKoZIzj0EAwMwSTEL
+MAkGA1UEBhMCVVMxDzANBgNVBAoMBkFtYXpvbjEMMAoGA1UECwwDQVdTMRswGQYD
+VQQDDBJhd3Mubml0cm8tZW5jbGF2ZXMwHhcNMTkxMDI4MTMyODA1WhcNNDkxMDI4
+MTQyODA1WjBJMQswCQYDVQQGEwJVUzEPMA0GA1UECgwGQW1hem9uMQwwCgYDVQQL
+DANBV1MxGzAZBgNVBAMMEmF3cy5uaXRyby1lbmNsYXZlczB2MBAGByqGSM49AgEG
+BSuBBAAiA2IABPwCVOumCMHzaHDimtqQvkY4MpJzbolL//Zy2YlES1BR5TSksfbb
+48C8WBoyt7F2Bw7eEtaaP+ohG2bnUs990d0JX28TcPQXCEPZ3BABIeTPYwEoCWZE
+h8l5YoQwTcU/9KNCMEAwDwYDVR0TAQH/BAUwAwEB/zAdBgNVHQ4EFgQUkCW1DdkF
+R+eWw5b6cp3PmanfS5YwDgYDVR0PAQH/BAQDAgGGMAoGCCqGSM49BAMDA2kAMGYC
+MQCjfy+Rocm9Xue4YnwWmNJVA44fA0P5W2OpYow9OYCVRaEevL8uO1XYru5xtMPW
+rfMCMQCi85sWBbJwKKXdS6BptQFuZbT73o/gBh1qUxl/nNr12UO8Yfwr6wPLb+6N
+IwLz3/Y=
+-----END CERTIFICATE-----
+`;
+
+let cached: ParsedCertificate | undefined;
+
+/** The pinned root, parsed once; refuses to load if the embedded PEM drifted from the pin. */
+export function awsNitroRoot(): ParsedCertificate {
+  if (!cached) {
+    const cert = parseCertificate(pemToDerList(AWS_NITRO_ROOT_G1_PEM)[0]);
+    if (cert.fingerprint256 !== AWS_NITRO_ROOT_G1_SHA256) {
+      throw new Error("embedded AWS Nitro root does not match its pinned fingerprint");
+    }
+    cached = cert;
+  }
+  return cached;
+}
