@@ -304,7 +304,7 @@ function validateOptions(options: NvidiaVerifyOptions): ValidOptions {
           Array.isArray(m?.alternatives) &&
           m.alternatives.length > 0 &&
           m.alternatives.every(
-            (a) => typeof a === "string" && /^[0-9a-fA-F]+$/.test(a) && a.length === 2 * m.size,
+            (a: unknown) => typeof a === "string" && /^[0-9a-fA-F]+$/.test(a) && a.length === 2 * m.size,
           );
         if (!okIndex || !okSize || !okAlts || typeof m.active !== "boolean") {
           issues.push({
