@@ -16,8 +16,11 @@ import {
 } from "./der.js";
 import { parseSignatureAlgorithm, type SignatureAlgorithm } from "./signature.js";
 
-/** Certificate bytes as accepted by the PKI helpers: DER, an @peculiar/x509 object, or a node X509Certificate. */
-export type CertificateInput = Uint8Array | { rawData: ArrayBuffer } | X509Certificate;
+/**
+ * Certificate bytes as accepted by the PKI helpers: DER, an @peculiar/x509 object, a node
+ * X509Certificate, or an already parsed certificate.
+ */
+export type CertificateInput = Uint8Array | { rawData: ArrayBuffer } | X509Certificate | ParsedCertificate;
 
 export interface CertificateExtension {
   oid: string;
@@ -88,9 +91,20 @@ const NAME_LABELS: Record<string, string> = {
 
 export function certificateBytes(input: CertificateInput): Uint8Array {
   if (input instanceof Uint8Array) return input;
+  if (isParsedCertificate(input)) return input.der;
   if ("rawData" in input && input.rawData instanceof ArrayBuffer) return new Uint8Array(input.rawData);
   if ("raw" in input && input.raw instanceof Uint8Array) return new Uint8Array(input.raw);
   throw new CertificateFormatError("certificate: expected DER bytes or an X.509 certificate object");
+}
+
+function isParsedCertificate(input: CertificateInput): input is ParsedCertificate {
+  return (
+    !(input instanceof Uint8Array) &&
+    "der" in input &&
+    input.der instanceof Uint8Array &&
+    "tbs" in input &&
+    "fingerprint256" in input
+  );
 }
 
 /** Lowercase hex SHA-256 of DER bytes. */
@@ -108,6 +122,7 @@ export function normalizeFingerprint(fingerprint: string): string {
 
 /** Parses a DER X.509 certificate strictly; throws CertificateFormatError naming the field. */
 export function parseCertificate(input: CertificateInput): ParsedCertificate {
+  if (isParsedCertificate(input)) return input;
   const der = certificateBytes(input);
   const cert = readDerExact(der, DerTag.SEQUENCE, "certificate");
   const top = derChildren(cert, "certificate");
