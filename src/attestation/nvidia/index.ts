@@ -11,3 +11,11 @@ export { fwidFromCertificate, TCG_DICE_TCBINFO_OID } from "./fwid.js";
 export { formatVbiosVersion, OPAQUE_FIELD, type NvidiaOpaqueData } from "./opaque.js";
 export type { MeasurementBlock, SpdmMeasurementsRequest, SpdmMeasurementsResponse } from "./spdm.js";
 export { NVIDIA_DEVICE_ROOT_PEM, NVIDIA_DEVICE_ROOT_SHA256 } from "./device-root.js";
+export {
+  parseNvidiaRim,
+  verifyNvidiaRim,
+  NVIDIA_RIM_ROOT_PEM,
+  NVIDIA_RIM_ROOT_SHA256,
+  type NvidiaRim,
+  type NvidiaRimVerification,
+} from "./rim.js";
