@@ -1,0 +1,570 @@
+import { createHash, timingSafeEqual } from "node:crypto";
+import { EnclaveError, ValidationError } from "../../errors.js";
+import {
+  bytesEqual,
+  describeChainFailure,
+  pemToDerList,
+  verifyCertificateChain,
+  verifyEcdsaRaw,
+  type ParsedCertificate,
+} from "../pki/index.js";
+import { checkCrlIssuedBy, isRevokedBy, parseCrl, type ParsedCrl } from "../pki/crl.js";
+import type { CheckResult, EvidenceKind, VerificationResult } from "../types.js";
+import { parseDcapCollateral, type DcapCollateral } from "./collateral.js";
+import { INTEL_SGX_ROOT_CA_SHA256, intelSgxRootCa } from "./intel-root.js";
+import { parsePckExtensions, type PckExtensions } from "./pck-extensions.js";
+import { parseQeIdentity, parseTcbInfo, type QeIdentity, type TcbInfo } from "./pcs-documents.js";
+import { parseDcapPolicy, type DcapPolicy, type DcapPolicyInput } from "./policy.js";
+import { INTEL_QE_VENDOR_ID, parseSgxQuote, parseTdxQuote, type DcapQuote } from "./quote.js";
+import { SGX_FLAGS_DEBUG, TD_ATTRIBUTES_DEBUG, type EnclaveReport, type TdReport } from "./report-body.js";
+import {
+  checkTdxModuleIdentity,
+  evaluatePlatformTcb,
+  evaluateQeIdentity,
+  type QeIdentityEvaluation,
+  type TcbEvaluation,
+} from "./tcb-status.js";
+
+export interface DcapVerifyOptions {
+  /** Validation time for certificates, CRLs, TCB info and QE identity. */
+  at: Date;
+  /** Intel collateral for this platform (see DcapCollateral); validated on entry. */
+  collateral: DcapCollateral;
+  policy?: DcapPolicyInput;
+  /** The 64 bytes REPORTDATA must equal (nonce / key binding). */
+  expectedReportData?: Uint8Array;
+}
+
+type Outcome = Omit<CheckResult, "name">;
+const pass = (detail: string): Outcome => ({ status: "pass", detail });
+const fail = (detail: string): Outcome => ({ status: "fail", detail });
+const skip = (detail: string): Outcome => ({ status: "skipped", detail });
+const hex = (b: Uint8Array): string => Buffer.from(b).toString("hex");
+
+const PCK_LEAF_CN = "Intel SGX PCK Certificate";
+const PCK_CA_CNS = new Set(["Intel SGX PCK Platform CA", "Intel SGX PCK Processor CA"]);
+const TCB_SIGNING_CN = "Intel SGX TCB Signing";
+const DEFAULT_ACCEPTED = ["UpToDate"];
+/**
+ * Chains are pinned by the root's fingerprint: Intel's PCK chains (certification data type 5)
+ * and PCS issuer chains always carry the root, which must then be byte-identical to the pin.
+ */
+const PINNED_ROOT = [INTEL_SGX_ROOT_CA_SHA256];
+
+interface Context {
+  at: Date;
+  collateral: DcapCollateral;
+  policy: DcapPolicy;
+  expectedReportData?: Uint8Array;
+}
+
+/** Runs named checks; a check that throws our typed error fails with that error's message. */
+class CheckList {
+  readonly checks: CheckResult[] = [];
+  run(name: string, fn: () => Outcome): void {
+    try {
+      this.checks.push({ name, ...fn() });
+    } catch (error) {
+      const detail = error instanceof EnclaveError ? error.message : "check could not be evaluated";
+      this.checks.push({ name, status: "fail", detail });
+    }
+  }
+  get trusted(): boolean {
+    return this.checks.every((c) => c.status !== "fail") && this.checks.some((c) => c.status === "pass");
+  }
+}
+
+/** What the shared DCAP checks learned, for the TEE-specific checks that follow. */
+interface DcapState {
+  pckPath?: ParsedCertificate[];
+  pck?: PckExtensions;
+  tcbInfo?: TcbInfo;
+  qeIdentity?: QeIdentity;
+  qe?: QeIdentityEvaluation;
+  tcb?: TcbEvaluation;
+}
+
+/**
+ * Verify an Intel TDX quote (v4 or v5) against Intel collateral at `options.at`.
+ * Malformed quotes throw EvidenceFormatError, malformed options or collateral envelopes throw
+ * ValidationError; everything else is reported as named checks, and `trusted` is true only when
+ * every check that ran passed.
+ */
+export function verifyTdxQuote(bytes: Uint8Array, options: DcapVerifyOptions): VerificationResult {
+  const ctx = validateOptions(options);
+  const quote = parseTdxQuote(bytes);
+  const list = new CheckList();
+  const body = quote.body;
+  const state = verifyDcapCommon("tdx", quote, ctx, list);
+
+  list.run("tdx-module", () => {
+    if (!state.tcbInfo) return fail("needs a parsed TCB info");
+    const r = checkTdxModuleIdentity(state.tcbInfo, body);
+    return r.ok ? pass(r.detail) : fail(r.reason);
+  });
+  list.run("tcb-status", () =>
+    tcbStatusCheck(state, ctx, () => ({ teeTcbSvn: body.teeTcbSvn, teeTcbSvn2: body.teeTcbSvn2 })),
+  );
+
+  const debug = (body.tdAttributes[0] & TD_ATTRIBUTES_DEBUG) !== 0;
+  list.run("debug", () => debugCheck(debug, ctx, "TD_ATTRIBUTES.DEBUG"));
+
+  const tdx = ctx.policy.tdx ?? {};
+  list.run("mrtd", () => allowListCheck(body.mrTd, tdx.mrtd, "MRTD"));
+  list.run("rtmr", () => {
+    if (!tdx.rtmr || tdx.rtmr.every((r) => r === null)) return skip("no RTMR allow-list given");
+    const bad = tdx.rtmr.flatMap((allowed, i) =>
+      allowed && !allowed.includes(hex(body.rtmrs[i])) ? [`RTMR${i}`] : [],
+    );
+    return bad.length ? fail(`${bad.join(", ")} not in the allow-list`) : pass("RTMRs in the allow-list");
+  });
+  list.run("mrconfigid", () => allowListCheck(body.mrConfigId, tdx.mrconfigid, "MRCONFIGID"));
+  list.run("mrowner", () => allowListCheck(body.mrOwner, tdx.mrowner, "MROWNER"));
+  list.run("min-tee-tcb-svn", () => {
+    if (!tdx.minTeeTcbSvn) return skip("no minimum TEE_TCB_SVN given");
+    const min = Buffer.from(tdx.minTeeTcbSvn, "hex");
+    const low = [...min].flatMap((m, i) => (body.teeTcbSvn[i] < m ? [i] : []));
+    return low.length
+      ? fail(`TEE_TCB_SVN component(s) ${low.join(", ")} below the policy minimum`)
+      : pass("TEE_TCB_SVN meets the policy minimum");
+  });
+  list.run("report-data", () => reportDataCheck(body.reportData, ctx));
+
+  return {
+    kind: "tdx",
+    trusted: list.trusted,
+    checks: list.checks,
+    claims: { ...tdxClaims(quote), ...commonClaims(quote, state, ctx) },
+    measurement: hex(body.mrTd),
+    reportData: new Uint8Array(body.reportData),
+    debug,
+  };
+}
+
+/**
+ * Verify an Intel SGX ECDSA quote (v3) against Intel collateral at `options.at`. Same error and
+ * result contract as verifyTdxQuote.
+ */
+export function verifySgxQuote(bytes: Uint8Array, options: DcapVerifyOptions): VerificationResult {
+  const ctx = validateOptions(options);
+  const quote = parseSgxQuote(bytes);
+  const list = new CheckList();
+  const body = quote.body;
+  const state = verifyDcapCommon("sgx", quote, ctx, list);
+
+  list.run("tcb-status", () => tcbStatusCheck(state, ctx, () => undefined));
+
+  const debug = (body.attributes[0] & SGX_FLAGS_DEBUG) !== 0;
+  list.run("debug", () => debugCheck(debug, ctx, "ATTRIBUTES.DEBUG"));
+
+  const sgx = ctx.policy.sgx ?? {};
+  list.run("mrenclave", () => allowListCheck(body.mrEnclave, sgx.mrenclave, "MRENCLAVE"));
+  list.run("mrsigner", () => allowListCheck(body.mrSigner, sgx.mrsigner, "MRSIGNER"));
+  list.run("isv-prod-id", () => {
+    if (sgx.isvProdId === undefined) return skip("no ISVPRODID given");
+    return body.isvProdId === sgx.isvProdId
+      ? pass("ISVPRODID matches")
+      : fail("ISVPRODID does not match the policy");
+  });
+  list.run("min-isv-svn", () => {
+    if (sgx.minIsvSvn === undefined) return skip("no minimum ISVSVN given");
+    return body.isvSvn >= sgx.minIsvSvn
+      ? pass("ISVSVN meets the policy minimum")
+      : fail("ISVSVN below the policy minimum");
+  });
+  list.run("report-data", () => reportDataCheck(body.reportData, ctx));
+
+  return {
+    kind: "sgx",
+    trusted: list.trusted,
+    checks: list.checks,
+    claims: { ...sgxClaims(quote), ...commonClaims(quote, state, ctx) },
+    measurement: hex(body.mrEnclave),
+    reportData: new Uint8Array(body.reportData),
+    debug,
+  };
+}
+
+function validateOptions(options: DcapVerifyOptions): Context {
+  if (typeof options !== "object" || options === null) {
+    throw new ValidationError("DCAP verify options", [{ path: "", rule: "must be an object" }]);
+  }
+  if (!(options.at instanceof Date) || Number.isNaN(options.at.getTime())) {
+    throw new ValidationError("DCAP verify options", [{ path: "at", rule: "must be a valid Date" }]);
+  }
+  const { expectedReportData } = options;
+  if (
+    expectedReportData !== undefined &&
+    (!(expectedReportData instanceof Uint8Array) || expectedReportData.length !== 64)
+  ) {
+    throw new ValidationError("DCAP verify options", [
+      { path: "expectedReportData", rule: "must be 64 bytes" },
+    ]);
+  }
+  return {
+    at: options.at,
+    collateral: parseDcapCollateral(options.collateral),
+    policy: parseDcapPolicy(options.policy),
+    expectedReportData,
+  };
+}
+
+/** The checks SGX and TDX quotes share: signatures, PCK chain, CRLs, TCB info and QE identity. */
+function verifyDcapCommon(
+  kind: EvidenceKind,
+  quote: DcapQuote<unknown>,
+  ctx: Context,
+  list: CheckList,
+): DcapState {
+  const { at, collateral } = ctx;
+  const root = intelSgxRootCa();
+  const state: DcapState = {};
+
+  list.run("qe-vendor-id", () =>
+    hex(quote.header.qeVendorId) === INTEL_QE_VENDOR_ID
+      ? pass("quote was produced by Intel's quoting enclave")
+      : fail("QE_VENDOR_ID is not Intel's"),
+  );
+
+  list.run("quote-signature", () =>
+    verifyEcdsaRaw({
+      publicKey: uncompressedPoint(quote.attestationKey),
+      curve: "P-256",
+      hash: "sha256",
+      data: quote.signedRegion,
+      signature: quote.signature,
+    })
+      ? pass(`attestation key signature over header and body (${quote.signedRegion.length} bytes) verifies`)
+      : fail("quote signature does not verify with the attestation key"),
+  );
+
+  list.run("pck-chain", () => {
+    const r = verifyCertificateChain({ chain: quote.pckChain, trustedRoots: PINNED_ROOT, at });
+    if (!r.ok) return fail(describeChainFailure(r.failure));
+    if (r.path.length !== 3) return fail("PCK chain must be leaf, PCK CA and the Intel SGX Root CA");
+    if (r.leaf.subjectCommonName !== PCK_LEAF_CN) return fail("leaf is not an Intel SGX PCK Certificate");
+    if (r.leaf.basicConstraints?.ca) return fail("PCK leaf is a CA certificate");
+    if (!PCK_CA_CNS.has(r.path[1].subjectCommonName ?? ""))
+      return fail("leaf issuer is not an Intel SGX PCK CA");
+    state.pckPath = r.path;
+    return pass(
+      `PCK leaf -> ${r.path[1].subjectCommonName} -> pinned Intel SGX Root CA, valid at ${at.toISOString()}`,
+    );
+  });
+
+  list.run("pck-extensions", () => {
+    if (!state.pckPath) return fail("needs a verified PCK certificate");
+    state.pck = parsePckExtensions(state.pckPath[0]);
+    return pass("SGX extension (FMSPC, PCE-ID, TCB) parsed");
+  });
+
+  list.run("qe-report-signature", () => {
+    if (!state.pckPath) return fail("needs a verified PCK certificate");
+    return verifyEcdsaRaw({
+      publicKey: state.pckPath[0].publicKey,
+      hash: "sha256",
+      data: quote.qeReport.raw,
+      signature: quote.qeReportSignature,
+    })
+      ? pass("QE report signature verifies with the PCK leaf key")
+      : fail("QE report signature does not verify with the PCK leaf key");
+  });
+
+  list.run("qe-report-data", () => {
+    const digest = createHash("sha256").update(quote.attestationKey).update(quote.qeAuthData).digest();
+    const data = quote.qeReport.reportData;
+    if (!timingSafeEqual(digest, data.subarray(0, 32))) {
+      return fail("QE REPORTDATA does not bind the attestation key and QE authentication data");
+    }
+    if (!data.subarray(32).every((b) => b === 0)) return fail("QE REPORTDATA bytes 32..63 are not zero");
+    return pass("QE REPORTDATA = SHA-256(attestation key || QE auth data) || zeros");
+  });
+
+  let pckCrl: ParsedCrl | undefined;
+  list.run("pck-crl", () => {
+    if (!state.pckPath) return fail("needs a verified PCK certificate");
+    const [leaf, pckCa] = state.pckPath;
+    const issuerChain = verifyCertificateChain({
+      chain: pemToDerList(collateral.pck_crl_issuer_chain),
+      trustedRoots: PINNED_ROOT,
+      at,
+    });
+    if (!issuerChain.ok) return fail(`PCK CRL issuer chain: ${describeChainFailure(issuerChain.failure)}`);
+    const crlIssuer = issuerChain.leaf;
+    if (!bytesEqual(crlIssuer.subjectDer, pckCa.subjectDer) || !bytesEqual(crlIssuer.spki, pckCa.spki)) {
+      return fail("PCK CRL issuer chain is not for the CA that issued the PCK certificate");
+    }
+    pckCrl = parseCrl(Buffer.from(collateral.pck_crl, "hex"));
+    const valid = checkCrlIssuedBy(pckCrl, pckCa, at);
+    if (!valid.ok) return fail(`PCK CRL: ${valid.detail}`);
+    if (isRevokedBy(pckCrl, leaf)) return fail("PCK certificate is revoked");
+    return pass(
+      `PCK certificate not among ${pckCrl.revokedSerials.size} revoked serial(s); CRL valid at ${at.toISOString()}`,
+    );
+  });
+
+  const tcbSigner = signedDocumentCheck(
+    list,
+    "tcb-info-signature",
+    collateral.tcb_info,
+    collateral.tcb_info_signature,
+    collateral.tcb_info_issuer_chain,
+    at,
+  );
+  const qeSigner = signedDocumentCheck(
+    list,
+    "qe-identity-signature",
+    collateral.qe_identity,
+    collateral.qe_identity_signature,
+    collateral.qe_identity_issuer_chain,
+    at,
+  );
+
+  list.run("root-ca-crl", () => {
+    const crl = parseCrl(Buffer.from(collateral.root_ca_crl, "hex"));
+    const valid = checkCrlIssuedBy(crl, root, at);
+    if (!valid.ok) return fail(`root CA CRL: ${valid.detail}`);
+    const issuedByRoot: Array<[string, ParsedCertificate | undefined]> = [
+      ["PCK CA", state.pckPath?.[1]],
+      ["TCB info signer", tcbSigner()],
+      ["QE identity signer", qeSigner()],
+    ];
+    const missing = issuedByRoot.filter(([, c]) => !c).map(([n]) => n);
+    if (missing.length) return fail(`cannot check unverified certificate(s): ${missing.join(", ")}`);
+    const revoked = issuedByRoot.filter(([, c]) => isRevokedBy(crl, c!)).map(([n]) => n);
+    if (revoked.length) return fail(`revoked by the Intel SGX Root CA: ${revoked.join(", ")}`);
+    return pass(`PCK CA and collateral signers not revoked; root CA CRL valid at ${at.toISOString()}`);
+  });
+
+  list.run("tcb-info", () => {
+    const info = parseTcbInfo(collateral.tcb_info);
+    state.tcbInfo = info;
+    const wanted = kind === "tdx" ? "TDX" : "SGX";
+    if (info.id !== wanted) return fail(`TCB info is for ${info.id}, not ${wanted}`);
+    if (kind === "tdx" && info.version !== 3) return fail("TDX needs TCB info version 3");
+    return validityWindow("TCB info", info.issueDate, info.nextUpdate, at);
+  });
+
+  list.run("tcb-info-platform", () => {
+    if (!state.tcbInfo || !state.pck) return fail("needs a parsed TCB info and PCK extensions");
+    if (!bytesEqual(state.tcbInfo.fmspc, state.pck.fmspc))
+      return fail("TCB info FMSPC does not match the PCK certificate");
+    if (!bytesEqual(state.tcbInfo.pceId, state.pck.pceId))
+      return fail("TCB info PCE-ID does not match the PCK certificate");
+    return pass("FMSPC and PCE-ID match the PCK certificate");
+  });
+
+  list.run("qe-identity", () => {
+    const identity = parseQeIdentity(collateral.qe_identity);
+    state.qeIdentity = identity;
+    const wanted = kind === "tdx" ? "TD_QE" : "QE";
+    if (identity.id !== wanted) return fail(`QE identity is for ${identity.id}, not ${wanted}`);
+    const window = validityWindow("QE identity", identity.issueDate, identity.nextUpdate, at);
+    if (window.status === "fail") return window;
+    state.qe = evaluateQeIdentity(identity, quote.qeReport);
+    if (!state.qe.ok) return fail(state.qe.reason);
+    return pass(
+      `QE matches ${wanted} identity (MRSIGNER, ISVPRODID, masked MISCSELECT/ATTRIBUTES); QE TCB ${state.qe.status}`,
+    );
+  });
+
+  return state;
+}
+
+/**
+ * A collateral document signed by Intel: the issuer chain must lead from an "Intel SGX TCB
+ * Signing" certificate directly to the pinned root at `at`, and its key must sign the exact
+ * document text. Requiring that signer matters: any Intel-issued leaf (e.g. a platform's own PCK
+ * certificate) also chains to the root, but only the TCB signing key may vouch for collateral.
+ * Returns a getter for the verified signer certificate.
+ */
+function signedDocumentCheck(
+  list: CheckList,
+  name: string,
+  text: string,
+  signatureHex: string,
+  issuerChainPem: string,
+  at: Date,
+): () => ParsedCertificate | undefined {
+  let signer: ParsedCertificate | undefined;
+  list.run(name, () => {
+    const chain = verifyCertificateChain({
+      chain: pemToDerList(issuerChainPem),
+      trustedRoots: PINNED_ROOT,
+      at,
+    });
+    if (!chain.ok) return fail(`issuer chain: ${describeChainFailure(chain.failure)}`);
+    if (chain.path.length !== 2 || chain.leaf.subjectCommonName !== TCB_SIGNING_CN) {
+      return fail("signer is not an Intel SGX TCB Signing certificate issued by the root");
+    }
+    const ok = verifyEcdsaRaw({
+      publicKey: chain.leaf.publicKey,
+      hash: "sha256",
+      data: Buffer.from(text, "utf8"),
+      signature: Buffer.from(signatureHex, "hex"),
+    });
+    if (!ok) return fail("signature over the document text does not verify with the TCB signing key");
+    signer = chain.leaf;
+    return pass(`signed by ${TCB_SIGNING_CN}, chain valid at ${at.toISOString()}`);
+  });
+  return () => signer;
+}
+
+function validityWindow(what: string, issueDate: Date, nextUpdate: Date, at: Date): Outcome {
+  if (at < issueDate) return fail(`${what} issueDate is after the validation time`);
+  if (at > nextUpdate) return fail(`${what} nextUpdate is before the validation time (expired collateral)`);
+  return pass(`${what} valid from ${issueDate.toISOString()} to ${nextUpdate.toISOString()}`);
+}
+
+function tcbStatusCheck(
+  state: DcapState,
+  ctx: Context,
+  tdxInputs: () => { teeTcbSvn: Uint8Array; teeTcbSvn2?: Uint8Array } | undefined,
+): Outcome {
+  if (!state.tcbInfo || !state.pck || !state.qe?.ok) {
+    return fail("needs a parsed TCB info, PCK extensions and a matching QE identity");
+  }
+  const r = evaluatePlatformTcb(state.tcbInfo, state.pck, state.qe.status, tdxInputs());
+  state.tcb = r;
+  if (!r.ok) return fail(r.reason);
+  const accepted = ctx.policy.acceptedTcbStatuses ?? DEFAULT_ACCEPTED;
+  const advisories = r.advisoryIds.length ? `; advisories ${r.advisoryIds.join(", ")}` : "";
+  return accepted.includes(r.status)
+    ? pass(`TCB status ${r.status} (accepted)${advisories}`)
+    : fail(
+        `TCB status ${r.status} is not accepted by policy (accepted: ${accepted.join(", ")})${advisories}`,
+      );
+}
+
+function debugCheck(debug: boolean, ctx: Context, field: string): Outcome {
+  if (!debug) return pass(`${field} is clear (production)`);
+  return ctx.policy.allowDebug
+    ? pass(`${field} is set; debug allowed by policy`)
+    : fail(`${field} is set: debug is not allowed`);
+}
+
+function allowListCheck(value: Uint8Array, allowed: string[] | undefined, field: string): Outcome {
+  if (!allowed) return skip(`no ${field} allow-list given`);
+  return allowed.includes(hex(value))
+    ? pass(`${field} in the allow-list`)
+    : fail(`${field} not in the allow-list`);
+}
+
+function reportDataCheck(actual: Uint8Array, ctx: Context): Outcome {
+  if (!ctx.expectedReportData) return skip("no expected report data given");
+  return timingSafeEqual(actual, ctx.expectedReportData)
+    ? pass("REPORTDATA matches the expected binding")
+    : fail("REPORTDATA does not match the expected binding");
+}
+
+function uncompressedPoint(xy: Uint8Array): Uint8Array {
+  const point = new Uint8Array(65);
+  point[0] = 0x04;
+  point.set(xy, 1);
+  return point;
+}
+
+function enclaveReportClaims(r: EnclaveReport): Record<string, unknown> {
+  return {
+    cpuSvn: hex(r.cpuSvn),
+    miscSelect: hex(r.miscSelect),
+    attributes: hex(r.attributes),
+    mrEnclave: hex(r.mrEnclave),
+    mrSigner: hex(r.mrSigner),
+    isvProdId: r.isvProdId,
+    isvSvn: r.isvSvn,
+  };
+}
+
+function tdxClaims(quote: DcapQuote<TdReport>): Record<string, unknown> {
+  const b = quote.body;
+  const claims: Record<string, unknown> = {
+    tdReportVersion: b.version,
+    teeTcbSvn: hex(b.teeTcbSvn),
+    mrSeam: hex(b.mrSeam),
+    mrSignerSeam: hex(b.mrSignerSeam),
+    seamAttributes: hex(b.seamAttributes),
+    tdAttributes: hex(b.tdAttributes),
+    xfam: hex(b.xfam),
+    mrTd: hex(b.mrTd),
+    mrConfigId: hex(b.mrConfigId),
+    mrOwner: hex(b.mrOwner),
+    mrOwnerConfig: hex(b.mrOwnerConfig),
+    rtmr: b.rtmrs.map(hex),
+    reportData: hex(b.reportData),
+  };
+  if (quote.bodyType !== undefined) claims.bodyType = quote.bodyType;
+  if (b.teeTcbSvn2) claims.teeTcbSvn2 = hex(b.teeTcbSvn2);
+  if (b.mrServiceTd) claims.mrServiceTd = hex(b.mrServiceTd);
+  return claims;
+}
+
+function sgxClaims(quote: DcapQuote<EnclaveReport>): Record<string, unknown> {
+  const b = quote.body;
+  return {
+    ...enclaveReportClaims(b),
+    isvExtProdId: hex(b.isvExtProdId),
+    configId: hex(b.configId),
+    configSvn: b.configSvn,
+    isvFamilyId: hex(b.isvFamilyId),
+    reportData: hex(b.reportData),
+    qeSvn: quote.header.qeSvn,
+    pceSvn: quote.header.pceSvn,
+  };
+}
+
+function commonClaims(quote: DcapQuote<unknown>, state: DcapState, ctx: Context): Record<string, unknown> {
+  const claims: Record<string, unknown> = {
+    quoteVersion: quote.header.version,
+    teeType: `0x${quote.header.teeType.toString(16).padStart(2, "0")}`,
+    qeVendorId: hex(quote.header.qeVendorId),
+    userData: hex(quote.header.userData),
+    paddingBytes: quote.paddingLength,
+    qeReport: enclaveReportClaims(quote.qeReport),
+    validationTime: ctx.at.toISOString(),
+  };
+  if (state.pck) {
+    claims.pck = {
+      fmspc: hex(state.pck.fmspc),
+      pceId: hex(state.pck.pceId),
+      pceSvn: state.pck.pceSvn,
+      cpuSvn: hex(state.pck.cpuSvn),
+      tcbComponents: state.pck.tcbComponents,
+      sgxType: state.pck.sgxType,
+    };
+  }
+  if (state.pckPath) {
+    const [leaf, ca, root] = state.pckPath;
+    claims.pckCertificate = {
+      issuer: ca.subjectCommonName,
+      serialNumber: leaf.serialNumber,
+      notBefore: leaf.notBefore.toISOString(),
+      notAfter: leaf.notAfter.toISOString(),
+    };
+    claims.rootFingerprint = root.fingerprint256;
+  }
+  if (state.tcbInfo) {
+    claims.tcbInfo = {
+      id: state.tcbInfo.id,
+      version: state.tcbInfo.version,
+      issueDate: state.tcbInfo.issueDate.toISOString(),
+      nextUpdate: state.tcbInfo.nextUpdate.toISOString(),
+      tcbEvaluationDataNumber: state.tcbInfo.tcbEvaluationDataNumber,
+    };
+  }
+  if (state.qeIdentity) {
+    claims.qeIdentity = {
+      id: state.qeIdentity.id,
+      issueDate: state.qeIdentity.issueDate.toISOString(),
+      nextUpdate: state.qeIdentity.nextUpdate.toISOString(),
+      tcbEvaluationDataNumber: state.qeIdentity.tcbEvaluationDataNumber,
+    };
+  }
+  if (state.qe?.ok) claims.qeTcbStatus = state.qe.status;
+  if (state.tcb?.ok) {
+    claims.tcbStatus = state.tcb.status;
+    claims.tcbDate = state.tcb.tcbDate;
+    claims.advisoryIds = state.tcb.advisoryIds;
+  }
+  return claims;
+}
