@@ -21,7 +21,10 @@ import {
 } from "./index.js";
 import { AttestationError } from "../types.js";
 
-x509.cryptoProvider.set(webcrypto as unknown as Crypto);
+x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
+type CryptoKeyPair = webcrypto.CryptoKeyPair;
+type KeyGenParams = webcrypto.EcKeyGenParams | webcrypto.RsaHashedKeyGenParams;
+type SigningAlgorithm = webcrypto.Algorithm | webcrypto.EcdsaParams;
 
 const VECTORS = new URL("../../../test/vectors/sev-snp/", import.meta.url);
 const file = (name: string) => new Uint8Array(readFileSync(new URL(name, VECTORS)));
@@ -322,7 +325,7 @@ describe("verifyCertificateChain with generated chains", () => {
   const at = new Date("2025-06-01T00:00:00Z");
 
   beforeAll(async () => {
-    const gen = (alg: EcKeyGenParams | RsaHashedKeyGenParams) =>
+    const gen = (alg: KeyGenParams) =>
       webcrypto.subtle.generateKey(alg, true, ["sign", "verify"]) as Promise<CryptoKeyPair>;
     [rootKeys, interKeys, leafKeys, rsaKeys] = await Promise.all([gen(ec), gen(ec), gen(ec), gen(rsa)]);
   });
@@ -332,7 +335,7 @@ describe("verifyCertificateChain with generated chains", () => {
     issuer: string;
     keys: CryptoKeyPair;
     signer: CryptoKeyPair;
-    alg?: Algorithm | EcdsaParams;
+    alg?: SigningAlgorithm;
     ca?: boolean;
     pathLength?: number;
     keyUsage?: x509.KeyUsageFlags;
