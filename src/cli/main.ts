@@ -1,6 +1,8 @@
 import { Command, CommanderError } from "commander";
 import { EnclaveError } from "../errors.js";
 import { registerSchemasCommand } from "./commands/schemas.js";
+import { registerAttestCommand } from "./commands/attest.js";
+import { registerVerifyCommand } from "./commands/verify.js";
 
 export function buildProgram(): Command {
   const program = new Command("enclave")
@@ -8,6 +10,8 @@ export function buildProgram(): Command {
     .version("0.1.0")
     .showHelpAfterError();
   registerSchemasCommand(program);
+  registerAttestCommand(program);
+  registerVerifyCommand(program);
   return program;
 }
 

@@ -185,6 +185,10 @@ export const TrustPolicy = z
                   .transform((s) => s.toLowerCase()),
               )
               .min(1, "must list at least one value"),
+            {
+              error: (issue) =>
+                issue.code === "invalid_key" ? "keys must be SPDM measurement indices 0..254" : undefined,
+            },
           )
           .default({}),
       })

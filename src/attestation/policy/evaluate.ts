@@ -34,6 +34,7 @@ export function kindCheck(policy: TrustPolicy, kind: EvidenceKind): CheckResult 
 export function debugCheck(policy: TrustPolicy, kind: EvidenceKind, debug: boolean): CheckResult {
   const name = "policy.debug";
   if (!isHardwareKind(kind)) return skip(name, "no hardware debug state for software evidence");
+  if (kind === "nvidia") return skip(name, "the GPU's SPDM evidence carries no debug indicator");
   if (!debug) return pass(name, "not a debuggable guest/enclave");
   return policy.allow_debug
     ? pass(

@@ -21,7 +21,7 @@ export function defaultTrustPolicy(): TrustPolicy {
  * keys, which JSON.parse would silently resolve to the last one).
  */
 export function parseTrustPolicyText(text: string): TrustPolicy {
-  const doc = parseDocument(text, { uniqueKeys: true, maxAliasCount: 100, prettyErrors: false });
+  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false });
   if (doc.errors.length > 0) {
     const e = doc.errors[0];
     const where = e.linePos?.[0] ? `line ${e.linePos[0].line}, column ${e.linePos[0].col}` : "somewhere";

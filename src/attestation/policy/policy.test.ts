@@ -1,0 +1,153 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { ValidationError } from "../../errors.js";
+import { ageCheck, measurementCheck, tcbChecks } from "./evaluate.js";
+import { defaultTrustPolicy, loadTrustPolicy, parseTrustPolicy, parseTrustPolicyText } from "./load.js";
+
+function issues(input: unknown): { path: string; rule: string }[] {
+  try {
+    parseTrustPolicy(input);
+  } catch (e) {
+    expect(e).toBeInstanceOf(ValidationError);
+    return (e as ValidationError).issues;
+  }
+  throw new Error("expected a validation error");
+}
+
+describe("TrustPolicy contract", () => {
+  it("defaults fail closed", () => {
+    const p = defaultTrustPolicy();
+    expect(p.allow_debug).toBe(false);
+    expect(p.allow_simulated).toBe(false);
+    expect(p.allow_insecure).toBe(false);
+    expect(p.allowed_kinds).toEqual(["snp", "tdx", "sgx", "nitro", "nvidia"]);
+    expect(p.accepted_tcb_statuses).toEqual(["UpToDate", "SWHardeningNeeded"]);
+    expect(p.max_evidence_age_seconds).toBe(300);
+    expect(p.reattest_interval_seconds).toBe(3600);
+    expect(p.snp.reference_values).toEqual([]);
+  });
+
+  it.each([
+    ["allowed_kinds.0", { allowed_kinds: ["sev"] }, /snp/],
+    ["allowed_kinds", { allowed_kinds: ["snp", "snp"] }, /duplicates/],
+    ["allowed_kinds", { allowed_kinds: [] }, /at least one/],
+    ["accepted_tcb_statuses", { accepted_tcb_statuses: ["UpToDate", "Revoked"] }, /Revoked/],
+    ["max_evidence_age_seconds", { max_evidence_age_seconds: -5 }, /> 0/],
+    ["max_evidence_age_seconds", { max_evidence_age_seconds: 1e9 }, /604800/],
+    ["allow_debug", { allow_debug: "yes" }, /boolean/],
+    [
+      "snp.reference_values.0.measurement",
+      { snp: { reference_values: [{ measurement: "abcd" }] } },
+      /48 bytes/,
+    ],
+    ["snp.min_tcb.microcode", { snp: { min_tcb: { microcode: 256 } } }, /<= 255/],
+    ["tdx.reference_values.0.mrtd", { tdx: { reference_values: [{ rtmr0: "00".repeat(48) }] } }, /./],
+    ["sgx.reference_values.0", { sgx: { reference_values: [{}] } }, /mrenclave or mrsigner/],
+    [
+      "nitro.reference_values.0.pcr1",
+      { nitro: { reference_values: [{ pcr0: "00".repeat(48), pcr1: "zz" }] } },
+      /hex/,
+    ],
+    [
+      "nvidia.reference_measurements.999",
+      { nvidia: { reference_measurements: { "999": ["00"] } } },
+      /indices/,
+    ],
+    ["", { surprise: 1 }, /unknown field/],
+  ])("names the field %s and the rule", (field, input, rule) => {
+    const found = issues(input).find((i) => i.path === field);
+    expect(found, JSON.stringify(issues(input))).toBeDefined();
+    expect(found!.rule).toMatch(rule);
+  });
+
+  it("normalises hex to lower case and never echoes values in errors", () => {
+    const p = parseTrustPolicy({ nitro: { reference_values: [{ pcr0: "AB".repeat(48) }] } });
+    expect(p.nitro.reference_values[0].pcr0).toBe("ab".repeat(48));
+    const secret = "SECRET-VALUE-123";
+    const msg = (() => {
+      try {
+        parseTrustPolicy({ snp: { reference_values: [{ measurement: secret }] } });
+      } catch (e) {
+        return (e as Error).message;
+      }
+      return "";
+    })();
+    expect(msg).toMatch(/snp\.reference_values\.0\.measurement/);
+    expect(msg).not.toContain(secret);
+  });
+
+  it("loads YAML and JSON files; refuses duplicate keys and non-mappings", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "policy-"));
+    writeFileSync(
+      join(dir, "p.yaml"),
+      "allow_simulated: true\nmax_evidence_age_seconds: 60\nsnp:\n  min_tcb: { snp: 8 }\n",
+    );
+    const y = await loadTrustPolicy(join(dir, "p.yaml"));
+    expect(y.allow_simulated).toBe(true);
+    expect(y.snp.min_tcb).toEqual({ bootloader: 0, tee: 0, snp: 8, microcode: 0, fmc: 0 });
+    writeFileSync(join(dir, "p.json"), JSON.stringify({ allowed_kinds: ["tdx"] }));
+    expect((await loadTrustPolicy(join(dir, "p.json"))).allowed_kinds).toEqual(["tdx"]);
+    expect(() => parseTrustPolicyText('{"allow_debug": false, "allow_debug": true}')).toThrow(
+      /not valid JSON or YAML/,
+    );
+    expect(() => parseTrustPolicyText("- a\n- b\n")).toThrow(/mapping/);
+    await expect(loadTrustPolicy(join(dir, "missing.yaml"))).rejects.toMatchObject({
+      code: "POLICY_UNREADABLE",
+    });
+  });
+});
+
+describe("policy evaluation", () => {
+  const at = new Date("2026-01-01T00:10:00Z");
+
+  it("ages evidence by its signed time, else by its nonce's issue time", () => {
+    const p = parseTrustPolicy({ max_evidence_age_seconds: 300 });
+    expect(ageCheck(p, at, { fields: {}, signedTime: new Date("2026-01-01T00:06:00Z") }).status).toBe("pass");
+    expect(ageCheck(p, at, { fields: {}, signedTime: new Date("2026-01-01T00:04:59Z") }).status).toBe("fail");
+    expect(ageCheck(p, at, { fields: {} }, new Date("2026-01-01T00:09:00Z")).detail).toMatch(
+      /nonce issue time/,
+    );
+    expect(ageCheck(p, at, { fields: {} }, new Date("2026-01-01T00:04:00Z")).status).toBe("fail");
+    expect(ageCheck(p, at, { fields: {}, signedTime: new Date("2026-01-01T00:20:00Z") }).detail).toMatch(
+      /future/,
+    );
+    expect(ageCheck(p, at, { fields: {} }).status).toBe("skipped");
+  });
+
+  it("matches TDX reference tuples field by field", () => {
+    const mrtd = "aa".repeat(48);
+    const rtmr0 = "bb".repeat(48);
+    const p = parseTrustPolicy({ tdx: { reference_values: [{ mrtd, rtmr0 }] } });
+    expect(measurementCheck(p, "tdx", { fields: { mrtd, rtmr0 } }).status).toBe("pass");
+    expect(measurementCheck(p, "tdx", { fields: { mrtd, rtmr0: "cc".repeat(48) } }).status).toBe("fail");
+    expect(measurementCheck(p, "tdx", { fields: { mrtd } }).detail).toMatch(/lacks rtmr0/);
+  });
+
+  it("compares NVIDIA measurement indices against their allowed values", () => {
+    const p = parseTrustPolicy({ nvidia: { reference_measurements: { "2": ["AA", "bb"] } } });
+    expect(measurementCheck(p, "nvidia", { fields: {}, nvidiaMeasurements: { "2": "bb" } }).status).toBe(
+      "pass",
+    );
+    expect(measurementCheck(p, "nvidia", { fields: {}, nvidiaMeasurements: { "2": "aa" } }).status).toBe(
+      "pass",
+    );
+    expect(measurementCheck(p, "nvidia", { fields: {}, nvidiaMeasurements: { "3": "aa" } }).status).toBe(
+      "fail",
+    );
+  });
+
+  it("checks SNP guest SVN and VMPL, and SGX/TDX TCB status", () => {
+    const p = parseTrustPolicy({ snp: { min_guest_svn: 5, allowed_vmpls: [0] } });
+    const snp = tcbChecks(p, "snp", { fields: {}, snpGuestSvn: 4, snpVmpl: 1 });
+    expect(snp.find((c) => c.name === "policy.min_guest_svn")?.status).toBe("fail");
+    expect(snp.find((c) => c.name === "policy.vmpl")?.status).toBe("fail");
+    const d = defaultTrustPolicy();
+    expect(tcbChecks(d, "sgx", { fields: {} }).find((c) => c.name === "policy.tcb_status")?.status).toBe(
+      "fail",
+    );
+    expect(tcbChecks(d, "tdx", { fields: {}, tcbStatus: "OutOfDate" })[0].status).toBe("fail");
+    expect(tcbChecks(d, "tdx", { fields: {}, tcbStatus: "SWHardeningNeeded" })[0].status).toBe("pass");
+  });
+});
