@@ -1,12 +1,84 @@
+import {
+  checkActivation,
+  checkActivationBackward,
+  checkAddGaussianNoise,
+  checkAddRowVector,
+  checkAxpy,
+  checkColSum,
+  checkGemm,
+  checkRowSumSquares,
+  checkScaleRows,
+  checkSoftmaxCrossEntropy,
+} from "./kernel-args.js";
 import type { ActivationKind, Kernels } from "./kernels.js";
 
 const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
 const GELU_C = 0.044715;
 const TWO_POW_M32 = 1 / 4294967296;
 
-/** Portable TypeScript backend: the fallback when no native build is available, and the test oracle. */
+/**
+ * Copies an x-by-k operand X (X(i, p) = src[i*rs + p*cs]) into panels of 4 rows: panel q holds,
+ * for each p, X(4q..4q+3, p); rows past x are zero.
+ */
+function packPanels(
+  src: Float32Array,
+  rs: number,
+  cs: number,
+  x: number,
+  k: number,
+  dst: Float64Array,
+): void {
+  const panels = (x + 3) >> 2;
+  for (let q = 0; q < panels; q++) {
+    const base = q * 4 * k;
+    const i0 = q * 4;
+    const rows = Math.min(4, x - i0);
+    if (rows === 4) {
+      const s0 = i0 * rs,
+        s1 = s0 + rs,
+        s2 = s1 + rs,
+        s3 = s2 + rs;
+      for (let p = 0, d = base; p < k; p++, d += 4) {
+        const o = p * cs;
+        dst[d] = src[s0 + o];
+        dst[d + 1] = src[s1 + o];
+        dst[d + 2] = src[s2 + o];
+        dst[d + 3] = src[s3 + o];
+      }
+    } else {
+      for (let p = 0, d = base; p < k; p++, d += 4)
+        for (let r = 0; r < 4; r++) dst[d + r] = r < rows ? src[(i0 + r) * rs + p * cs] : 0;
+    }
+  }
+}
+
+/**
+ * t = 4x4 block of Σ_p A(:, p) B(p, :) over packed panels; the 16 sums stay in registers
+ * (doubles, so the sum is more accurate than float32).
+ */
+// prettier-ignore
+function kernel4x4(pa: Float64Array, ai: number, pb: Float64Array, bj: number, k: number, t: Float64Array): void {
+  let c00 = 0, c01 = 0, c02 = 0, c03 = 0, c10 = 0, c11 = 0, c12 = 0, c13 = 0;
+  let c20 = 0, c21 = 0, c22 = 0, c23 = 0, c30 = 0, c31 = 0, c32 = 0, c33 = 0;
+  for (let p = 0; p < k; p++, ai += 4, bj += 4) {
+    const a0 = pa[ai], a1 = pa[ai + 1], a2 = pa[ai + 2], a3 = pa[ai + 3];
+    const b0 = pb[bj], b1 = pb[bj + 1], b2 = pb[bj + 2], b3 = pb[bj + 3];
+    c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
+    c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
+    c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
+    c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+  }
+  t[0] = c00; t[1] = c01; t[2] = c02; t[3] = c03; t[4] = c10; t[5] = c11; t[6] = c12; t[7] = c13;
+  t[8] = c20; t[9] = c21; t[10] = c22; t[11] = c23; t[12] = c30; t[13] = c31; t[14] = c32; t[15] = c33;
+}
+
+/** Portable TypeScript backend: the fallback where no native build is available (no compiler, other OS). */
 export class TypeScriptKernels implements Kernels {
   readonly name: string = "typescript";
+  // Packing scratch, grown on demand: kernels run synchronously, one call at a time per instance.
+  private pa = new Float64Array(0);
+  private pb = new Float64Array(0);
+  private readonly tile = new Float64Array(16);
 
   gemm(
     transA: boolean,
@@ -19,25 +91,51 @@ export class TypeScriptKernels implements Kernels {
     c: Float32Array,
     beta: number,
   ): void {
-    if (beta === 0) c.fill(0, 0, m * n);
-    else if (beta !== 1) for (let i = 0; i < m * n; i++) c[i] *= beta;
-    // i-p-j order keeps the inner loop contiguous in B and C for the common layouts.
-    for (let i = 0; i < m; i++) {
-      const ci = i * n;
-      for (let p = 0; p < k; p++) {
-        const aip = transA ? a[p * m + i] : a[i * k + p];
-        if (aip === 0) continue;
-        if (!transB) {
-          const bp = p * n;
-          for (let j = 0; j < n; j++) c[ci + j] += aip * b[bp + j];
-        } else {
-          for (let j = 0; j < n; j++) c[ci + j] += aip * b[j * k + p];
+    checkGemm(transA, transB, m, n, k, a, b, c, beta);
+    if (m === 0 || n === 0) return;
+    if (k === 0) {
+      if (beta === 0) c.fill(0, 0, m * n);
+      else if (beta !== 1) for (let i = 0; i < m * n; i++) c[i] *= beta;
+      return;
+    }
+    // Pack op(A) into 4-row panels and op(B) into 4-column panels (zero-padded), so the
+    // register kernel below reads both sequentially whatever the transposes.
+    const mp = (m + 3) >> 2;
+    const np = (n + 3) >> 2;
+    const pa = this.packA(mp * 4 * k);
+    const pb = this.packB(np * 4 * k);
+    packPanels(a, transA ? 1 : k, transA ? m : 1, m, k, pa);
+    packPanels(b, transB ? k : 1, transB ? 1 : n, n, k, pb);
+    for (let ib = 0; ib < mp; ib++) {
+      const i0 = ib * 4;
+      const rows = Math.min(4, m - i0);
+      const aBase = ib * 4 * k;
+      for (let jb = 0; jb < np; jb++) {
+        const j0 = jb * 4;
+        const cols = Math.min(4, n - j0);
+        kernel4x4(pa, aBase, pb, jb * 4 * k, k, this.tile);
+        const t = this.tile;
+        for (let r = 0; r < rows; r++) {
+          const o = (i0 + r) * n + j0;
+          for (let j = 0; j < cols; j++)
+            c[o + j] = beta === 0 ? t[r * 4 + j] : beta * c[o + j] + t[r * 4 + j];
         }
       }
     }
   }
 
+  private packA(size: number): Float64Array {
+    if (this.pa.length < size) this.pa = new Float64Array(size);
+    return this.pa;
+  }
+
+  private packB(size: number): Float64Array {
+    if (this.pb.length < size) this.pb = new Float64Array(size);
+    return this.pb;
+  }
+
   rowSumSquares(x: Float32Array, rows: number, cols: number, out: Float64Array): void {
+    checkRowSumSquares(x, rows, cols, out);
     for (let i = 0; i < rows; i++) {
       let s = 0;
       const o = i * cols;
@@ -47,13 +145,22 @@ export class TypeScriptKernels implements Kernels {
   }
 
   addRowVector(x: Float32Array, rows: number, cols: number, v: Float32Array): void {
+    checkAddRowVector(x, rows, cols, v);
     for (let i = 0; i < rows; i++) {
       const o = i * cols;
       for (let j = 0; j < cols; j++) x[o + j] += v[j];
     }
   }
 
-  colSum(x: Float32Array, rows: number, cols: number, w: Float32Array | null, out: Float32Array, beta: number): void {
+  colSum(
+    x: Float32Array,
+    rows: number,
+    cols: number,
+    w: Float32Array | null,
+    out: Float32Array,
+    beta: number,
+  ): void {
+    checkColSum(x, rows, cols, w, out, beta);
     const acc = new Float64Array(cols);
     for (let i = 0; i < rows; i++) {
       const wi = w ? w[i] : 1;
@@ -64,6 +171,7 @@ export class TypeScriptKernels implements Kernels {
   }
 
   scaleRows(x: Float32Array, rows: number, cols: number, s: Float32Array, out: Float32Array): void {
+    checkScaleRows(x, rows, cols, s, out);
     for (let i = 0; i < rows; i++) {
       const o = i * cols;
       const si = s[i];
@@ -72,10 +180,12 @@ export class TypeScriptKernels implements Kernels {
   }
 
   axpy(alpha: number, x: Float32Array, y: Float32Array): void {
+    checkAxpy(alpha, x, y);
     for (let i = 0; i < x.length; i++) y[i] += alpha * x[i];
   }
 
   activation(kind: ActivationKind, x: Float32Array, out: Float32Array): void {
+    checkActivation(kind, x, out);
     const n = x.length;
     switch (kind) {
       case "relu":
@@ -95,6 +205,7 @@ export class TypeScriptKernels implements Kernels {
   }
 
   activationBackward(kind: ActivationKind, x: Float32Array, dy: Float32Array, out: Float32Array): void {
+    checkActivationBackward(kind, x, dy, out);
     const n = x.length;
     switch (kind) {
       case "relu":
@@ -126,6 +237,7 @@ export class TypeScriptKernels implements Kernels {
     loss: Float64Array,
     grad: Float32Array,
   ): void {
+    checkSoftmaxCrossEntropy(logits, labels, rows, classes, loss, grad);
     for (let i = 0; i < rows; i++) {
       const o = i * classes;
       let max = -Infinity;
@@ -140,8 +252,8 @@ export class TypeScriptKernels implements Kernels {
   }
 
   addGaussianNoise(y: Float32Array, std: number, uniform: Uint32Array): void {
+    checkAddGaussianNoise(y, std, uniform);
     const n = y.length;
-    if (uniform.length < n + (n & 1)) throw new RangeError("addGaussianNoise: not enough random words");
     for (let i = 0; i < n; i += 2) {
       // (w + 1) / 2^32 lies in (0, 1], so the log is finite.
       const u1 = (uniform[i] + 1) * TWO_POW_M32;

@@ -1,0 +1,192 @@
+import { EnclaveError } from "../errors.js";
+import type { ActivationKind } from "./kernels.js";
+
+/**
+ * Argument checks shared by every backend, so a wrong size or type fails the same way whichever
+ * backend runs (the native addon checks again as its memory-safety backstop). Messages name the
+ * argument and the rule, never a data value.
+ */
+export class KernelArgumentError extends EnclaveError {
+  constructor(message: string) {
+    super("KERNEL_ARGUMENT_INVALID", message);
+  }
+}
+
+const MAX_DIM = 0x7fffffff;
+
+function fail(message: string): never {
+  throw new KernelArgumentError(message);
+}
+
+function dim(op: string, name: string, v: number): void {
+  if (!Number.isInteger(v) || v < 0 || v > MAX_DIM) fail(`${op}: ${name} must be an integer in [0, 2^31)`);
+}
+
+function f32(op: string, name: string, v: unknown): asserts v is Float32Array {
+  if (!(v instanceof Float32Array)) fail(`${op}: ${name} must be a Float32Array`);
+}
+
+function atLeast(op: string, name: string, arr: { length: number }, need: number, what: string): void {
+  if (arr.length < need) fail(`${op}: ${name} has fewer than ${what} elements`);
+}
+
+function finite(op: string, name: string, v: number): void {
+  if (typeof v !== "number" || !Number.isFinite(v)) fail(`${op}: ${name} must be a finite number`);
+}
+
+function overlaps(x: Float32Array, xn: number, y: Float32Array, yn: number): boolean {
+  if (x.buffer !== y.buffer || xn === 0 || yn === 0) return false;
+  const x0 = x.byteOffset;
+  const y0 = y.byteOffset;
+  return x0 < y0 + yn * 4 && y0 < x0 + xn * 4;
+}
+
+export function checkGemm(
+  transA: boolean,
+  transB: boolean,
+  m: number,
+  n: number,
+  k: number,
+  a: Float32Array,
+  b: Float32Array,
+  c: Float32Array,
+  beta: number,
+): void {
+  if (typeof transA !== "boolean") fail("gemm: transA must be a boolean");
+  if (typeof transB !== "boolean") fail("gemm: transB must be a boolean");
+  dim("gemm", "m", m);
+  dim("gemm", "n", n);
+  dim("gemm", "k", k);
+  f32("gemm", "a", a);
+  f32("gemm", "b", b);
+  f32("gemm", "c", c);
+  finite("gemm", "beta", beta);
+  atLeast("gemm", "a", a, m * k, "m*k");
+  atLeast("gemm", "b", b, k * n, "k*n");
+  atLeast("gemm", "c", c, m * n, "m*n");
+  if (overlaps(c, m * n, a, m * k) || overlaps(c, m * n, b, k * n)) fail("gemm: c must not overlap a or b");
+}
+
+export function checkRowSumSquares(x: Float32Array, rows: number, cols: number, out: Float64Array): void {
+  f32("rowSumSquares", "x", x);
+  dim("rowSumSquares", "rows", rows);
+  dim("rowSumSquares", "cols", cols);
+  if (!(out instanceof Float64Array)) fail("rowSumSquares: out must be a Float64Array");
+  atLeast("rowSumSquares", "x", x, rows * cols, "rows*cols");
+  atLeast("rowSumSquares", "out", out, rows, "rows");
+}
+
+export function checkAddRowVector(x: Float32Array, rows: number, cols: number, v: Float32Array): void {
+  f32("addRowVector", "x", x);
+  dim("addRowVector", "rows", rows);
+  dim("addRowVector", "cols", cols);
+  f32("addRowVector", "v", v);
+  atLeast("addRowVector", "x", x, rows * cols, "rows*cols");
+  atLeast("addRowVector", "v", v, cols, "cols");
+  if (rows > 0 && overlaps(x, rows * cols, v, cols)) fail("addRowVector: v must not overlap x");
+}
+
+export function checkColSum(
+  x: Float32Array,
+  rows: number,
+  cols: number,
+  w: Float32Array | null,
+  out: Float32Array,
+  beta: number,
+): void {
+  f32("colSum", "x", x);
+  dim("colSum", "rows", rows);
+  dim("colSum", "cols", cols);
+  if (w !== null && !(w instanceof Float32Array)) fail("colSum: w must be a Float32Array or null");
+  f32("colSum", "out", out);
+  finite("colSum", "beta", beta);
+  atLeast("colSum", "x", x, rows * cols, "rows*cols");
+  if (w) atLeast("colSum", "w", w, rows, "rows");
+  atLeast("colSum", "out", out, cols, "cols");
+}
+
+export function checkScaleRows(
+  x: Float32Array,
+  rows: number,
+  cols: number,
+  s: Float32Array,
+  out: Float32Array,
+): void {
+  f32("scaleRows", "x", x);
+  dim("scaleRows", "rows", rows);
+  dim("scaleRows", "cols", cols);
+  f32("scaleRows", "s", s);
+  f32("scaleRows", "out", out);
+  atLeast("scaleRows", "x", x, rows * cols, "rows*cols");
+  atLeast("scaleRows", "s", s, rows, "rows");
+  atLeast("scaleRows", "out", out, rows * cols, "rows*cols");
+}
+
+export function checkAxpy(alpha: number, x: Float32Array, y: Float32Array): void {
+  finite("axpy", "alpha", alpha);
+  f32("axpy", "x", x);
+  f32("axpy", "y", y);
+  if (x.length !== y.length) fail("axpy: x and y must have the same length");
+}
+
+export const ACTIVATION_CODES: Readonly<Record<ActivationKind, number>> = { relu: 0, tanh: 1, gelu: 2 };
+
+function kindOf(op: string, kind: ActivationKind): void {
+  if (typeof kind !== "string" || !Object.hasOwn(ACTIVATION_CODES, kind))
+    fail(`${op}: unknown activation kind`);
+}
+
+export function checkActivation(kind: ActivationKind, x: Float32Array, out: Float32Array): void {
+  kindOf("activation", kind);
+  f32("activation", "x", x);
+  f32("activation", "out", out);
+  if (out.length < x.length) fail("activation: out is shorter than x");
+}
+
+export function checkActivationBackward(
+  kind: ActivationKind,
+  x: Float32Array,
+  dy: Float32Array,
+  out: Float32Array,
+): void {
+  kindOf("activationBackward", kind);
+  f32("activationBackward", "x", x);
+  f32("activationBackward", "dy", dy);
+  f32("activationBackward", "out", out);
+  if (dy.length < x.length) fail("activationBackward: dy is shorter than x");
+  if (out.length < x.length) fail("activationBackward: out is shorter than x");
+}
+
+export function checkSoftmaxCrossEntropy(
+  logits: Float32Array,
+  labels: Int32Array,
+  rows: number,
+  classes: number,
+  loss: Float64Array,
+  grad: Float32Array,
+): void {
+  const op = "softmaxCrossEntropy";
+  f32(op, "logits", logits);
+  if (!(labels instanceof Int32Array)) fail(`${op}: labels must be an Int32Array`);
+  dim(op, "rows", rows);
+  dim(op, "classes", classes);
+  if (!(loss instanceof Float64Array)) fail(`${op}: loss must be a Float64Array`);
+  f32(op, "grad", grad);
+  if (rows > 0 && classes < 1) fail(`${op}: classes must be at least 1`);
+  atLeast(op, "logits", logits, rows * classes, "rows*classes");
+  atLeast(op, "labels", labels, rows, "rows");
+  atLeast(op, "loss", loss, rows, "rows");
+  atLeast(op, "grad", grad, rows * classes, "rows*classes");
+  for (let i = 0; i < rows; i++) {
+    const y = labels[i];
+    if (y < 0 || y >= classes) fail(`${op}: every label must be in [0, classes)`);
+  }
+}
+
+export function checkAddGaussianNoise(y: Float32Array, std: number, uniform: Uint32Array): void {
+  f32("addGaussianNoise", "y", y);
+  finite("addGaussianNoise", "std", std);
+  if (std < 0) fail("addGaussianNoise: std must not be negative");
+  if (!(uniform instanceof Uint32Array)) fail("addGaussianNoise: uniform must be a Uint32Array");
+  if (uniform.length < y.length + (y.length & 1)) fail("addGaussianNoise: not enough random words");
+}

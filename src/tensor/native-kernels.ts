@@ -1,0 +1,221 @@
+import { createRequire } from "node:module";
+import { fileURLToPath } from "node:url";
+import {
+  ACTIVATION_CODES,
+  checkActivation,
+  checkActivationBackward,
+  checkAddGaussianNoise,
+  checkAddRowVector,
+  checkAxpy,
+  checkColSum,
+  checkGemm,
+  checkRowSumSquares,
+  checkScaleRows,
+  checkSoftmaxCrossEntropy,
+} from "./kernel-args.js";
+import type { ActivationKind, Kernels } from "./kernels.js";
+
+/** The C++ addon built from native/ by scripts/build-native.mjs (ABI of this wrapper: 1). */
+interface NativeAddon {
+  readonly abi: number;
+  /** CPU paths this machine supports, best first, e.g. ["avx512", "avx2-fma", "generic"]. */
+  paths(): string[];
+  create(path: string, threads: number): NativeOps;
+  hardwareThreads(): number;
+}
+
+interface NativeOps {
+  readonly path: string;
+  gemm(
+    transA: boolean,
+    transB: boolean,
+    m: number,
+    n: number,
+    k: number,
+    a: Float32Array,
+    b: Float32Array,
+    c: Float32Array,
+    beta: number,
+  ): void;
+  rowSumSquares(x: Float32Array, rows: number, cols: number, out: Float64Array): void;
+  addRowVector(x: Float32Array, rows: number, cols: number, v: Float32Array): void;
+  colSum(
+    x: Float32Array,
+    rows: number,
+    cols: number,
+    w: Float32Array | null,
+    out: Float32Array,
+    beta: number,
+  ): void;
+  scaleRows(x: Float32Array, rows: number, cols: number, s: Float32Array, out: Float32Array): void;
+  axpy(alpha: number, x: Float32Array, y: Float32Array): void;
+  activation(kind: number, x: Float32Array, out: Float32Array): void;
+  activationBackward(kind: number, x: Float32Array, dy: Float32Array, out: Float32Array): void;
+  softmaxCrossEntropy(
+    logits: Float32Array,
+    labels: Int32Array,
+    rows: number,
+    classes: number,
+    loss: Float64Array,
+    grad: Float32Array,
+  ): void;
+  addGaussianNoise(y: Float32Array, std: number, uniform: Uint32Array): void;
+  setThreads(n: number): void;
+  threads(): number;
+}
+
+const ADDON_ABI = 1;
+const ADDON_FILE = "enclave_kernels.node";
+
+/** Where the build script leaves the addon, relative to this module (same depth in src/ and dist/). */
+export const NATIVE_ADDON_PATH = fileURLToPath(
+  new URL(`../../native/build/Release/${ADDON_FILE}`, import.meta.url),
+);
+
+export type NativeStatus =
+  | { readonly available: true; readonly paths: readonly string[]; readonly hardwareThreads: number }
+  | { readonly available: false; readonly reason: string };
+
+let loaded: { addon: NativeAddon | null; status: NativeStatus } | undefined;
+
+function loadAddon(): { addon: NativeAddon | null; status: NativeStatus } {
+  if (loaded) return loaded;
+  try {
+    const require = createRequire(import.meta.url);
+    const addon = require(NATIVE_ADDON_PATH) as NativeAddon;
+    if (addon.abi !== ADDON_ABI || typeof addon.create !== "function" || typeof addon.paths !== "function") {
+      loaded = {
+        addon: null,
+        status: { available: false, reason: "native addon is from another version; rebuild it" },
+      };
+    } else {
+      loaded = {
+        addon,
+        status: { available: true, paths: addon.paths(), hardwareThreads: addon.hardwareThreads() },
+      };
+    }
+  } catch (e) {
+    const code = (e as { code?: unknown }).code;
+    const reason =
+      code === "MODULE_NOT_FOUND"
+        ? "native addon is not built (no C++ toolchain at install time?)"
+        : `native addon failed to load (${typeof code === "string" ? code : "load error"})`;
+    loaded = { addon: null, status: { available: false, reason } };
+  }
+  return loaded;
+}
+
+/** Whether the native addon loads here, and which CPU paths it offers. Loads it at most once. */
+export function nativeStatus(): NativeStatus {
+  return loadAddon().status;
+}
+
+/**
+ * Kernels backed by the C++ addon. Arguments are checked here (same errors as the TypeScript
+ * backend) and again in C++; Float32Arrays are used in place, never copied.
+ */
+export class NativeKernels implements Kernels {
+  readonly name: string;
+  /** The instruction-set path in use: "avx512", "avx2-fma" or "generic". */
+  readonly cpuPath: string;
+  private readonly ops: NativeOps;
+
+  /** Use `loadKernels` or `NativeKernels.create`; this wraps an addon object. */
+  private constructor(ops: NativeOps) {
+    this.ops = ops;
+    this.cpuPath = ops.path;
+    this.name = `native-${ops.path}`;
+  }
+
+  /** Returns null when the addon is unavailable or `cpuPath` is not supported on this CPU. */
+  static create(cpuPath: string | undefined, threads: number): NativeKernels | null {
+    const { addon, status } = loadAddon();
+    if (!addon || !status.available) return null;
+    const path = cpuPath ?? status.paths[0];
+    if (!status.paths.includes(path)) return null;
+    return new NativeKernels(addon.create(path, threads));
+  }
+
+  /** Threads a large gemm may use (the calling thread included). */
+  get threads(): number {
+    return this.ops.threads();
+  }
+
+  setThreads(n: number): void {
+    this.ops.setThreads(n);
+  }
+
+  gemm(
+    transA: boolean,
+    transB: boolean,
+    m: number,
+    n: number,
+    k: number,
+    a: Float32Array,
+    b: Float32Array,
+    c: Float32Array,
+    beta: number,
+  ): void {
+    checkGemm(transA, transB, m, n, k, a, b, c, beta);
+    this.ops.gemm(transA, transB, m, n, k, a, b, c, beta);
+  }
+
+  rowSumSquares(x: Float32Array, rows: number, cols: number, out: Float64Array): void {
+    checkRowSumSquares(x, rows, cols, out);
+    this.ops.rowSumSquares(x, rows, cols, out);
+  }
+
+  addRowVector(x: Float32Array, rows: number, cols: number, v: Float32Array): void {
+    checkAddRowVector(x, rows, cols, v);
+    this.ops.addRowVector(x, rows, cols, v);
+  }
+
+  colSum(
+    x: Float32Array,
+    rows: number,
+    cols: number,
+    w: Float32Array | null,
+    out: Float32Array,
+    beta: number,
+  ): void {
+    checkColSum(x, rows, cols, w, out, beta);
+    this.ops.colSum(x, rows, cols, w, out, beta);
+  }
+
+  scaleRows(x: Float32Array, rows: number, cols: number, s: Float32Array, out: Float32Array): void {
+    checkScaleRows(x, rows, cols, s, out);
+    this.ops.scaleRows(x, rows, cols, s, out);
+  }
+
+  axpy(alpha: number, x: Float32Array, y: Float32Array): void {
+    checkAxpy(alpha, x, y);
+    this.ops.axpy(alpha, x, y);
+  }
+
+  activation(kind: ActivationKind, x: Float32Array, out: Float32Array): void {
+    checkActivation(kind, x, out);
+    this.ops.activation(ACTIVATION_CODES[kind], x, out);
+  }
+
+  activationBackward(kind: ActivationKind, x: Float32Array, dy: Float32Array, out: Float32Array): void {
+    checkActivationBackward(kind, x, dy, out);
+    this.ops.activationBackward(ACTIVATION_CODES[kind], x, dy, out);
+  }
+
+  softmaxCrossEntropy(
+    logits: Float32Array,
+    labels: Int32Array,
+    rows: number,
+    classes: number,
+    loss: Float64Array,
+    grad: Float32Array,
+  ): void {
+    checkSoftmaxCrossEntropy(logits, labels, rows, classes, loss, grad);
+    this.ops.softmaxCrossEntropy(logits, labels, rows, classes, loss, grad);
+  }
+
+  addGaussianNoise(y: Float32Array, std: number, uniform: Uint32Array): void {
+    checkAddGaussianNoise(y, std, uniform);
+    this.ops.addGaussianNoise(y, std, uniform);
+  }
+}
