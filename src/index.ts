@@ -1,3 +1,5 @@
 // Public API of coreason-enclave.
 export * from "./errors.js";
 export * from "./schemas/index.js";
+export * from "./data/index.js";
+export * from "./privacy/accountant/index.js";

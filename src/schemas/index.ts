@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { AgentConfig } from "./agent-config.js";
 import { AttestationReport } from "./attestation.js";
+import { DatasetSchema } from "./dataset.js";
 import { AggregationStrategy, FederationJob } from "./federation.js";
 import { ModelSpec } from "./model.js";
 import { PrivacyConfig } from "./privacy.js";
@@ -8,6 +9,7 @@ import { PrivacyConfig } from "./privacy.js";
 export * from "./agent-config.js";
 export * from "./attestation.js";
 export * from "./contract.js";
+export * from "./dataset.js";
 export * from "./federation.js";
 export * from "./model.js";
 export * from "./privacy.js";
@@ -20,6 +22,7 @@ export const PUBLISHED_CONTRACTS = {
   AttestationReport,
   ModelSpec,
   AgentConfig,
+  DatasetSchema,
 } as const;
 
 /** JSON Schema (draft 2020-12) of every published contract, describing the accepted input. */

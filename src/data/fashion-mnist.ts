@@ -1,0 +1,89 @@
+import { statSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { Dataset } from "./dataset.js";
+import { idxToDataset } from "./idx.js";
+import { gunzipIfCompressed, readDatasetFile, type SentryLimits } from "./sentry.js";
+
+/**
+ * Fashion-MNIST (Xiao, Rasul, Vollgraf 2017, MIT licence) is not bundled (30 MB). It is looked
+ * up on the machine; benchmarks fall back to synthetic data of the same shape when it is absent.
+ */
+
+export const FASHION_MNIST_CLASSES = [
+  "T-shirt/top",
+  "Trouser",
+  "Pullover",
+  "Dress",
+  "Coat",
+  "Sandal",
+  "Shirt",
+  "Sneaker",
+  "Bag",
+  "Ankle boot",
+] as const;
+
+export const FASHION_MNIST_ENV = "ENCLAVE_FASHION_MNIST_DIR";
+export const FASHION_MNIST_SYSTEM_DIR = "/usr/share/datasets/fashion-mnist";
+
+export type FashionMnistSplit = "train" | "test";
+
+const prefixOf = (split: FashionMnistSplit) => (split === "train" ? "train" : "t10k");
+
+function isFile(path: string): boolean {
+  try {
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/** File names of one split in `dir` (gzip preferred over raw), or null when either is missing. */
+export function fashionMnistFiles(dir: string, split: FashionMnistSplit): { images: string; labels: string } | null {
+  const pick = (stem: string) => [`${stem}.gz`, stem].find((name) => isFile(join(dir, name)));
+  const images = pick(`${prefixOf(split)}-images-idx3-ubyte`);
+  const labels = pick(`${prefixOf(split)}-labels-idx1-ubyte`);
+  return images && labels ? { images, labels } : null;
+}
+
+/** Where Fashion-MNIST is looked for, in order. */
+export function fashionMnistCandidates(env: NodeJS.ProcessEnv = process.env): string[] {
+  // src/data/ and dist/data/ are both two levels below the repository root.
+  const besideRepo = fileURLToPath(new URL("../../../shared/datasets/fashion-mnist", import.meta.url));
+  const fromEnv = env[FASHION_MNIST_ENV];
+  return [...(fromEnv ? [fromEnv] : []), besideRepo, FASHION_MNIST_SYSTEM_DIR];
+}
+
+/**
+ * The first candidate directory holding the requested splits (default both), or null.
+ * Candidates: $ENCLAVE_FASHION_MNIST_DIR, ../shared/datasets/fashion-mnist beside the repo,
+ * /usr/share/datasets/fashion-mnist (Debian package dataset-fashion-mnist).
+ */
+export function findFashionMnist(
+  options: { env?: NodeJS.ProcessEnv; splits?: FashionMnistSplit[] } = {},
+): string | null {
+  const splits = options.splits ?? ["train", "test"];
+  for (const dir of fashionMnistCandidates(options.env)) {
+    if (splits.every((s) => fashionMnistFiles(dir, s) !== null)) return dir;
+  }
+  return null;
+}
+
+/**
+ * Load one split from `dir` through the Data Sentry (dir is the data root): 60,000 (train) or
+ * 10,000 (test) images of 784 pixels in [0, 1], labels 0..9.
+ */
+export async function loadFashionMnist(dir: string, split: FashionMnistSplit, limits: SentryLimits = {}): Promise<Dataset> {
+  const files = fashionMnistFiles(dir, split) ?? {
+    images: `${prefixOf(split)}-images-idx3-ubyte.gz`,
+    labels: `${prefixOf(split)}-labels-idx1-ubyte.gz`,
+  };
+  const images = await readDatasetFile(dir, files.images, limits);
+  const labels = await readDatasetFile(dir, files.labels, limits);
+  return idxToDataset(
+    await gunzipIfCompressed(images.bytes, images.id, limits),
+    await gunzipIfCompressed(labels.bytes, labels.id, limits),
+    images.id,
+    { classNames: FASHION_MNIST_CLASSES, labelsId: labels.id, maxRows: 60_000, imageShape: [28, 28] },
+  );
+}
