@@ -11,7 +11,12 @@ import {
   type CertificateInput,
   type ParsedCertificate,
 } from "../pki/index.js";
-import { EvidenceFormatError, type CheckResult, type VerificationResult } from "../types.js";
+import {
+  AttestationError,
+  EvidenceFormatError,
+  type CheckResult,
+  type VerificationResult,
+} from "../types.js";
 import { AMD_ROOT_KEYS, AMD_SIGNING_KEYS, type AmdProduct } from "./amd-roots.js";
 import { parseSnpReport, productFromCpuid, type SnpReport, type SnpTcb } from "./report.js";
 import { parseVekExtensions, type VekExtensions } from "./vek-extensions.js";
@@ -374,7 +379,10 @@ function pinnedRoots(override: VerifySnpOptions["trustedRoots"]): PinnedRoots {
     const cert = parseCertificate(pemToDerList(root.pem)[0]);
     // The embedded PEM must be the certificate whose fingerprint we pin.
     if (cert.fingerprint256 !== root.sha256)
-      throw new Error(`pinned AMD root ${root.commonName} does not match its fingerprint`);
+      throw new AttestationError(
+        "trust-anchors",
+        `pinned AMD root ${root.commonName} does not match its fingerprint`,
+      );
     certs.push(cert);
     productOf.set(cert.fingerprint256, root.product);
   }
@@ -389,7 +397,10 @@ function defaultIntermediates(vek: ParsedCertificate): ParsedCertificate[] {
   signingKeys ??= AMD_SIGNING_KEYS.map((k) => {
     const cert = parseCertificate(pemToDerList(k.pem)[0]);
     if (cert.fingerprint256 !== k.sha256)
-      throw new Error(`embedded AMD key ${k.commonName} does not match its fingerprint`);
+      throw new AttestationError(
+        "trust-anchors",
+        `embedded AMD key ${k.commonName} does not match its fingerprint`,
+      );
     return cert;
   });
   return signingKeys.filter((k) => bytesEqual(k.subjectDer, vek.issuerDer)).slice(0, 1);
