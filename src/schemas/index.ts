@@ -5,6 +5,7 @@ import { DatasetSchema } from "./dataset.js";
 import { AggregationStrategy, FederationJob } from "./federation.js";
 import { ModelSpec } from "./model.js";
 import { PrivacyConfig } from "./privacy.js";
+import { TrustPolicy } from "./trust-policy.js";
 
 export * from "./agent-config.js";
 export * from "./attestation.js";
@@ -13,6 +14,7 @@ export * from "./dataset.js";
 export * from "./federation.js";
 export * from "./model.js";
 export * from "./privacy.js";
+export * from "./trust-policy.js";
 
 /** The contracts published as JSON Schema for callers in other languages. */
 export const PUBLISHED_CONTRACTS = {
@@ -23,6 +25,7 @@ export const PUBLISHED_CONTRACTS = {
   ModelSpec,
   AgentConfig,
   DatasetSchema,
+  TrustPolicy,
 } as const;
 
 /** JSON Schema (draft 2020-12) of every published contract, describing the accepted input. */
