@@ -3,17 +3,16 @@ import { EnclaveError, ValidationError } from "../../errors.js";
 import {
   bytesEqual,
   describeChainFailure,
-  pemToDerList,
   verifyCertificateChain,
   verifyEcdsaRaw,
   type ParsedCertificate,
 } from "../pki/index.js";
-import { checkCrlIssuedBy, isRevokedBy, parseCrl, type ParsedCrl } from "../pki/crl.js";
+import { checkCrlIssuedBy, isRevokedBy } from "../pki/crl.js";
 import type { CheckResult, EvidenceKind, VerificationResult } from "../types.js";
 import { parseDcapCollateral, type DcapCollateral } from "./collateral.js";
-import { INTEL_SGX_ROOT_CA_SHA256, intelSgxRootCa } from "./intel-root.js";
+import { collateralVerdicts, PINNED_INTEL_ROOT, type CollateralVerdicts } from "./collateral-verdicts.js";
 import { parsePckExtensions, type PckExtensions } from "./pck-extensions.js";
-import { parseQeIdentity, parseTcbInfo, type QeIdentity, type TcbInfo } from "./pcs-documents.js";
+import type { QeIdentity, TcbInfo } from "./pcs-documents.js";
 import { parseDcapPolicy, type DcapPolicy, type DcapPolicyInput } from "./policy.js";
 import { INTEL_QE_VENDOR_ID, parseSgxQuote, parseTdxQuote, type DcapQuote } from "./quote.js";
 import { SGX_FLAGS_DEBUG, TD_ATTRIBUTES_DEBUG, type EnclaveReport, type TdReport } from "./report-body.js";
@@ -43,13 +42,7 @@ const hex = (b: Uint8Array): string => Buffer.from(b).toString("hex");
 
 const PCK_LEAF_CN = "Intel SGX PCK Certificate";
 const PCK_CA_CNS = new Set(["Intel SGX PCK Platform CA", "Intel SGX PCK Processor CA"]);
-const TCB_SIGNING_CN = "Intel SGX TCB Signing";
 const DEFAULT_ACCEPTED = ["UpToDate"];
-/**
- * Chains are pinned by the root's fingerprint: Intel's PCK chains (certification data type 5)
- * and PCS issuer chains always carry the root, which must then be byte-identical to the pin.
- */
-const PINNED_ROOT = [INTEL_SGX_ROOT_CA_SHA256];
 
 interface Context {
   at: Date;
@@ -216,8 +209,8 @@ function verifyDcapCommon(
   ctx: Context,
   list: CheckList,
 ): DcapState {
-  const { at, collateral } = ctx;
-  const root = intelSgxRootCa();
+  const { at } = ctx;
+  const verdicts = collateralVerdicts(ctx.collateral, at);
   const state: DcapState = {};
 
   list.run("qe-vendor-id", () =>
@@ -239,7 +232,7 @@ function verifyDcapCommon(
   );
 
   list.run("pck-chain", () => {
-    const r = verifyCertificateChain({ chain: quote.pckChain, trustedRoots: PINNED_ROOT, at });
+    const r = verifyCertificateChain({ chain: quote.pckChain, trustedRoots: PINNED_INTEL_ROOT, at });
     if (!r.ok) return fail(describeChainFailure(r.failure));
     if (r.path.length !== 3) return fail("PCK chain must be leaf, PCK CA and the Intel SGX Root CA");
     if (r.leaf.subjectCommonName !== PCK_LEAF_CN) return fail("leaf is not an Intel SGX PCK Certificate");
@@ -280,54 +273,38 @@ function verifyDcapCommon(
     return pass("QE REPORTDATA = SHA-256(attestation key || QE auth data) || zeros");
   });
 
-  let pckCrl: ParsedCrl | undefined;
   list.run("pck-crl", () => {
     if (!state.pckPath) return fail("needs a verified PCK certificate");
     const [leaf, pckCa] = state.pckPath;
-    const issuerChain = verifyCertificateChain({
-      chain: pemToDerList(collateral.pck_crl_issuer_chain),
-      trustedRoots: PINNED_ROOT,
-      at,
-    });
-    if (!issuerChain.ok) return fail(`PCK CRL issuer chain: ${describeChainFailure(issuerChain.failure)}`);
-    const crlIssuer = issuerChain.leaf;
+    if (!verdicts.pckCrlIssuer.ok) return fail(verdicts.pckCrlIssuer.detail);
+    const crlIssuer = verdicts.pckCrlIssuer.value;
     if (!bytesEqual(crlIssuer.subjectDer, pckCa.subjectDer) || !bytesEqual(crlIssuer.spki, pckCa.spki)) {
       return fail("PCK CRL issuer chain is not for the CA that issued the PCK certificate");
     }
-    pckCrl = parseCrl(Buffer.from(collateral.pck_crl, "hex"));
-    const valid = checkCrlIssuedBy(pckCrl, pckCa, at);
+    if (!verdicts.pckCrl.ok) return fail(`PCK CRL: ${verdicts.pckCrl.detail}`);
+    const crl = verdicts.pckCrl.value;
+    const valid = checkCrlIssuedBy(crl, pckCa, at);
     if (!valid.ok) return fail(`PCK CRL: ${valid.detail}`);
-    if (isRevokedBy(pckCrl, leaf)) return fail("PCK certificate is revoked");
+    if (isRevokedBy(crl, leaf)) return fail("PCK certificate is revoked");
     return pass(
-      `PCK certificate not among ${pckCrl.revokedSerials.size} revoked serial(s); CRL valid at ${at.toISOString()}`,
+      `PCK certificate not among ${crl.revokedSerials.size} revoked serial(s); CRL valid at ${at.toISOString()}`,
     );
   });
 
-  const tcbSigner = signedDocumentCheck(
-    list,
-    "tcb-info-signature",
-    collateral.tcb_info,
-    collateral.tcb_info_signature,
-    collateral.tcb_info_issuer_chain,
-    at,
-  );
-  const qeSigner = signedDocumentCheck(
-    list,
-    "qe-identity-signature",
-    collateral.qe_identity,
-    collateral.qe_identity_signature,
-    collateral.qe_identity_issuer_chain,
-    at,
-  );
+  const signed = (signer: CollateralVerdicts["tcbInfoSigner"]): Outcome =>
+    signer.ok
+      ? pass(`signed by ${signer.value.subjectCommonName}, chain valid at ${at.toISOString()}`)
+      : fail(signer.detail);
+  list.run("tcb-info-signature", () => signed(verdicts.tcbInfoSigner));
+  list.run("qe-identity-signature", () => signed(verdicts.qeIdentitySigner));
 
   list.run("root-ca-crl", () => {
-    const crl = parseCrl(Buffer.from(collateral.root_ca_crl, "hex"));
-    const valid = checkCrlIssuedBy(crl, root, at);
-    if (!valid.ok) return fail(`root CA CRL: ${valid.detail}`);
+    if (!verdicts.rootCaCrl.ok) return fail(verdicts.rootCaCrl.detail);
+    const crl = verdicts.rootCaCrl.value;
     const issuedByRoot: Array<[string, ParsedCertificate | undefined]> = [
       ["PCK CA", state.pckPath?.[1]],
-      ["TCB info signer", tcbSigner()],
-      ["QE identity signer", qeSigner()],
+      ["TCB info signer", verdicts.tcbInfoSigner.ok ? verdicts.tcbInfoSigner.value : undefined],
+      ["QE identity signer", verdicts.qeIdentitySigner.ok ? verdicts.qeIdentitySigner.value : undefined],
     ];
     const missing = issuedByRoot.filter(([, c]) => !c).map(([n]) => n);
     if (missing.length) return fail(`cannot check unverified certificate(s): ${missing.join(", ")}`);
@@ -337,7 +314,8 @@ function verifyDcapCommon(
   });
 
   list.run("tcb-info", () => {
-    const info = parseTcbInfo(collateral.tcb_info);
+    if (!verdicts.tcbInfo.ok) return fail(verdicts.tcbInfo.detail);
+    const info = verdicts.tcbInfo.value;
     state.tcbInfo = info;
     const wanted = kind === "tdx" ? "TDX" : "SGX";
     if (info.id !== wanted) return fail(`TCB info is for ${info.id}, not ${wanted}`);
@@ -355,7 +333,8 @@ function verifyDcapCommon(
   });
 
   list.run("qe-identity", () => {
-    const identity = parseQeIdentity(collateral.qe_identity);
+    if (!verdicts.qeIdentity.ok) return fail(verdicts.qeIdentity.detail);
+    const identity = verdicts.qeIdentity.value;
     state.qeIdentity = identity;
     const wanted = kind === "tdx" ? "TD_QE" : "QE";
     if (identity.id !== wanted) return fail(`QE identity is for ${identity.id}, not ${wanted}`);
@@ -369,45 +348,6 @@ function verifyDcapCommon(
   });
 
   return state;
-}
-
-/**
- * A collateral document signed by Intel: the issuer chain must lead from an "Intel SGX TCB
- * Signing" certificate directly to the pinned root at `at`, and its key must sign the exact
- * document text. Requiring that signer matters: any Intel-issued leaf (e.g. a platform's own PCK
- * certificate) also chains to the root, but only the TCB signing key may vouch for collateral.
- * Returns a getter for the verified signer certificate.
- */
-function signedDocumentCheck(
-  list: CheckList,
-  name: string,
-  text: string,
-  signatureHex: string,
-  issuerChainPem: string,
-  at: Date,
-): () => ParsedCertificate | undefined {
-  let signer: ParsedCertificate | undefined;
-  list.run(name, () => {
-    const chain = verifyCertificateChain({
-      chain: pemToDerList(issuerChainPem),
-      trustedRoots: PINNED_ROOT,
-      at,
-    });
-    if (!chain.ok) return fail(`issuer chain: ${describeChainFailure(chain.failure)}`);
-    if (chain.path.length !== 2 || chain.leaf.subjectCommonName !== TCB_SIGNING_CN) {
-      return fail("signer is not an Intel SGX TCB Signing certificate issued by the root");
-    }
-    const ok = verifyEcdsaRaw({
-      publicKey: chain.leaf.publicKey,
-      hash: "sha256",
-      data: Buffer.from(text, "utf8"),
-      signature: Buffer.from(signatureHex, "hex"),
-    });
-    if (!ok) return fail("signature over the document text does not verify with the TCB signing key");
-    signer = chain.leaf;
-    return pass(`signed by ${TCB_SIGNING_CN}, chain valid at ${at.toISOString()}`);
-  });
-  return () => signer;
 }
 
 function validityWindow(what: string, issueDate: Date, nextUpdate: Date, at: Date): Outcome {
