@@ -46,8 +46,8 @@ function malformed(message: string): EvidenceFormatError {
  * Parse and syntactically validate a Nitro attestation document. Throws EvidenceFormatError
  * naming the field and rule. No signature or chain checks happen here: see verifyNitroDocument.
  */
-export function parseNitroDocument(bytes: Uint8Array): NitroDocument {
-  if (!(bytes instanceof Uint8Array)) throw malformed("document must be a byte array");
+export function parseNitroDocument(input: Uint8Array | string): NitroDocument {
+  const bytes = documentBytes(input);
   if (bytes.length === 0) throw malformed("document is empty");
   if (bytes.length > MAX_DOCUMENT_BYTES) throw malformed(`document exceeds ${MAX_DOCUMENT_BYTES} bytes`);
   const cose = parseCoseSign1(bytes);
@@ -91,6 +91,34 @@ export function parseNitroDocument(bytes: Uint8Array): NitroDocument {
   if (userData !== undefined) doc.userData = userData;
   if (nonce !== undefined) doc.nonce = nonce;
   return doc;
+}
+
+const BASE64_TEXT = /^[A-Za-z0-9+/=\s]+$/;
+
+/**
+ * The document's bytes: binary CBOR as the NSM returns it, or its base64 text (a string, or the
+ * text's bytes). Binary documents start with 0x84 (array of 4) or 0xD2 (tag 18), never text.
+ */
+function documentBytes(input: Uint8Array | string): Uint8Array {
+  let text: string;
+  if (input instanceof Uint8Array) {
+    if (input.length === 0 || input[0] === 0x84 || input[0] === 0xd2) return input;
+    if (input.length > 2 * MAX_DOCUMENT_BYTES)
+      throw malformed(`document exceeds ${MAX_DOCUMENT_BYTES} bytes`);
+    text = Buffer.from(input).toString("latin1");
+    if (!BASE64_TEXT.test(text)) return input;
+  } else if (typeof input === "string") {
+    if (input.length > 2 * MAX_DOCUMENT_BYTES)
+      throw malformed(`document exceeds ${MAX_DOCUMENT_BYTES} bytes`);
+    text = input;
+  } else {
+    throw malformed("document must be bytes or base64 text");
+  }
+  const b64 = text.replace(/\s+/g, "");
+  if (!/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/.test(b64)) {
+    throw malformed("document text must be base64");
+  }
+  return new Uint8Array(Buffer.from(b64, "base64"));
 }
 
 function textField(item: CborItem, name: string, min: number, max: number): string {

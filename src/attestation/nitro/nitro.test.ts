@@ -239,6 +239,15 @@ describe("tampering and malformed input", () => {
     }
   });
 
+  it("accepts the document's base64 text (string or bytes, line-wrapped) and rejects other text", () => {
+    const b64 = Buffer.from(doc).toString("base64");
+    const wrapped = b64.match(/.{1,76}/g)!.join("\n") + "\n";
+    expect(verifyNitroDocument(wrapped, { at: "document" }).trusted).toBe(true);
+    expect(parseNitroDocument(new Uint8Array(Buffer.from(wrapped))).moduleId).toBe(PROD.parsed.module_id);
+    expect(() => parseNitroDocument(b64.slice(1))).toThrow(/base64/);
+    expect(() => parseNitroDocument("not base64!")).toThrow(EvidenceFormatError);
+  });
+
   it("rejects trailing bytes and oversized input", () => {
     const longer = new Uint8Array(doc.length + 1);
     longer.set(doc);

@@ -49,7 +49,10 @@ const DEBUG_PCRS = [0, 1, 2] as const;
  * options throw ValidationError; everything else is reported as checks, and `trusted` is true
  * only when every check that ran passed.
  */
-export function verifyNitroDocument(bytes: Uint8Array, options: NitroVerifyOptions = {}): VerificationResult {
+export function verifyNitroDocument(
+  bytes: Uint8Array | string,
+  options: NitroVerifyOptions = {},
+): VerificationResult {
   const opts = validateOptions(options);
   const doc = parseNitroDocument(bytes);
   const checks: CheckResult[] = [];

@@ -21,8 +21,9 @@ function malformed(message: string): EvidenceFormatError {
 }
 
 /**
- * Parse an H100 attestation report: raw bytes, or the hex text nvtrust and trustee exchange
- * (surrounding whitespace allowed; nothing else). Throws EvidenceFormatError naming the field.
+ * Parse an H100 attestation report: raw bytes, or text in the encodings verifiers exchange it in
+ * (hex as nvtrust's and trustee's samples, base64 as nvtrust's SDK sends it), given as a string or
+ * as the text's bytes. Throws EvidenceFormatError naming the field.
  */
 export function parseNvidiaEvidence(evidence: Uint8Array | string): NvidiaEvidence {
   const raw = toBytes(evidence);
@@ -32,12 +33,27 @@ export function parseNvidiaEvidence(evidence: Uint8Array | string): NvidiaEviden
   return { ...exchange, raw, opaque: decodeOpaqueData(exchange.response.opaqueFields) };
 }
 
+const TEXT_BYTE = /^[0-9A-Za-z+/=\s]*$/;
+
 function toBytes(evidence: Uint8Array | string): Uint8Array {
-  if (evidence instanceof Uint8Array) return evidence;
-  if (typeof evidence !== "string") throw malformed("report must be bytes or a hex string");
-  const text = evidence.trim();
-  if (text.length > 2 * MAX_EVIDENCE_BYTES) throw malformed(`report exceeds ${MAX_EVIDENCE_BYTES} bytes`);
-  if (!/^(?:[0-9a-fA-F]{2})*$/.test(text))
-    throw malformed("report text must be an even number of hex digits");
-  return new Uint8Array(Buffer.from(text, "hex"));
+  if (evidence instanceof Uint8Array) {
+    // A binary report starts 0x11 0xE0, which is never text; text is decoded, anything else parsed.
+    if (evidence.length > 4 * MAX_EVIDENCE_BYTES)
+      throw malformed(`report exceeds ${MAX_EVIDENCE_BYTES} bytes`);
+    const latin1 = Buffer.from(evidence).toString("latin1");
+    return evidence.length > 0 && TEXT_BYTE.test(latin1) ? fromText(latin1) : evidence;
+  }
+  if (typeof evidence !== "string") throw malformed("report must be bytes or text");
+  return fromText(evidence);
+}
+
+function fromText(input: string): Uint8Array {
+  if (input.length > 4 * MAX_EVIDENCE_BYTES) throw malformed(`report exceeds ${MAX_EVIDENCE_BYTES} bytes`);
+  const text = input.trim();
+  if (/^(?:[0-9a-fA-F]{2})*$/.test(text)) return new Uint8Array(Buffer.from(text, "hex"));
+  const b64 = text.replace(/\s+/g, "");
+  if (/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/.test(b64)) {
+    return new Uint8Array(Buffer.from(b64, "base64"));
+  }
+  throw malformed("report text must be hex or base64");
 }

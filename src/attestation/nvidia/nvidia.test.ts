@@ -121,10 +121,15 @@ describe("parseNvidiaEvidence on the H100 sample", () => {
     );
   });
 
-  it("accepts raw bytes and hex text alike, and rejects non-hex text", () => {
-    expect(hex(parseNvidiaEvidence(REPORT).signedBytes)).toBe(hex(e.signedBytes));
+  it("accepts raw bytes, hex text and base64 text (as strings or bytes) alike", () => {
+    const same = (input: Uint8Array | string) =>
+      expect(hex(parseNvidiaEvidence(input).raw)).toBe(hex(REPORT));
+    same(REPORT);
+    same(new Uint8Array(Buffer.from(REPORT_HEX)));
+    same(Buffer.from(REPORT).toString("base64"));
+    same(new Uint8Array(Buffer.from(Buffer.from(REPORT).toString("base64"))));
     expect(() => parseNvidiaEvidence(REPORT_HEX.trim() + "0")).toThrow(EvidenceFormatError);
-    expect(() => parseNvidiaEvidence("zz" + REPORT_HEX.trim())).toThrow(/hex/);
+    expect(() => parseNvidiaEvidence("zz-" + REPORT_HEX.trim())).toThrow(/hex or base64/);
   });
 });
 
@@ -200,6 +205,15 @@ describe("verifyNvidiaGpuEvidence", () => {
     const r = verifyNvidiaGpuEvidence(REPORT_HEX, pem, { at: AT });
     expect(r.trusted).toBe(false);
     expect(check(r, "certificate-chain").detail).toMatch(/root-pinning/);
+  });
+
+  it("accepts the chain as base64 of the PEM text, as nvtrust's SDK sends it", () => {
+    const r = verifyNvidiaGpuEvidence(REPORT_HEX, Buffer.from(CHAIN).toString("base64"), {
+      at: AT,
+      expectedNonce: NONCE,
+    });
+    expect(check(r, "certificate-chain").status).toBe("pass");
+    expect(r.trusted).toBe(true);
   });
 
   it("applies driver/VBIOS allow-lists", () => {

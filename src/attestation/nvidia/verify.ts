@@ -191,7 +191,13 @@ export function verifyNvidiaGpuEvidence(
 function readChain(pem: string | Uint8Array): Uint8Array[] {
   const size = typeof pem === "string" ? Buffer.byteLength(pem) : pem.length;
   if (size > MAX_CHAIN_PEM_BYTES) throw new CertificateFormatError("certificate chain PEM is too large");
-  const certs = pemToDerList(pem);
+  // PEM text, or PEM text in base64 (as nvtrust's SDK ships the chain).
+  let text = typeof pem === "string" ? pem : Buffer.from(pem).toString("latin1");
+  if (!text.includes("-----BEGIN")) {
+    const b64 = text.replace(/\s+/g, "");
+    if (/^[A-Za-z0-9+/]+={0,2}$/.test(b64)) text = Buffer.from(b64, "base64").toString("latin1");
+  }
+  const certs = pemToDerList(text);
   if (certs.length > MAX_CHAIN_CERTS)
     throw new CertificateFormatError("certificate chain has too many certificates");
   return certs;
