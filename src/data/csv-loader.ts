@@ -3,6 +3,7 @@ import { parse } from "csv-parse";
 import type { CsvDatasetSchema, DatasetColumn } from "../schemas/dataset.js";
 import { DatasetError, DatasetErrorCode as Code, type DatasetIssue } from "./dataset-error.js";
 import type { Dataset } from "./dataset.js";
+import { parseDatasetSchema } from "./schema-file.js";
 
 /** How many violations an error lists; the rest are only counted. */
 export const MAX_REPORTED_ISSUES = 10;
@@ -128,7 +129,13 @@ class GrowingRows {
  * values, label class); violations are reported by row and column with the broken rule. The
  * dataset is returned only when the whole file passed.
  */
-export async function parseCsvDataset(text: Buffer, schema: CsvDatasetSchema, datasetId: string): Promise<Dataset> {
+export async function parseCsvDataset(text: Buffer, declared: unknown, datasetId: string): Promise<Dataset> {
+  // Re-validated here because this is a public entry point too; idempotent on a parsed schema.
+  const parsed = parseDatasetSchema(declared, `${datasetId} (schema)`);
+  if (parsed.format !== "csv") {
+    throw DatasetError.of(Code.SCHEMA_INVALID, datasetId, "schema format must be csv for a CSV file");
+  }
+  const schema: CsvDatasetSchema = parsed;
   const plan = planColumns(schema);
   const width = plan.featureNames.length;
   const nCols = schema.columns.length;

@@ -74,6 +74,7 @@ export function findFashionMnist(
  * 10,000 (test) images of 784 pixels in [0, 1], labels 0..9.
  */
 export async function loadFashionMnist(dir: string, split: FashionMnistSplit, limits: SentryLimits = {}): Promise<Dataset> {
+  if (split !== "train" && split !== "test") throw new TypeError('split must be "train" or "test"');
   const files = fashionMnistFiles(dir, split) ?? {
     images: `${prefixOf(split)}-images-idx3-ubyte.gz`,
     labels: `${prefixOf(split)}-labels-idx1-ubyte.gz`,

@@ -102,6 +102,18 @@ describe("IDX through the Sentry (schema file, gzip)", () => {
     expect(source.labelsSha256).toMatch(/^[0-9a-f]{64}$/);
   });
 
+  it("enforces a declared image_shape", async () => {
+    writeFileSync(
+      join(root, "shaped-idx3-ubyte.schema.json"),
+      JSON.stringify({ format: "idx", labels_file: "labels-idx1-ubyte", classes: ["a", "b", "c"], image_shape: [28, 28] }),
+    );
+    writeFileSync(join(root, "shaped-idx3-ubyte"), images);
+    await expect(loadDataset(root, "shaped-idx3-ubyte")).rejects.toMatchObject({
+      code: "DATASET_SCHEMA_VIOLATION",
+      message: expect.stringMatching(/2x2, expected 28x28/),
+    });
+  });
+
   it("refuses a labels_file that is not a plain name", async () => {
     writeFileSync(
       join(root, "esc-idx3-ubyte.schema.json"),

@@ -73,7 +73,13 @@ export async function loadDataset(dataRoot: string, datasetId: string, options: 
     await gunzipIfCompressed(file.bytes, file.id, limits),
     await gunzipIfCompressed(labelFile.bytes, labelFile.id, limits),
     file.id,
-    { classNames: schema.classes, minRows: schema.min_rows, maxRows: schema.max_rows, labelsId },
+    {
+      classNames: schema.classes,
+      minRows: schema.min_rows,
+      maxRows: schema.max_rows,
+      labelsId,
+      imageShape: schema.image_shape,
+    },
   );
   return { dataset, schema, source: { id: file.id, schemaId, sha256: digest, labelsSha256: labelsDigest } };
 }

@@ -162,6 +162,13 @@ export const IdxDatasetSchema = z
       .min(1, "must be a non-empty string")
       .max(255, "must be at most 255 characters")
       .regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/, "must be a plain file name (letters, digits, _ . -)"),
+    /** Required [height, width] of every image (e.g. [28, 28] for Fashion-MNIST). */
+    image_shape: z
+      .tuple([
+        z.number().int("must be an integer").min(1, "must be >= 1").max(65535, "must be <= 65535"),
+        z.number().int("must be an integer").min(1, "must be >= 1").max(65535, "must be <= 65535"),
+      ])
+      .optional(),
     classes: z
       .array(CategoryValue)
       .min(2, "must list at least two classes")
