@@ -3,3 +3,5 @@ export * from "./errors.js";
 export * from "./schemas/index.js";
 export * from "./data/index.js";
 export * from "./privacy/accountant/index.js";
+export * from "./federation/strategies/index.js";
+export * from "./tensor/index.js";

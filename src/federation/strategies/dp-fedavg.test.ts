@@ -32,6 +32,17 @@ describe("DP-FedAvg (McMahan et al. 2018)", () => {
     expect(r.metrics).toEqual({}); // client metrics are outside the guarantee
   });
 
+  it("refuses more participants than the population it accounts for", () => {
+    const s = new DpFedAvg(
+      { clipNorm: 1, noiseMultiplier: 1, samplingRate: 1, totalClients: 1, allowInsecureRandom: true },
+      seeded("count"),
+    );
+    const agg = s.begin({ round: 0, global: tm({ w: [0] }) });
+    agg.add({ clientId: "a", weights: tm({ w: [0] }), numExamples: 1 });
+    agg.add({ clientId: "b", weights: tm({ w: [0] }), numExamples: 1 });
+    expect(() => agg.finish()).toThrow(expect.objectContaining({ code: "TOO_MANY_UPDATES" }));
+  });
+
   it("clipFactor is min(1, C/norm)", () => {
     expect(clipFactor(5, 1)).toBe(0.2);
     expect(clipFactor(0.5, 1)).toBe(1);

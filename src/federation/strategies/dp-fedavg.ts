@@ -144,6 +144,13 @@ class DpFedAvgRound extends RoundBase {
 
   protected complete(): RoundOutcome {
     const s = this.strategy;
+    if (this.count > s.totalClients) {
+      // More participants than the population the accountant was told about: the guarantee would not hold.
+      throw new AggregationError(
+        "TOO_MANY_UPDATES",
+        `DP-FedAvg round ${this.round} has ${this.count} updates but totalClients is ${s.totalClients}`,
+      );
+    }
     const factor = s.serverLr / s.expectedClients;
     const global: TensorMap = new Map();
     for (const [name, t] of this.global) {
