@@ -63,7 +63,10 @@ std::vector<const CpuPath*> supported_paths() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Thread pool: the caller runs part 0, helpers run parts 1..n-1 of the same job.
+// Thread pool. A job has `parts` independent parts; the caller and the helpers claim parts until
+// none is left, so a helper that the OS has not scheduled yet (a busy, shared machine) delays
+// nothing: the caller simply runs that part itself. Claims happen under the mutex and only for
+// the current generation, so a late helper can never run a finished job.
 
 class Pool {
  public:
@@ -76,13 +79,12 @@ class Pool {
     for (auto& t : threads_) t.join();
   }
 
-  // Returns how many parts can run at once (1 + helpers actually started).
+  // Starts helpers up to parts - 1; returns how many parts can run at once.
   int ensure(int parts) {
     while ((int)threads_.size() < parts - 1) {
-      const int idx = (int)threads_.size();
       const uint64_t gen = generation_;  // no job is in flight here (JS thread only)
       try {
-        threads_.emplace_back([this, idx, gen] { worker(idx + 1, gen); });
+        threads_.emplace_back([this, gen] { worker(gen); });
       } catch (const std::system_error&) {
         break;
       }
@@ -91,33 +93,54 @@ class Pool {
   }
 
   void run(int parts, const std::function<void(int)>& fn) {
+    uint64_t gen;
     {
       std::lock_guard<std::mutex> lk(mu_);
       job_ = &fn;
       parts_ = parts;
-      pending_ = parts - 1;
-      ++generation_;
+      next_ = 0;
+      completed_ = 0;
+      gen = ++generation_;
     }
     work_cv_.notify_all();
-    fn(0);
+    int part;
+    while (claim(gen, &part)) {
+      fn(part);
+      finish();
+    }
     std::unique_lock<std::mutex> lk(mu_);
-    done_cv_.wait(lk, [this] { return pending_ == 0; });
+    done_cv_.wait(lk, [this] { return completed_ == parts_; });
     job_ = nullptr;
   }
 
  private:
-  void worker(int part, uint64_t seen) {
-    std::unique_lock<std::mutex> lk(mu_);
+  bool claim(uint64_t gen, int* part) {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (generation_ != gen || next_ >= parts_) return false;
+    *part = next_++;
+    return true;
+  }
+
+  void finish() {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (++completed_ == parts_) done_cv_.notify_one();
+  }
+
+  void worker(uint64_t seen) {
     for (;;) {
-      work_cv_.wait(lk, [&] { return stop_ || generation_ != seen; });
-      if (stop_) return;
-      seen = generation_;
-      if (part >= parts_) continue;
-      const std::function<void(int)>* job = job_;
-      lk.unlock();
-      (*job)(part);
-      lk.lock();
-      if (--pending_ == 0) done_cv_.notify_one();
+      const std::function<void(int)>* job;
+      {
+        std::unique_lock<std::mutex> lk(mu_);
+        work_cv_.wait(lk, [&] { return stop_ || generation_ != seen; });
+        if (stop_) return;
+        seen = generation_;
+        job = job_;
+      }
+      int part;
+      while (claim(seen, &part)) {
+        (*job)(part);
+        finish();
+      }
     }
   }
 
@@ -127,7 +150,8 @@ class Pool {
   const std::function<void(int)>* job_ = nullptr;
   uint64_t generation_ = 0;
   int parts_ = 0;
-  int pending_ = 0;
+  int next_ = 0;
+  int completed_ = 0;
   bool stop_ = false;
 };
 
