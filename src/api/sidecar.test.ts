@@ -31,7 +31,7 @@ describe("management sidecar over real HTTP", () => {
     service.setAttestation({ ...trusted, status: "UNTRUSTED" });
     const res = await fetch(`${base}/health`);
     expect(res.status).toBe(503);
-    expect((await res.json()).reason).toMatch(/UNTRUSTED/);
+    expect(((await res.json()) as { reason: string }).reason).toMatch(/UNTRUSTED/);
   });
 
   it("is 200 ATTESTED only when attested and healthy, and serves the report", async () => {
@@ -43,7 +43,7 @@ describe("management sidecar over real HTTP", () => {
     service.setFault("privacy ledger unavailable");
     const sick = await fetch(`${base}/health`);
     expect(sick.status).toBe(503);
-    expect((await sick.json()).reason).toBe("privacy ledger unavailable");
+    expect(((await sick.json()) as { reason: string }).reason).toBe("privacy ledger unavailable");
     service.setFault(null);
   });
 

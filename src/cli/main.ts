@@ -1,6 +1,7 @@
 import { Command, CommanderError } from "commander";
 import { EnclaveError } from "../errors.js";
 import { registerSchemasCommand } from "./commands/schemas.js";
+import { registerTrainCommand } from "./commands/train.js";
 import { registerAttestCommand } from "./commands/attest.js";
 import { registerVerifyCommand } from "./commands/verify.js";
 
@@ -10,6 +11,7 @@ export function buildProgram(): Command {
     .version("0.1.0")
     .showHelpAfterError();
   registerSchemasCommand(program);
+  registerTrainCommand(program);
   registerAttestCommand(program);
   registerVerifyCommand(program);
   return program;

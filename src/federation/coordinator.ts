@@ -3,6 +3,7 @@ import type { AttestationReport } from "../schemas/attestation.js";
 import type { FederationJob } from "../schemas/federation.js";
 import type { ModelSpec } from "../schemas/model.js";
 import type { TensorMap } from "../tensor/tensor.js";
+import type { Strategy } from "./strategies/types.js";
 import type { BudgetProbe, LocalTrainingPlan, TaskOutcome, TrainTask } from "./task.js";
 
 /** The coordinator's view of one agent, local (same thread), in a worker thread, or remote. */
@@ -12,13 +13,6 @@ export interface AgentHandle {
   run(task: TrainTask): Promise<TaskOutcome>;
   close(): Promise<void>;
 }
-
-/** Aggregation, as the coordinator needs it: fold updates in as they arrive, then finish. */
-export interface RoundAggregation {
-  add(update: { clientId: string; weights: TensorMap; numExamples: number; controlDelta?: TensorMap }): void;
-  finish(): { global: TensorMap; serverControl?: TensorMap };
-}
-export type StartRound = (round: number, global: TensorMap) => RoundAggregation;
 
 export interface RoundRecord {
   round: number;
@@ -47,7 +41,7 @@ export interface CoordinatorOptions {
   plan: LocalTrainingPlan;
   agents: AgentHandle[];
   initial: TensorMap;
-  startRound: StartRound;
+  strategy: Strategy;
   /** Attestation gate: verifies a fresh, nonce-bound piece of evidence from the agent. */
   admit: (agent: AgentHandle) => Promise<AttestationReport>;
   evaluate: (weights: TensorMap) => { accuracy: number; loss: number };
@@ -67,7 +61,6 @@ export interface CoordinatorOptions {
  */
 export async function runFederation(o: CoordinatorOptions): Promise<JobResult> {
   let global = o.initial;
-  let serverControl: TensorMap | undefined;
   const state = new Map<string, { state: ClientState; epsilon: number; examples: number; reason?: string }>(
     o.agents.map((a) => [a.id, { state: "active", epsilon: 0, examples: 0 }]),
   );
@@ -82,6 +75,9 @@ export async function runFederation(o: CoordinatorOptions): Promise<JobResult> {
 
   for (let round = 1; round <= o.job.rounds; round++) {
     const t0 = Date.now();
+    // Stream: each update is folded into the aggregate as soon as it arrives.
+    const aggregation = o.strategy.begin({ round, global });
+    const serverControl = aggregation.broadcast.controlVariate;
     const task: TrainTask = { job: o.job, round, model: o.model, global, serverControl, plan: o.plan };
     const invited: AgentHandle[] = [];
     for (const agent of o.agents) {
@@ -118,8 +114,6 @@ export async function runFederation(o: CoordinatorOptions): Promise<JobResult> {
       );
     }
 
-    // Stream: each update is folded into the aggregate as soon as it arrives.
-    const aggregation = o.startRound(round, global);
     const epsilon: Record<string, number> = {};
     let examples = 0;
     let contributors = 0;
@@ -164,9 +158,7 @@ export async function runFederation(o: CoordinatorOptions): Promise<JobResult> {
         `round ${round}: ${contributors} update(s) arrived, fewer than min_clients ${o.job.min_clients}`,
       );
     }
-    const next = aggregation.finish();
-    global = next.global;
-    serverControl = next.serverControl;
+    global = aggregation.finish().global;
     const metrics = o.evaluate(global);
     const record: RoundRecord = {
       round,

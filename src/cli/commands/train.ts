@@ -1,0 +1,140 @@
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import type { Command } from "commander";
+import { serializeSafetensors } from "../../model/safetensors.js";
+import { modelArchitectures } from "../../model/registry.js";
+import { DEFAULT_DELTA, EPSILON_HARD_CEILING } from "../../schemas/privacy.js";
+import { runLocalTraining } from "../../training/local-training.js";
+import { choiceFlag, intListFlag, numberFlag } from "../flags.js";
+import { ProgressBar } from "../progress.js";
+import { defaultWorkspace } from "../workspace.js";
+
+interface TrainFlags {
+  dataset: string;
+  model: string;
+  epochs: number;
+  targetEpsilon: number;
+  noiseMultiplier?: number;
+  delta: number;
+  maxGradNorm: number;
+  batchSize: number;
+  lr: number;
+  momentum: number;
+  hidden?: number[];
+  activation: "relu" | "tanh" | "gelu";
+  accountant: "rdp" | "prv";
+  workspace?: string;
+  out?: string;
+  seed?: string;
+  testFraction: number;
+  baseline: boolean;
+  json: boolean;
+}
+
+/** Exit code when the Privacy Guard stopped training before the planned steps. */
+export const EXIT_BUDGET_EXHAUSTED = 3;
+
+export function registerTrainCommand(program: Command): void {
+  program
+    .command("train")
+    .description(
+      "train a model locally with DP-SGD under the Privacy Guard; writes safetensors and a JSON report",
+    )
+    .requiredOption("--dataset <file>", "CSV dataset with a schema file next to it (<name>.schema.json)")
+    .option("--model <arch>", `model architecture (${modelArchitectures().join(", ")})`, "SimpleMLP")
+    .requiredOption("--epochs <n>", "epochs", numberFlag({ integer: true, min: 1, max: 100000 }))
+    .requiredOption(
+      "--target-epsilon <e>",
+      `privacy budget (<= ${EPSILON_HARD_CEILING})`,
+      numberFlag({ min: 0, exclusiveMin: true, max: EPSILON_HARD_CEILING }),
+    )
+    .option(
+      "--noise-multiplier <s>",
+      "noise multiplier (calibrated from the target when omitted)",
+      numberFlag({ min: 0, exclusiveMin: true }),
+    )
+    .option("--delta <d>", "delta", numberFlag({ min: 0, exclusiveMin: true, max: 0.1 }), DEFAULT_DELTA)
+    .option(
+      "--max-grad-norm <c>",
+      "per-example clipping norm",
+      numberFlag({ min: 0, exclusiveMin: true }),
+      1.0,
+    )
+    .option("--batch-size <b>", "expected (Poisson) batch size", numberFlag({ integer: true, min: 1 }), 32)
+    .option("--lr <lr>", "learning rate (SGD)", numberFlag({ min: 0, exclusiveMin: true }), 0.05)
+    .option("--momentum <m>", "SGD momentum", numberFlag({ min: 0, max: 0.999 }), 0.9)
+    .option("--hidden <sizes>", "SimpleMLP hidden sizes, e.g. 64,32", intListFlag)
+    .option("--activation <a>", "SimpleMLP activation", choiceFlag(["relu", "tanh", "gelu"] as const), "relu")
+    .option("--accountant <a>", "privacy accountant", choiceFlag(["rdp", "prv"] as const), "rdp")
+    .option(
+      "--workspace <dir>",
+      "workspace holding the persistent privacy ledger (default ~/.enclave/workspace)",
+    )
+    .option("--out <dir>", "output directory (default ./enclave-train-<time>)")
+    .option(
+      "--seed <seed>",
+      "reproducible run (seeded ChaCha20 instead of the OS CSPRNG; not for production)",
+    )
+    .option(
+      "--test-fraction <f>",
+      "held-out fraction",
+      numberFlag({ min: 0, exclusiveMin: true, max: 0.9 }),
+      0.2,
+    )
+    .option("--baseline", "also train the non-private baseline with the same settings", false)
+    .option("--json", "print the report as JSON", false)
+    .action(async (f: TrainFlags) => {
+      const bar = new ProgressBar("training");
+      const { report, weights } = await runLocalTraining({
+        datasetFile: resolve(f.dataset),
+        arch: f.model,
+        hidden: f.hidden,
+        activation: f.activation,
+        epochs: f.epochs,
+        targetEpsilon: f.targetEpsilon,
+        noiseMultiplier: f.noiseMultiplier,
+        delta: f.delta,
+        maxGradNorm: f.maxGradNorm,
+        batchSize: f.batchSize,
+        learningRate: f.lr,
+        momentum: f.momentum,
+        accountant: f.accountant,
+        workspace: resolve(f.workspace ?? defaultWorkspace()),
+        testFraction: f.testFraction,
+        seed: f.seed,
+        baseline: f.baseline,
+        onStep: f.json
+          ? undefined
+          : (s, t, loss) => bar.update(s, t, Number.isFinite(loss) ? `loss ${loss.toFixed(4)}` : ""),
+      });
+      bar.done();
+      const out = resolve(f.out ?? `enclave-train-${new Date().toISOString().replace(/[:.]/g, "-")}`);
+      mkdirSync(out, { recursive: true });
+      writeFileSync(join(out, "model.safetensors"), serializeSafetensors(weights, { format: "pt" }));
+      writeFileSync(join(out, "report.json"), JSON.stringify(report, null, 2) + "\n");
+      if (f.json) {
+        process.stdout.write(JSON.stringify({ ...report, out }) + "\n");
+      } else {
+        const p = report.privacy;
+        const lines = [
+          `dataset     ${report.dataset.id} (${report.dataset.train_rows} train / ${report.dataset.test_rows} test rows)`,
+          `model       ${report.model.arch}, ${report.model.parameters} parameters, kernels ${report.training.kernels}`,
+          `accuracy    ${(report.accuracy * 100).toFixed(2)}% (test loss ${report.loss.toFixed(4)})`,
+          ...(report.baseline
+            ? [`baseline    ${(report.baseline.accuracy * 100).toFixed(2)}% non-private, same settings`]
+            : []),
+          `epsilon     ${p.epsilon.toFixed(4)} (target ${p.target_epsilon}, ${p.accountant.toUpperCase()}; ${p.epsilon_before.toFixed(4)} spent before this run)`,
+          `delta       ${p.delta}`,
+          `steps       ${report.training.steps}/${report.training.planned_steps} (sigma ${p.noise_multiplier.toFixed(4)}${p.noise_calibrated ? ", calibrated" : ""}, q ${p.sample_rate.toFixed(5)}, C ${p.max_grad_norm})`,
+          `written     ${join(out, "model.safetensors")}, ${join(out, "report.json")}`,
+        ];
+        process.stdout.write(lines.join("\n") + "\n");
+      }
+      if (report.stopped_by) {
+        process.stderr.write(
+          `enclave: training stopped early [${report.stopped_by.code}]: ${report.stopped_by.message}\n`,
+        );
+        process.exitCode = EXIT_BUDGET_EXHAUSTED;
+      }
+    });
+}

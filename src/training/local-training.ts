@@ -1,0 +1,193 @@
+import { randomUUID } from "node:crypto";
+import { basename, dirname } from "node:path";
+import { loadDataset, prepareDataset } from "../data/index.js";
+import { Network } from "../model/network.js";
+import { buildModelSpec } from "../model/registry.js";
+import { weightsHash } from "../model/safetensors.js";
+import { createAccountant, getNoiseMultiplier, type AccountantName } from "../privacy/accountant/index.js";
+import { BudgetLedger } from "../privacy/budget-ledger.js";
+import { PrivacyGuard } from "../privacy/guard.js";
+import { CryptoRandom, SeededRandom, type RandomSource } from "../random.js";
+import type { ModelSpec } from "../schemas/model.js";
+import { openDatabase } from "../storage/database.js";
+import { kernels } from "../tensor/backend.js";
+import type { TensorMap } from "../tensor/tensor.js";
+import { SgdOptimizer } from "./optimizer.js";
+import { evaluate, poissonSchedule, train } from "./trainer.js";
+
+export interface LocalTrainingOptions {
+  datasetFile: string;
+  arch: string;
+  hidden?: number[];
+  activation?: "relu" | "tanh" | "gelu";
+  epochs: number;
+  targetEpsilon: number;
+  /** Calibrated from the target when omitted. */
+  noiseMultiplier?: number;
+  delta: number;
+  maxGradNorm: number;
+  batchSize: number;
+  learningRate: number;
+  momentum: number;
+  accountant: AccountantName;
+  /** Holds the persistent privacy ledger (embedded PostgreSQL unless DATABASE_URL is set). */
+  workspace: string;
+  testFraction: number;
+  /** Reproducible split, init, sampling and noise; omit in production (OS CSPRNG). */
+  seed?: number | string;
+  /** Also train the non-private baseline with the same settings. */
+  baseline?: boolean;
+  onStep?: (step: number, totalSteps: number, loss: number) => void;
+}
+
+export interface LocalTrainingReport {
+  dataset: {
+    id: string;
+    sha256: string;
+    train_rows: number;
+    test_rows: number;
+    features: number;
+    classes: number;
+  };
+  model: { arch: string; parameters: number; sha256: string };
+  privacy: {
+    mechanism: "DP_SGD";
+    accountant: AccountantName;
+    noise_multiplier: number;
+    noise_calibrated: boolean;
+    max_grad_norm: number;
+    sample_rate: number;
+    expected_batch_size: number;
+    target_epsilon: number;
+    delta: number;
+    /** Spent on this dataset, all jobs included, after this run. */
+    epsilon: number;
+    epsilon_before: number;
+  };
+  training: {
+    epochs: number;
+    steps: number;
+    planned_steps: number;
+    learning_rate: number;
+    batch_size: number;
+    kernels: string;
+    seconds: number;
+  };
+  accuracy: number;
+  loss: number;
+  baseline?: { accuracy: number; loss: number };
+  stopped_by?: { code: string; message: string };
+  job_id: string;
+}
+
+/** Trains one model locally with DP-SGD under the Privacy Guard; the CLI's `train` verb. */
+export async function runLocalTraining(
+  o: LocalTrainingOptions,
+): Promise<{ report: LocalTrainingReport; weights: TensorMap; spec: ModelSpec }> {
+  const t0 = Date.now();
+  const k = kernels();
+  const rng = (label: string): RandomSource =>
+    o.seed === undefined ? new CryptoRandom() : SeededRandom.derive(o.seed, label);
+  const { dataset, source } = await loadDataset(dirname(o.datasetFile), basename(o.datasetFile));
+  const { train: trainSet, test } = prepareDataset(dataset, {
+    testFraction: o.testFraction,
+    rng: rng("split"),
+  });
+  const spec = buildModelSpec(o.arch, {
+    input_dim: dataset.numFeatures,
+    num_classes: dataset.numClasses,
+    ...(o.arch === "SimpleMLP" ? { hidden: o.hidden ?? [32], activation: o.activation ?? "relu" } : {}),
+  });
+  const { sampleRate, stepsPerEpoch, expectedBatchSize } = poissonSchedule(trainSet.rows, o.batchSize);
+  const plannedSteps = o.epochs * stepsPerEpoch;
+  const sigma =
+    o.noiseMultiplier ??
+    getNoiseMultiplier({
+      accountant: o.accountant,
+      targetEpsilon: o.targetEpsilon,
+      delta: o.delta,
+      sampleRate,
+      steps: plannedSteps,
+    });
+
+  const jobId = randomUUID();
+  // The budget belongs to the data, not its file name: key the ledger by content hash.
+  const datasetKey = `sha256:${source.sha256}`;
+  const db = await openDatabase({ workspace: o.workspace });
+  try {
+    const ledger = await BudgetLedger.open(db);
+    const guard = await new PrivacyGuard({
+      ledger,
+      datasetId: datasetKey,
+      jobId,
+      targetEpsilon: o.targetEpsilon,
+      delta: o.delta,
+      noiseMultiplier: sigma,
+      accountantFromHistory: (h) => createAccountant(o.accountant, h),
+    }).init();
+    const epsilonBefore = guard.spentEpsilon();
+    const net = new Network(spec, k, rng("init"));
+    const result = await train(net, k, trainSet, {
+      epochs: o.epochs,
+      batchSize: o.batchSize,
+      optimizer: new SgdOptimizer(k, o.learningRate, o.momentum),
+      sampling: rng("sampling"),
+      dp: { noiseMultiplier: sigma, maxGradNorm: o.maxGradNorm, guard, noise: rng("noise") },
+      onStep: o.onStep ? (s) => o.onStep!(s.step, s.totalSteps, s.loss) : undefined,
+    });
+    const metrics = evaluate(net, test);
+    let baseline: LocalTrainingReport["baseline"];
+    if (o.baseline) {
+      const plain = new Network(spec, k, rng("init"));
+      await train(plain, k, trainSet, {
+        epochs: o.epochs,
+        batchSize: o.batchSize,
+        optimizer: new SgdOptimizer(k, o.learningRate, o.momentum),
+        sampling: rng("sampling-baseline"),
+      });
+      baseline = evaluate(plain, test);
+    }
+    const weights = net.weights();
+    const report: LocalTrainingReport = {
+      dataset: {
+        id: source.id,
+        sha256: source.sha256,
+        train_rows: trainSet.rows,
+        test_rows: test.rows,
+        features: dataset.numFeatures,
+        classes: dataset.numClasses,
+      },
+      model: { arch: spec.arch, parameters: net.numParameters, sha256: weightsHash(weights) },
+      privacy: {
+        mechanism: "DP_SGD",
+        accountant: o.accountant,
+        noise_multiplier: sigma,
+        noise_calibrated: o.noiseMultiplier === undefined,
+        max_grad_norm: o.maxGradNorm,
+        sample_rate: sampleRate,
+        expected_batch_size: expectedBatchSize,
+        target_epsilon: o.targetEpsilon,
+        delta: o.delta,
+        epsilon: guard.spentEpsilon(),
+        epsilon_before: epsilonBefore,
+      },
+      training: {
+        epochs: o.epochs,
+        steps: result.steps,
+        planned_steps: plannedSteps,
+        learning_rate: o.learningRate,
+        batch_size: o.batchSize,
+        kernels: k.name,
+        seconds: (Date.now() - t0) / 1000,
+      },
+      accuracy: metrics.accuracy,
+      loss: metrics.loss,
+      baseline,
+      stopped_by: result.stoppedBy,
+      job_id: jobId,
+    };
+    return { report, weights, spec };
+  } finally {
+    await db.close();
+  }
+}
