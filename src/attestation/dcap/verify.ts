@@ -75,6 +75,8 @@ interface DcapState {
   qeIdentity?: QeIdentity;
   qe?: QeIdentityEvaluation;
   tcb?: TcbEvaluation;
+  /** TCB info and QE identity signatures both verified: only then is a TCB status derived. */
+  collateralSigned?: boolean;
 }
 
 /**
@@ -211,7 +213,7 @@ function verifyDcapCommon(
 ): DcapState {
   const { at } = ctx;
   const verdicts = collateralVerdicts(ctx.collateral, at);
-  const state: DcapState = {};
+  const state: DcapState = { collateralSigned: verdicts.tcbInfoSigner.ok && verdicts.qeIdentitySigner.ok };
 
   list.run("qe-vendor-id", () =>
     hex(quote.header.qeVendorId) === INTEL_QE_VENDOR_ID
@@ -361,6 +363,9 @@ function tcbStatusCheck(
   ctx: Context,
   tdxInputs: () => { teeTcbSvn: Uint8Array; teeTcbSvn2?: Uint8Array } | undefined,
 ): Outcome {
+  if (!state.collateralSigned) {
+    return fail("no TCB status is derived from TCB info or QE identity whose signature did not verify");
+  }
   if (!state.tcbInfo || !state.pck || !state.qe?.ok) {
     return fail("needs a parsed TCB info, PCK extensions and a matching QE identity");
   }
