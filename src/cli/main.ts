@@ -4,6 +4,7 @@ import { registerSchemasCommand } from "./commands/schemas.js";
 import { registerTrainCommand } from "./commands/train.js";
 import { registerAttestCommand } from "./commands/attest.js";
 import { registerVerifyCommand } from "./commands/verify.js";
+import { registerBudgetCommand } from "./commands/budget.js";
 
 export function buildProgram(): Command {
   const program = new Command("enclave")
@@ -14,6 +15,7 @@ export function buildProgram(): Command {
   registerTrainCommand(program);
   registerAttestCommand(program);
   registerVerifyCommand(program);
+  registerBudgetCommand(program);
   return program;
 }
 
