@@ -101,6 +101,12 @@ describe("RDP analysis", () => {
     }
   });
 
+  it("fails closed where Opacus's fractional series would never terminate (NaN terms)", () => {
+    expect(() => rdpOfOneStep(0.01, 1e-160, 2.5)).toThrow(
+      expect.objectContaining({ code: "RDP_SERIES_DIVERGED" }),
+    );
+  });
+
   it("fractional-order RDP lies between the neighbouring integer orders (RDP is non-decreasing in α)", () => {
     const v = rdpVectorOfOneStep(0.01, 0.9);
     for (let k = 1; k < v.length; k++) expect(v[k]).toBeGreaterThanOrEqual(v[k - 1] * (1 - 1e-12));

@@ -7,6 +7,10 @@
 import { binom, logErfc } from "./numeric/special.js";
 import { logAdd, logSub } from "./numeric/log-space.js";
 import { crLog } from "./numeric/correctly-rounded.js";
+import { AccountantError } from "./accountant.js";
+
+/** Far beyond any convergent case (the slowest default-order series takes ~1e4 terms). */
+const MAX_SERIES_TERMS = 10_000_000;
 
 /**
  * Opacus's default orders: 1 + x/10 for x = 1..99 (1.1 … 10.9, computed exactly like Python's
@@ -64,6 +68,10 @@ function logAForFractionalOrder(q: number, sigma: number, alpha: number): number
     }
     i += 1;
     if (Math.max(logS0, logS1) < -30) break;
+    // Opacus would loop forever here (NaN never compares below -30); fail closed instead.
+    if (Number.isNaN(logS0) || Number.isNaN(logS1) || i > MAX_SERIES_TERMS) {
+      throw new AccountantError("RDP_SERIES_DIVERGED", "the fractional-order RDP series did not converge");
+    }
   }
   return logAdd(logA0, logA1);
 }
