@@ -5,3 +5,4 @@ export * from "./data/index.js";
 export * from "./privacy/accountant/index.js";
 export * from "./federation/strategies/index.js";
 export * from "./tensor/index.js";
+export * from "./attestation/index.js";

@@ -31,8 +31,9 @@ export function parseTrustPolicyText(text: string): TrustPolicy {
   }
   let value: unknown;
   try {
-    value = doc.toJS({ maxAliasCount: 100 });
-  } catch {
+    value = plain(doc.toJS({ maxAliasCount: 100, mapAsMap: true }), "");
+  } catch (err) {
+    if (err instanceof ValidationError) throw err;
     throw new ValidationError("trust policy", [
       { path: "", rule: "not valid JSON or YAML (aliases or structure)" },
     ]);
@@ -43,6 +44,29 @@ export function parseTrustPolicyText(text: string): TrustPolicy {
     ]);
   }
   return parseTrustPolicy(value);
+}
+
+/** YAML maps to plain objects; keys must be strings or numbers (YAML also allows maps as keys). */
+function plain(value: unknown, path: string): unknown {
+  if (value instanceof Map) {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of value) {
+      if (typeof k !== "string" && typeof k !== "number") {
+        throw new ValidationError("trust policy", [{ path, rule: "keys must be strings" }]);
+      }
+      const key = String(k);
+      // Own, enumerable data properties only: "__proto__" as a key must not reach the prototype.
+      Object.defineProperty(out, key, {
+        value: plain(v, path ? `${path}.${key}` : key),
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
+    }
+    return out;
+  }
+  if (Array.isArray(value)) return value.map((v, i) => plain(v, `${path}.${i}`));
+  return value;
 }
 
 /** Load a policy file (JSON or YAML). */

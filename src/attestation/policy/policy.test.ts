@@ -93,6 +93,11 @@ describe("TrustPolicy contract", () => {
       /not valid JSON or YAML/,
     );
     expect(() => parseTrustPolicyText("- a\n- b\n")).toThrow(/mapping/);
+    expect(() => parseTrustPolicyText("? [a, b]\n: 1\n")).toThrow(/keys must be strings/);
+    expect(() => parseTrustPolicyText('{"__proto__": {"allow_debug": true}}')).toThrow(/unknown field/);
+    // Unquoted numeric keys (SPDM indices) are read as their text.
+    const n = parseTrustPolicyText("nvidia:\n  reference_measurements:\n    2: [AA]\n");
+    expect(n.nvidia.reference_measurements).toEqual({ "2": ["aa"] });
     await expect(loadTrustPolicy(join(dir, "missing.yaml"))).rejects.toMatchObject({
       code: "POLICY_UNREADABLE",
     });
