@@ -221,7 +221,6 @@ describe("appraiseEvidence on real vectors", () => {
       ["tdx/trustee_tdx_quote_6.dat", "tdx"],
       ["sgx/dcap-qvl_sgx_quote.bin", "sgx"],
       ["nitro/blocky-nitrite_nitro_attestation.cbor", "nitro"],
-      ["nitro/blocky-nitrite_nitro_attestation.b64", "nitro"],
       ["nvidia-gpu/trustee_hopperAttestationReport.txt", "nvidia"],
     ];
     for (const [file, kind] of kinds)

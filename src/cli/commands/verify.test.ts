@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -115,13 +115,13 @@ describe("enclave verify", () => {
   });
 
   it("verifies Nitro from its base64 text and NVIDIA from hex text with a PEM chain", async () => {
-    const n = await cli(
-      "verify",
-      V("nitro/blocky-nitrite_nitro_attestation.b64"),
-      "--at",
-      "2024-09-07T14:37:40Z",
-      "--json",
+    const dir = mkdtempSync(join(tmpdir(), "verify-"));
+    const b64 = join(dir, "nitro.b64");
+    writeFileSync(
+      b64,
+      readFileSync(V("nitro/blocky-nitrite_nitro_attestation.cbor")).toString("base64") + "\n",
     );
+    const n = await cli("verify", b64, "--at", "2024-09-07T14:37:40Z", "--json");
     expect(n.code, n.out).toBe(0);
     expect((JSON.parse(n.out) as JsonOut).report.hardware_type).toBe("AWS_NITRO");
     const g = await cli(
