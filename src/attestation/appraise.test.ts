@@ -370,4 +370,15 @@ describe("malformed input", () => {
     expect(check(a, "kind-consistency")?.status).toBe("fail");
     expect(a.trusted).toBe(false);
   });
+
+  it("notices simulated evidence presented with a HARDWARE label", async () => {
+    const rd = new Uint8Array(64);
+    const sim = await new SimulatedProvider({ measurement: new Uint8Array(48) }).collect(rd);
+    const a = await appraiseEvidence(
+      { ...sim, label: "HARDWARE" },
+      { expectedReportData: rd, policy: parseTrustPolicy({ allow_simulated: true }) },
+    );
+    expect(check(a, "label-consistency")?.status).toBe("fail");
+    expect(a.trusted).toBe(false);
+  });
 });

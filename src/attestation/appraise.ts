@@ -4,7 +4,7 @@ import { AttestationReport } from "../schemas/attestation.js";
 import { parseContract } from "../schemas/contract.js";
 import type { TrustPolicy } from "../schemas/trust-policy.js";
 import { bindReportData, BINDING_FIELD, reportDataMatches, REPORT_DATA_BYTES } from "./binding.js";
-import { HARDWARE_TYPE, type Evidence } from "./evidence.js";
+import { HARDWARE_TYPE, isHardwareKind, type Evidence } from "./evidence.js";
 import { detectEvidenceKind } from "./evidence-kind.js";
 import type { NonceIssuer } from "./nonce.js";
 import { ageCheck, debugCheck, kindCheck, measurementCheck, tcbChecks } from "./policy/evaluate.js";
@@ -112,6 +112,16 @@ export async function appraiseEvidence(
       status: "fail",
       detail: `the evidence was labelled ${evidence.kind} but its bytes are ${kind}`,
     });
+  }
+  if (!(evidence instanceof Uint8Array)) {
+    const label = isHardwareKind(kind) ? "HARDWARE" : kind === "simulated" ? "SIMULATED" : "INSECURE";
+    if (evidence.label !== label) {
+      preChecks.push({
+        name: "label-consistency",
+        status: "fail",
+        detail: `the collector labelled the evidence ${String(evidence.label).slice(0, 16)}, but ${kind} evidence is ${label}`,
+      });
+    }
   }
 
   const carried =
