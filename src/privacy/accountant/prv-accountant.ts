@@ -3,6 +3,7 @@
  * from RDP bounds, a mesh from eps_error and delta_error, discretised PRVs composed by FFT, and
  * eps_upper = ε(δ - δ_err) + ε_err as the reported epsilon (an upper bound up to numerical error).
  */
+import { ValidationError, type FieldIssue } from "../../errors.js";
 import {
   AccountantError,
   appendMerged,
@@ -101,12 +102,13 @@ export class PrvAccountant implements Accountant {
 
   constructor(options: PrvOptions = {}) {
     const epsError = options.epsError ?? 0.01;
-    if (!(epsError > 0 && epsError < 1)) {
-      throw new AccountantError("VALIDATION_FAILED", "invalid PRV options: epsError: must be in (0, 1)");
-    }
+    const issues: FieldIssue[] = [];
+    if (!(epsError > 0 && epsError < 1))
+      issues.push({ path: "epsError", rule: "must be a number in (0, 1)" });
     if (options.deltaError !== undefined && !(options.deltaError > 0 && options.deltaError < 1)) {
-      throw new AccountantError("VALIDATION_FAILED", "invalid PRV options: deltaError: must be in (0, 1)");
+      issues.push({ path: "deltaError", rule: "must be a number in (0, 1)" });
     }
+    if (issues.length > 0) throw new ValidationError("PRV accountant options", issues);
     this.options = { ...options, epsError };
   }
 
