@@ -176,7 +176,6 @@ struct EnvState {
   std::vector<Ops*> ops;  // one per path, created on demand, freed with the environment
   Pool pool;
   Workspace ws[kMaxThreads];
-  int default_threads = 1;
 
   ~EnvState() {
     for (auto* o : ops) delete o;
