@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Network } from "../dist/model/network.js";
 import { buildModelSpec } from "../dist/model/registry.js";
-import { createAccountantFromHistory } from "../dist/privacy/accountant/index.js";
+import { createAccountant } from "../dist/privacy/accountant/index.js";
 import { BudgetLedger } from "../dist/privacy/budget-ledger.js";
 import { PrivacyGuard } from "../dist/privacy/guard.js";
 import { CryptoRandom, SeededRandom } from "../dist/random.js";
@@ -47,7 +47,7 @@ async function measure(k, c, data, dp, db) {
         targetEpsilon: 5,
         delta: 1e-5,
         noiseMultiplier: 1.0,
-        accountantFromHistory: createAccountantFromHistory("rdp"),
+        accountantFromHistory: (h) => createAccountant("rdp", h),
         reserveChunk: 256,
       }).init();
     }

@@ -2,6 +2,7 @@ import { Command, CommanderError } from "commander";
 import { EnclaveError } from "../errors.js";
 import { registerSchemasCommand } from "./commands/schemas.js";
 import { registerTrainCommand } from "./commands/train.js";
+import { registerSimulateCommand } from "./commands/simulate.js";
 import { registerAttestCommand } from "./commands/attest.js";
 import { registerVerifyCommand } from "./commands/verify.js";
 import { registerBudgetCommand } from "./commands/budget.js";
@@ -13,6 +14,7 @@ export function buildProgram(): Command {
     .showHelpAfterError();
   registerSchemasCommand(program);
   registerTrainCommand(program);
+  registerSimulateCommand(program);
   registerAttestCommand(program);
   registerVerifyCommand(program);
   registerBudgetCommand(program);

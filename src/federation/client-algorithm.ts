@@ -1,5 +1,11 @@
 import type { Parameter } from "../model/parameter.js";
-import { tensor, type TensorMap } from "../tensor/tensor.js";
+import type { TensorMap } from "../tensor/tensor.js";
+import { fedProxGradientHook } from "./strategies/fedprox.js";
+import {
+  initialControlVariate,
+  scaffoldControlUpdate,
+  scaffoldGradientHook,
+} from "./strategies/scaffold-client.js";
 import type { TrainTask } from "./task.js";
 
 /**
@@ -8,6 +14,7 @@ import type { TrainTask } from "./task.js";
  */
 export interface ClientAlgorithm {
   gradientHook?: (params: readonly Parameter[]) => void;
+  /** SCAFFOLD: the new client control variate and Δc_i after `steps` local steps at `lr`. */
   finish(
     weights: TensorMap,
     steps: number,
@@ -17,53 +24,21 @@ export interface ClientAlgorithm {
 
 export function clientAlgorithmFor(task: TrainTask, clientControl: TensorMap | undefined): ClientAlgorithm {
   switch (task.job.strategy) {
-    case "FED_PROX": {
-      // ∇(μ/2 ‖w − w_global‖²) = μ (w − w_global)
-      const mu = task.job.proximal_mu;
-      const global = task.global;
+    case "FED_PROX":
       return {
         gradientHook:
-          mu > 0
-            ? (params) => {
-                for (const p of params) {
-                  const g = global.get(p.name)!.data;
-                  for (let i = 0; i < p.grad.length; i++) p.grad[i] += mu * (p.data[i] - g[i]);
-                }
-              }
-            : undefined,
+          task.job.proximal_mu > 0 ? fedProxGradientHook(task.global, task.job.proximal_mu) : undefined,
         finish: () => null,
       };
-    }
     case "SCAFFOLD": {
-      // Karimireddy et al. 2020, option II: y ← y − η (g − c_i + c); c_i⁺ = c_i − c + (x − y)/(K η).
-      const c = task.serverControl;
-      const ci = clientControl;
+      const c = task.serverControl ?? initialControlVariate(task.global);
+      const ci = clientControl ?? initialControlVariate(task.global);
       return {
-        gradientHook: (params) => {
-          for (const p of params) {
-            const cp = c?.get(p.name)?.data;
-            const cip = ci?.get(p.name)?.data;
-            for (let i = 0; i < p.grad.length; i++) p.grad[i] += (cp ? cp[i] : 0) - (cip ? cip[i] : 0);
-          }
-        },
+        gradientHook: scaffoldGradientHook(c, ci),
         finish: (weights, steps, lr) => {
-          const next: TensorMap = new Map();
-          const delta: TensorMap = new Map();
-          for (const [name, y] of weights) {
-            const x = task.global.get(name)!.data;
-            const cp = c?.get(name)?.data;
-            const cip = ci?.get(name)?.data;
-            const n = new Float32Array(y.data.length);
-            const d = new Float32Array(y.data.length);
-            for (let i = 0; i < n.length; i++) {
-              const old = cip ? cip[i] : 0;
-              n[i] = steps > 0 ? old - (cp ? cp[i] : 0) + (x[i] - y.data[i]) / (steps * lr) : old;
-              d[i] = n[i] - old;
-            }
-            next.set(name, tensor(y.shape, n));
-            delta.set(name, tensor(y.shape, d));
-          }
-          return { clientControl: next, delta };
+          if (steps === 0) return null;
+          const r = scaffoldControlUpdate(ci, c, task.global, weights, steps, lr);
+          return { clientControl: r.controlVariate, delta: r.controlDelta };
         },
       };
     }

@@ -1,3 +1,4 @@
+import type { Evidence } from "../attestation/evidence.js";
 import { EnclaveError } from "../errors.js";
 import type { AttestationReport } from "../schemas/attestation.js";
 import type { FederationJob } from "../schemas/federation.js";
@@ -9,6 +10,8 @@ import type { BudgetProbe, LocalTrainingPlan, TaskOutcome, TrainTask } from "./t
 /** The coordinator's view of one agent, local (same thread), in a worker thread, or remote. */
 export interface AgentHandle {
   readonly id: string;
+  /** Fresh evidence for the coordinator's nonce, and the node key bound into it. */
+  evidence(nonce: Uint8Array): Promise<{ evidence: Evidence; publicKey: Uint8Array }>;
   probe(task: TrainTask): Promise<BudgetProbe>;
   run(task: TrainTask): Promise<TaskOutcome>;
   close(): Promise<void>;
@@ -45,7 +48,12 @@ export interface CoordinatorOptions {
   /** Attestation gate: verifies a fresh, nonce-bound piece of evidence from the agent. */
   admit: (agent: AgentHandle) => Promise<AttestationReport>;
   evaluate: (weights: TensorMap) => { accuracy: number; loss: number };
-  onRound?: (record: RoundRecord) => void | Promise<void>;
+  onRound?: (record: RoundRecord, global: TensorMap) => void | Promise<void>;
+  /**
+   * Fold updates in invitation order rather than arrival order (a small reorder buffer), so a
+   * seeded run gives bit-identical models however threads interleave.
+   */
+  ordered?: boolean;
   onClient?: (event: {
     round: number;
     clientId: string;
@@ -117,8 +125,37 @@ export async function runFederation(o: CoordinatorOptions): Promise<JobResult> {
     const epsilon: Record<string, number> = {};
     let examples = 0;
     let contributors = 0;
+    type Update = Parameters<typeof aggregation.add>[0];
+    const slots: (Update | null | undefined)[] = invited.map(() => undefined);
+    let nextSlot = 0;
+    const fold = (update: Update) => {
+      try {
+        aggregation.add(update);
+        examples += update.numExamples;
+        contributors++;
+      } catch (err) {
+        // AggregationError on a malformed update: that client is dropped, the round goes on.
+        const s = state.get(update.clientId)!;
+        s.state = "failed";
+        s.reason = err instanceof EnclaveError ? `${err.code}: ${err.message}` : "update rejected";
+        o.onClient?.({ round, clientId: update.clientId, phase: "excluded", detail: s.reason });
+      }
+    };
+    const deliver = (index: number, update: Update | null) => {
+      if (!o.ordered) {
+        if (update) fold(update);
+        return;
+      }
+      slots[index] = update;
+      while (nextSlot < slots.length && slots[nextSlot] !== undefined) {
+        const u = slots[nextSlot];
+        slots[nextSlot++] = null; // release it as soon as it is folded in
+        if (u) fold(u);
+      }
+    };
     await Promise.all(
-      invited.map(async (agent) => {
+      invited.map(async (agent, index) => {
+        let update: Update | null = null;
         o.onClient?.({ round, clientId: agent.id, phase: "invited" });
         const s = state.get(agent.id)!;
         try {
@@ -150,6 +187,7 @@ export async function runFederation(o: CoordinatorOptions): Promise<JobResult> {
           s.reason = err instanceof EnclaveError ? `${err.code}: ${err.message}` : "agent error";
           o.onClient?.({ round, clientId: agent.id, phase: "excluded", detail: s.reason });
         }
+        deliver(index, update);
       }),
     );
     if (contributors < o.job.min_clients) {
@@ -170,7 +208,7 @@ export async function runFederation(o: CoordinatorOptions): Promise<JobResult> {
       seconds: (Date.now() - t0) / 1000,
     };
     rounds.push(record);
-    await o.onRound?.(record);
+    await o.onRound?.(record, global);
   }
   return finish("completed");
 }

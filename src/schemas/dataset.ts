@@ -114,10 +114,26 @@ export const CsvDatasetSchema = z
     ...RowLimits,
     /** Pins the exact file: the Sentry refuses a file whose SHA-256 differs. */
     sha256: Sha256,
+    /**
+     * Declared standardisation statistics, in feature order. Every site of a federation must scale
+     * its inputs the same way; fitting them on one site's (possibly skewed) rows would not.
+     */
+    standardization: z
+      .object({
+        mean: z.array(z.number().finite("must be finite")),
+        std: z.array(z.number().positive("must be > 0").finite("must be finite")),
+      })
+      .strict()
+      .optional(),
   })
   .strict()
   .superRefine((s, ctx) => {
     const issue = (path: (string | number)[], message: string) => ctx.addIssue({ code: "custom", path, message });
+    if (s.standardization) {
+      const n = s.features?.length ?? s.columns.length - 1;
+      if (s.standardization.mean.length !== n) issue(["standardization", "mean"], `must have one entry per feature (${n})`);
+      if (s.standardization.std.length !== n) issue(["standardization", "std"], `must have one entry per feature (${n})`);
+    }
     const names = s.columns.map((c) => c.name);
     if (!unique(names)) issue(["columns"], "column names must be unique");
     const byName = new Map(s.columns.map((c) => [c.name, c]));

@@ -1,0 +1,223 @@
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { resolve } from "node:path";
+import { InvalidArgumentError, type Command } from "commander";
+import { parse as parseYaml } from "yaml";
+import { ValidationError } from "../../errors.js";
+import {
+  runSimulation,
+  type SimulationEvent,
+  type SimulationSummary,
+  type SplitSpec,
+} from "../../federation/simulation.js";
+import { FederationJob, type FederationJobInput } from "../../schemas/federation.js";
+import { parseContract } from "../../schemas/contract.js";
+import { DEFAULT_DELTA, EPSILON_HARD_CEILING } from "../../schemas/privacy.js";
+import { choiceFlag, intListFlag, numberFlag } from "../flags.js";
+
+/** The bundled demo data, resolved from the installed package (works from any directory). */
+export const BUNDLED_DATASET = fileURLToPath(
+  new URL("../../../data/breast-cancer-wisconsin.csv", import.meta.url),
+);
+
+function splitFlag(value: string): SplitSpec {
+  if (value === "iid") return { kind: "iid" };
+  const m = /^dirichlet:([0-9]*\.?[0-9]+(?:e[-+]?[0-9]+)?)$/i.exec(value);
+  const alpha = m ? Number(m[1]) : NaN;
+  if (!(alpha > 0 && Number.isFinite(alpha)))
+    throw new InvalidArgumentError("must be iid or dirichlet:ALPHA with ALPHA > 0");
+  return { kind: "dirichlet", alpha };
+}
+
+function readJob(file: string): FederationJobInput {
+  const text = readFileSync(file, "utf8");
+  let raw: unknown;
+  try {
+    raw = /\.ya?ml$/i.test(file) ? parseYaml(text, { maxAliasCount: 100 }) : JSON.parse(text);
+  } catch {
+    throw new ValidationError("job file", [{ path: "(file)", rule: "must be valid JSON or YAML" }]);
+  }
+  // Validated here for a clear error naming the field; the raw input is kept (defaults applied later).
+  parseContract(FederationJob, raw, "FederationJob");
+  return raw as FederationJobInput;
+}
+
+interface SimulateFlags {
+  clients: number;
+  rounds: number;
+  strategy: "FED_AVG" | "FED_PROX" | "SCAFFOLD";
+  dataset?: string;
+  split: SplitSpec;
+  targetEpsilon: number;
+  noiseMultiplier?: number;
+  delta: number;
+  maxGradNorm: number;
+  mu: number;
+  workers: number;
+  seed?: string;
+  job?: string;
+  out?: string;
+  localEpochs: number;
+  batchSize: number;
+  lr: number;
+  momentum?: number;
+  hidden: number[];
+  json: boolean;
+}
+
+function pct(x: number): string {
+  return `${(x * 100).toFixed(2)}%`;
+}
+
+function printEvent(e: SimulationEvent): void {
+  if (e.type === "setup") process.stderr.write(`  ${e.message}\n`);
+  else if (e.type === "client" && e.phase === "excluded")
+    process.stderr.write(`  round ${e.round}: ${e.clientId} excluded: ${e.detail}\n`);
+  else if (e.type === "round") {
+    const r = e.record;
+    const eps = Object.entries(r.epsilon)
+      .map(([id, v]) => `${id} ${v.toFixed(3)}`)
+      .join("  ");
+    process.stderr.write(
+      `round ${String(r.round).padStart(3)}/${e.rounds}  clients ${r.clients.length}  loss ${r.loss.toFixed(4)}  acc ${pct(r.accuracy)}  ε: ${eps}\n`,
+    );
+  }
+}
+
+function printSummary(s: SimulationSummary): void {
+  const rows = s.clients.map(
+    (c) =>
+      `  ${c.id.padEnd(14)} ${c.epsilon.toFixed(4).padStart(8)}  ${String(c.delta).padEnd(8)} ${String(c.examples).padStart(8)}  ${c.state}`,
+  );
+  process.stdout.write(
+    [
+      "",
+      `status      ${s.status}${s.reason ? ` (${s.reason})` : ""}`,
+      `accuracy    ${pct(s.final.accuracy)} federated with DP  |  ${pct(s.baseline.accuracy)} non-private centralised baseline  (gap ${((s.baseline.accuracy - s.final.accuracy) * 100).toFixed(2)} points)`,
+      `rounds      ${s.rounds.length}/${s.job.rounds}, ${s.job.strategy}, sigma ${s.job.privacy.noise_multiplier.toFixed(4)}, target epsilon ${s.job.privacy.target_epsilon}`,
+      "",
+      `  ${"client".padEnd(14)} ${"epsilon".padStart(8)}  ${"delta".padEnd(8)} ${"examples".padStart(8)}  state`,
+      ...rows,
+      "",
+      `report      ${s.report_dir}/report.html`,
+      `model       ${s.report_dir}/global_model.safetensors (sha256 ${s.model_sha256.slice(0, 16)}…)`,
+      `time        ${s.seconds.toFixed(1)} s (kernels ${s.kernels})`,
+      "",
+    ].join("\n"),
+  );
+}
+
+export function registerSimulateCommand(program: Command): void {
+  program
+    .command("simulate")
+    .description("run a whole DP federation on this machine: a coordinator and N simulated hospitals")
+    .option("--clients <n>", "number of simulated sites", numberFlag({ integer: true, min: 1, max: 64 }), 3)
+    .option("--rounds <r>", "federated rounds", numberFlag({ integer: true, min: 1, max: 10000 }), 10)
+    .option(
+      "--strategy <s>",
+      "FED_AVG, FED_PROX or SCAFFOLD",
+      choiceFlag(["FED_AVG", "FED_PROX", "SCAFFOLD"] as const),
+      "FED_PROX",
+    )
+    .option("--dataset <file>", "CSV dataset with its schema file (default: the bundled breast-cancer data)")
+    .option("--split <split>", "iid or dirichlet:ALPHA", splitFlag, { kind: "iid" } as SplitSpec)
+    .option(
+      "--target-epsilon <e>",
+      `per-site privacy budget (<= ${EPSILON_HARD_CEILING})`,
+      numberFlag({ min: 0, exclusiveMin: true, max: EPSILON_HARD_CEILING }),
+      3,
+    )
+    .option(
+      "--noise-multiplier <s>",
+      "noise multiplier (calibrated from the target when omitted)",
+      numberFlag({ min: 0, exclusiveMin: true }),
+    )
+    .option("--delta <d>", "delta", numberFlag({ min: 0, exclusiveMin: true, max: 0.1 }), DEFAULT_DELTA)
+    .option(
+      "--max-grad-norm <c>",
+      "per-example clipping norm",
+      numberFlag({ min: 0, exclusiveMin: true }),
+      1.0,
+    )
+    .option("--mu <mu>", "FedProx proximal mu", numberFlag({ min: 0 }), 0.01)
+    .option(
+      "--workers <k>",
+      "agents in K worker threads when K > 1",
+      numberFlag({ integer: true, min: 1, max: 64 }),
+      1,
+    )
+    .option("--seed <seed>", "deterministic run (seeded ChaCha20 instead of the OS CSPRNG)")
+    .option("--job <file>", "a FederationJob (JSON or YAML) to run instead of the flags above")
+    .option("--out <dir>", "report directory (default ./enclave-reports/simulation-<time>)")
+    .option(
+      "--local-epochs <n>",
+      "local epochs per round",
+      numberFlag({ integer: true, min: 1, max: 1000 }),
+      1,
+    )
+    .option("--batch-size <b>", "expected (Poisson) batch size", numberFlag({ integer: true, min: 1 }), 32)
+    .option("--lr <lr>", "client learning rate", numberFlag({ min: 0, exclusiveMin: true }), 0.05)
+    .option(
+      "--momentum <m>",
+      "client SGD momentum (default 0.9; 0 for SCAFFOLD)",
+      numberFlag({ min: 0, max: 0.999 }),
+    )
+    .option("--hidden <sizes>", "SimpleMLP hidden sizes", intListFlag, [32])
+    .option("--json", "print one machine-readable summary at the end", false)
+    .action(async (f: SimulateFlags) => {
+      const job = f.job ? readJob(resolve(f.job)) : undefined;
+      const reportDir = resolve(
+        f.out ?? `enclave-reports/simulation-${new Date().toISOString().replace(/[:.]/g, "-")}`,
+      );
+      const strategy = (job?.strategy as SimulateFlags["strategy"]) ?? f.strategy;
+      if (!f.json)
+        process.stderr.write(`coreason-enclave simulation (simulated attestation: no hardware protection)\n`);
+      const s = await runSimulation({
+        clients: f.clients,
+        rounds: f.rounds,
+        strategy,
+        datasetFile: resolve(f.dataset ?? BUNDLED_DATASET),
+        split: f.split,
+        targetEpsilon: f.targetEpsilon,
+        delta: f.delta,
+        noiseMultiplier: f.noiseMultiplier,
+        maxGradNorm: f.maxGradNorm,
+        proximalMu: f.mu,
+        workers: f.workers,
+        seed: f.seed,
+        job,
+        reportDir,
+        plan: {
+          epochs: f.localEpochs,
+          batchSize: f.batchSize,
+          learningRate: f.lr,
+          // SCAFFOLD's control update assumes plain SGD.
+          momentum: f.momentum ?? (strategy === "SCAFFOLD" ? 0 : 0.9),
+        },
+        hidden: f.hidden,
+        accountant: "rdp",
+        testFraction: 0.2,
+        onEvent: f.json ? undefined : printEvent,
+      });
+      if (f.json) {
+        process.stdout.write(
+          JSON.stringify({
+            rounds: s.rounds,
+            final: s.final,
+            baseline: { accuracy: s.baseline.accuracy, loss: s.baseline.loss },
+            clients: s.clients.map((c) => ({
+              id: c.id,
+              epsilon: c.epsilon,
+              delta: c.delta,
+              examples: c.examples,
+            })),
+            report_dir: s.report_dir,
+            status: s.status,
+            job_id: s.job.job_id,
+          }) + "\n",
+        );
+      } else {
+        printSummary(s);
+      }
+    });
+}
