@@ -167,14 +167,13 @@ export async function runFederation(o: CoordinatorOptions): Promise<JobResult> {
             s.reason = "privacy budget exhausted during the round";
           }
           if ((out.metrics.steps ?? 0) > 0) {
-            aggregation.add({
+            update = {
               clientId: agent.id,
               weights: out.weights,
               numExamples: out.numExamples,
               controlDelta: out.controlDelta,
-            });
-            examples += out.numExamples;
-            contributors++;
+              metrics: out.metrics.loss !== undefined ? { loss: out.metrics.loss } : undefined,
+            };
           }
           o.onClient?.({
             round,
