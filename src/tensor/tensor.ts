@@ -15,7 +15,8 @@ export function sizeOf(shape: readonly number[]): number {
 
 export function tensor(shape: readonly number[], data?: Float32Array): Tensor {
   const n = sizeOf(shape);
-  if (data && data.length !== n) throw new RangeError(`tensor data has ${data.length} elements, shape needs ${n}`);
+  if (data && data.length !== n)
+    throw new RangeError(`tensor data has ${data.length} elements, shape needs ${n}`);
   return { shape: [...shape], data: data ?? new Float32Array(n) };
 }
 

@@ -112,7 +112,7 @@ export function registerSimulateCommand(program: Command): void {
     .command("simulate")
     .description("run a whole DP federation on this machine: a coordinator and N simulated hospitals")
     .option("--clients <n>", "number of simulated sites", numberFlag({ integer: true, min: 1, max: 64 }), 3)
-    .option("--rounds <r>", "federated rounds", numberFlag({ integer: true, min: 1, max: 10000 }), 10)
+    .option("--rounds <r>", "federated rounds", numberFlag({ integer: true, min: 1, max: 10000 }), 15)
     .option(
       "--strategy <s>",
       "FED_AVG, FED_PROX or SCAFFOLD",
@@ -155,7 +155,7 @@ export function registerSimulateCommand(program: Command): void {
       numberFlag({ integer: true, min: 1, max: 1000 }),
       1,
     )
-    .option("--batch-size <b>", "expected (Poisson) batch size", numberFlag({ integer: true, min: 1 }), 32)
+    .option("--batch-size <b>", "expected (Poisson) batch size", numberFlag({ integer: true, min: 1 }), 16)
     .option("--lr <lr>", "client learning rate", numberFlag({ min: 0, exclusiveMin: true }), 0.05)
     .option(
       "--momentum <m>",
