@@ -2,11 +2,12 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { SimulatedProvider } from "../attestation/providers/software.js";
 import { EnclaveError } from "../errors.js";
+import { createLogger, type LogLevel } from "../logging/logger.js";
 import { LocalAgent, type LocalAgentOptions } from "./local-agent.js";
 import type { AgentRequest, AgentResponse } from "./worker-agent.js";
 
 const port = parentPort!;
-const options = workerData as Omit<LocalAgentOptions, "provider">;
+const { logLevel, ...options } = workerData as Omit<LocalAgentOptions, "provider"> & { logLevel?: LogLevel };
 
 function failure(id: number, err: unknown): AgentResponse {
   return err instanceof EnclaveError
@@ -14,7 +15,12 @@ function failure(id: number, err: unknown): AgentResponse {
     : { id, ok: false, error: { code: "AGENT_INTERNAL", message: "internal agent error", name: "Error" } };
 }
 
-const ready = LocalAgent.start({ ...options, provider: new SimulatedProvider(), databaseUrl: "" });
+const ready = LocalAgent.start({
+  ...options,
+  provider: new SimulatedProvider(),
+  databaseUrl: "",
+  logger: createLogger({ level: logLevel ?? "warn", name: "agent" }).child({ agent: options.id }),
+});
 ready.then(
   () => port.postMessage({ id: 0, ok: true, value: "ready" } satisfies AgentResponse),
   (err) => port.postMessage(failure(0, err)),

@@ -1,5 +1,6 @@
 import { Airlock } from "../airlock/airlock.js";
 import { EnclaveError } from "../errors.js";
+import { silentLogger, type Logger } from "../logging/logger.js";
 import { Network } from "../model/network.js";
 import type { BudgetLedger } from "../privacy/budget-ledger.js";
 import { PrivacyGuard, type AccountantFromHistory } from "../privacy/guard.js";
@@ -32,6 +33,8 @@ export interface ExecutorDeps {
   noise: RandomSource;
   sampling: RandomSource;
   init: RandomSource;
+  /** Logs codes, ids and numbers only. */
+  logger?: Logger;
 }
 
 /**
@@ -46,11 +49,22 @@ export class Executor {
 
   async run(task: TrainTask): Promise<TaskOutcome> {
     const { service } = this.deps;
+    const log = (this.deps.logger ?? silentLogger).child({
+      job_id: task.job.job_id,
+      round: task.round,
+      node: service.nodeId,
+    });
+    log.debug({ dataset_id: task.job.dataset_id, strategy: task.job.strategy }, "task received");
     // 1. Attest
     const report = await this.deps.attest();
     service.setAttestation(report);
+    log.info(
+      { status: report.status, hardware_type: report.hardware_type, measurement: report.measurement_hash },
+      "attested",
+    );
     if (report.status !== "TRUSTED") {
       service.count("tasks_refused");
+      log.warn({ status: report.status }, "refusing to train: attestation not trusted");
       throw new AttestationRefusedError(report.status);
     }
     // 2. Validate
@@ -113,6 +127,21 @@ export class Executor {
       if (airlock.isComplete(c)) controlDelta = c.tensors;
     }
     service.count("airlock_drops", dropped);
+    if (dropped > 0)
+      log.warn(
+        { dropped, items: [...out.dropped].map((d) => `${d.key}: ${d.reason}`) },
+        "airlock dropped items",
+      );
+    log.info(
+      {
+        steps: result.steps,
+        examples: data.rows,
+        epsilon: out.metrics.epsilon,
+        loss: out.metrics.loss,
+        stopped_by: result.stoppedBy?.code,
+      },
+      "task trained and sanitised",
+    );
     if (!airlock.isComplete(out)) {
       throw new EnclaveError(
         "AIRLOCK_INCOMPLETE_UPDATE",

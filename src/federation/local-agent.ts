@@ -6,6 +6,7 @@ import type { EvidenceProvider } from "../attestation/providers/provider.js";
 import { applyStandardizer, fitStandardizer, loadDataset } from "../data/index.js";
 import { createAccountant, type AccountantName } from "../privacy/accountant/index.js";
 import { BudgetLedger } from "../privacy/budget-ledger.js";
+import type { Logger } from "../logging/logger.js";
 import { CryptoRandom, SeededRandom, type RandomSource } from "../random.js";
 import type { TrustPolicy } from "../schemas/trust-policy.js";
 import { openDatabase, type Database } from "../storage/database.js";
@@ -29,6 +30,7 @@ export interface LocalAgentOptions {
   /** Reproducible randomness for simulations; the OS CSPRNG when omitted. */
   seed?: number | string;
   databaseUrl?: string;
+  logger?: Logger;
 }
 
 /**
@@ -86,6 +88,7 @@ export class LocalAgent implements AgentHandle {
         noise: rng("noise"),
         sampling: rng("sampling"),
         init: rng("init"),
+        logger: o.logger,
       });
       return new LocalAgent(o.id, db, executor, o.provider, service);
     } catch (err) {

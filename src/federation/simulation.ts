@@ -17,6 +17,8 @@ import {
   type Dataset,
 } from "../data/index.js";
 import { EnclaveError } from "../errors.js";
+import { createLogger, type LogLevel } from "../logging/logger.js";
+import type { DestinationStream } from "pino";
 import { Network } from "../model/network.js";
 import { buildModelSpec } from "../model/registry.js";
 import { serializeSafetensors, weightsHash } from "../model/safetensors.js";
@@ -65,6 +67,10 @@ export interface SimulationOptions {
   accountant: AccountantName;
   testFraction: number;
   onEvent?: (event: SimulationEvent) => void;
+  /** Structured log level of the coordinator and agents (JSON lines on stderr). */
+  logLevel?: LogLevel;
+  /** Where log lines go (default stderr): tests capture them. */
+  logDestination?: DestinationStream;
 }
 
 export type SimulationEvent =
@@ -188,7 +194,28 @@ export async function runSimulation(o: SimulationOptions): Promise<SimulationSum
   const k = kernels();
   const rng = (label: string): RandomSource =>
     o.seed === undefined ? new CryptoRandom() : SeededRandom.derive(o.seed, label);
-  const emit = o.onEvent ?? (() => {});
+  const logger = createLogger({
+    level: o.logLevel ?? "warn",
+    name: "simulation",
+    destination: o.logDestination,
+  });
+  const emit = (e: SimulationEvent) => {
+    logger.debug(
+      {
+        event: e.type,
+        ...(e.type === "round"
+          ? {
+              round: e.record.round,
+              accuracy: e.record.accuracy,
+              loss: e.record.loss,
+              epsilon: e.record.epsilon,
+            }
+          : e),
+      },
+      "simulation event",
+    );
+    o.onEvent?.(e);
+  };
 
   // Data: the coordinator's held-out test set, and one shard per client written to its own data root.
   const datasetId = basename(o.datasetFile);
@@ -255,11 +282,17 @@ export async function runSimulation(o: SimulationOptions): Promise<SimulationSum
         policy,
         accountant: o.accountant,
         seed: o.seed,
+        logLevel: o.logLevel ?? "warn",
       };
       agents.push(
         o.workers > 1
           ? await WorkerAgent.start(agentOptions)
-          : await LocalAgent.start({ ...agentOptions, provider: new SimulatedProvider(), databaseUrl: "" }),
+          : await LocalAgent.start({
+              ...agentOptions,
+              provider: new SimulatedProvider(),
+              databaseUrl: "",
+              logger: logger.child({ agent: id }),
+            }),
       );
       emit({
         type: "setup",

@@ -48,7 +48,9 @@ export class WorkerAgent implements AgentHandle {
     worker.on("exit", () => this.failAll("AGENT_WORKER_EXITED", `agent ${id}: worker thread exited`));
   }
 
-  static async start(options: Omit<LocalAgentOptions, "provider">): Promise<WorkerAgent> {
+  static async start(
+    options: Omit<LocalAgentOptions, "provider" | "logger"> & { logLevel?: string },
+  ): Promise<WorkerAgent> {
     const worker = new Worker(workerEntry(), { workerData: options });
     const agent = new WorkerAgent(options.id, worker);
     await new Promise<void>((resolve, reject) => agent.pending.set(0, { resolve: () => resolve(), reject }));

@@ -63,6 +63,7 @@ interface SimulateFlags {
   momentum?: number;
   hidden: number[];
   json: boolean;
+  logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
 }
 
 function pct(x: number): string {
@@ -164,6 +165,12 @@ export function registerSimulateCommand(program: Command): void {
     )
     .option("--hidden <sizes>", "SimpleMLP hidden sizes", intListFlag, [32])
     .option("--json", "print one machine-readable summary at the end", false)
+    .option(
+      "--log-level <level>",
+      "structured log level on stderr",
+      choiceFlag(["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const),
+      "warn",
+    )
     .action(async (f: SimulateFlags) => {
       const job = f.job ? readJob(resolve(f.job)) : undefined;
       const reportDir = resolve(
@@ -198,6 +205,7 @@ export function registerSimulateCommand(program: Command): void {
         accountant: "rdp",
         testFraction: 0.2,
         onEvent: f.json ? undefined : printEvent,
+        logLevel: f.logLevel,
       });
       if (f.json) {
         process.stdout.write(
