@@ -146,7 +146,7 @@ function benchOps(records) {
   const out = new Float32Array(256 * 784);
   const out64 = new Float64Array(256);
   const noise = new Float32Array(params);
-  const words = new Uint32Array(params + 1);
+  const words = new Uint32Array(3 * Math.ceil(params / 2));
   rng.fillUint32(words);
   const logits = randomArray(rng, 256 * 10);
   const labels = new Int32Array(256).map((_, i) => i % 10);

@@ -566,7 +566,7 @@ napi_value AddGaussianNoise(napi_env env, napi_callback_info info) {
       !typed(env, a.v[2], napi_uint32_array, "addGaussianNoise: uniform must be a Uint32Array", &u, &lu))
     return nullptr;
   if (sd < 0) return fail(env, "addGaussianNoise: std must not be negative"), nullptr;
-  if (lu < ly + (ly & 1)) return fail(env, "addGaussianNoise: not enough random words"), nullptr;
+  if (lu < 3 * ((ly + 1) / 2)) return fail(env, "addGaussianNoise: not enough random words"), nullptr;
   a.ops->path->add_gaussian_noise(y, ly, sd, u);
   return nullptr;
 }

@@ -1,6 +1,6 @@
 import type { Network } from "../model/network.js";
 import type { RandomSource } from "../random.js";
-import type { Kernels } from "../tensor/kernels.js";
+import { gaussianNoiseWords, type Kernels } from "../tensor/kernels.js";
 
 /** Opacus adds this to the norm before dividing, so a zero gradient never divides by zero. */
 export const CLIP_EPSILON = 1e-6;
@@ -64,7 +64,7 @@ export class DpSgdGradient {
     const res = this.clippedSum(x, labels, rows, s.maxGradNorm, scale);
     const std = s.noiseMultiplier * s.maxGradNorm * scale;
     for (const p of this.net.params) {
-      const n = p.grad.length + (p.grad.length & 1);
+      const n = gaussianNoiseWords(p.grad.length);
       if (this.words.length < n) this.words = new Uint32Array(n);
       const w = this.words.subarray(0, n);
       this.noise.fillUint32(w);

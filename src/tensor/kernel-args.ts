@@ -1,5 +1,5 @@
 import { EnclaveError } from "../errors.js";
-import type { ActivationKind } from "./kernels.js";
+import { gaussianNoiseWords, type ActivationKind } from "./kernels.js";
 
 /**
  * Argument checks shared by every backend, so a wrong size or type fails the same way whichever
@@ -188,5 +188,5 @@ export function checkAddGaussianNoise(y: Float32Array, std: number, uniform: Uin
   finite("addGaussianNoise", "std", std);
   if (std < 0) fail("addGaussianNoise: std must not be negative");
   if (!(uniform instanceof Uint32Array)) fail("addGaussianNoise: uniform must be a Uint32Array");
-  if (uniform.length < y.length + (y.length & 1)) fail("addGaussianNoise: not enough random words");
+  if (uniform.length < gaussianNoiseWords(y.length)) fail("addGaussianNoise: not enough random words");
 }

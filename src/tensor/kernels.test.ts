@@ -4,7 +4,7 @@
 import { describe, expect, it } from "vitest";
 import { SeededRandom } from "../random.js";
 import { KernelArgumentError } from "./kernel-args.js";
-import type { ActivationKind, Kernels } from "./kernels.js";
+import { gaussianNoiseWords, type ActivationKind, type Kernels } from "./kernels.js";
 import { NativeKernels, nativeStatus } from "./native-kernels.js";
 import { TypeScriptKernels } from "./ts-kernels.js";
 
@@ -272,9 +272,10 @@ describe.each(backends)("kernels: %s", (_name, make) => {
   /** The documented contract, in float64: u1 = (w0 + 1) 2^-32, u2 = w1 2^-32, z = r (cos, sin)(2 pi u2). */
   function boxMuller(y0: Float32Array, std: number, w: Uint32Array): Float64Array {
     const out = new Float64Array(y0.length);
-    for (let i = 0; i < y0.length; i += 2) {
-      const r = std * Math.sqrt(-2 * Math.log((w[i] + 1) / 2 ** 32));
-      const t = (2 * Math.PI * w[i + 1]) / 2 ** 32;
+    for (let i = 0, j = 0; i < y0.length; i += 2, j += 3) {
+      const r =
+        std * Math.sqrt(-2 * Math.log((w[j] * 2 ** 21 + Math.floor(w[j + 1] / 2 ** 11) + 1) / 2 ** 53));
+      const t = (2 * Math.PI * w[j + 2]) / 2 ** 32;
       out[i] = y0[i] + r * Math.cos(t);
       if (i + 1 < y0.length) out[i + 1] = y0[i + 1] + r * Math.sin(t);
     }
@@ -284,16 +285,19 @@ describe.each(backends)("kernels: %s", (_name, make) => {
   it("addGaussianNoise follows the Box-Muller contract exactly (edge words, odd length)", () => {
     const rng = new SeededRandom("noise-contract");
     const n = 4001; // odd: the last element uses only the cosine of the final pair
-    const words = new Uint32Array(n + 1);
+    const words = new Uint32Array(gaussianNoiseWords(n));
     rng.fillUint32(words);
-    // Edge words: u1 at its extremes (2^-32 and 1), and angles 0, pi/2, pi, 3pi/2, just below 2pi.
+    // Edge words: u1 at its extremes (2^-53 and 1), and angles 0, pi/2, pi, 3pi/2, just below 2pi.
     const edges = [0, 0xffffffff, 2 ** 30, 2 ** 31, 3 * 2 ** 30, 2 ** 29, 0xffffffff - 1, 1, 12345];
     edges.forEach((e, i) => {
-      words[2 * i] = i % 2 ? 0 : 0xffffffff - i;
-      words[2 * i + 1] = e;
+      words[3 * i] = i % 2 ? 0 : 0xffffffff - i;
+      words[3 * i + 1] = i % 2 ? 0 : 0xffffffff;
+      words[3 * i + 2] = e;
     });
-    words[40] = 0; // largest radius
-    words[42] = 0xffffffff; // radius 0
+    words[60] = 0; // largest radius (pair 20): u1 = 2^-53, |z| up to 8.57
+    words[61] = 0;
+    words[63] = 0xffffffff; // radius 0 (pair 21): u1 = 1
+    words[64] = 0xffffffff;
     const y0 = randomArray(rng, n);
     const y = y0.slice();
     const std = 1.7;
@@ -304,12 +308,15 @@ describe.each(backends)("kernels: %s", (_name, make) => {
       expect(Math.abs(y[i] - want[i]), `element ${i}`).toBeLessThanOrEqual(2 * U * Math.abs(want[i]) + 1e-12);
     }
     expect(y[42]).toBe(y0[42]);
+    expect(y[43]).toBe(y0[43]);
+    // The tail is no longer cut at 6.66σ: the smallest u1 reaches √(2·53·ln 2)·std.
+    expect(Math.hypot(y[40] - y0[40], y[41] - y0[41])).toBeCloseTo(Math.sqrt(2 * 53 * Math.LN2) * std, 3);
   });
 
   it("addGaussianNoise: mean, variance and tails of N(0, std^2) with a fixed seed", () => {
     const n = 200_000;
     const std = 2.5;
-    const words = new Uint32Array(n);
+    const words = new Uint32Array(gaussianNoiseWords(n));
     new SeededRandom("noise-stats").fillUint32(words);
     const y = new Float32Array(n);
     k.addGaussianNoise(y, std, words);

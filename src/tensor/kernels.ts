@@ -67,14 +67,21 @@ export interface Kernels {
   ): void;
 
   /**
-   * y += std · z for z i.i.d. standard normal, drawn by Box-Muller from `uniform`,
-   * which holds at least y.length uniformly random 32-bit words (from a CSPRNG).
-   * Exactly: for each pair i = 0, 2, 4, …, with u1 = (uniform[i] + 1)·2⁻³² ∈ (0, 1] and
-   * u2 = uniform[i+1]·2⁻³², r = std·√(−2 ln u1): y[i] += r·cos(2π u2), y[i+1] += r·sin(2π u2),
-   * evaluated in float64 and rounded once to float32. An odd y.length still consumes a whole
-   * last pair, so `uniform` needs y.length + 1 words then. std must be finite and ≥ 0.
+   * y += std · z for z i.i.d. standard normal, drawn by Box-Muller from `uniform`, which holds at
+   * least gaussianNoiseWords(y.length) uniformly random 32-bit words (from a CSPRNG).
+   * Exactly: pair p (elements 2p, 2p+1) uses words a = uniform[3p], b = uniform[3p+1],
+   * c = uniform[3p+2]: u1 = (a·2²¹ + (b >>> 11) + 1)·2⁻⁵³ ∈ (0, 1] (53 bits, so the radius, and
+   * with it the noise, reaches 8.57σ: 32-bit u1 would cut every draw off at 6.66σ, a tail whose
+   * absence a DP adversary can detect), u2 = c·2⁻³², r = std·√(−2 ln u1):
+   * y[2p] += r·cos(2π u2), y[2p+1] += r·sin(2π u2), in float64, rounded once to float32.
+   * An odd y.length still consumes a whole last pair. std must be finite and ≥ 0.
    */
   addGaussianNoise(y: Float32Array, std: number, uniform: Uint32Array): void;
+}
+
+/** Random 32-bit words addGaussianNoise consumes for n values: three per pair. */
+export function gaussianNoiseWords(n: number): number {
+  return 3 * Math.ceil(n / 2);
 }
 
 export type ActivationKind = "relu" | "tanh" | "gelu";

@@ -15,6 +15,7 @@ import type { ActivationKind, Kernels } from "./kernels.js";
 const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
 const GELU_C = 0.044715;
 const TWO_POW_M32 = 1 / 4294967296;
+const TWO_POW_M53 = 1 / 9007199254740992;
 
 /**
  * Copies an x-by-k operand X (X(i, p) = src[i*rs + p*cs]) into panels of 4 rows: panel q holds,
@@ -254,10 +255,10 @@ export class TypeScriptKernels implements Kernels {
   addGaussianNoise(y: Float32Array, std: number, uniform: Uint32Array): void {
     checkAddGaussianNoise(y, std, uniform);
     const n = y.length;
-    for (let i = 0; i < n; i += 2) {
-      // (w + 1) / 2^32 lies in (0, 1], so the log is finite.
-      const u1 = (uniform[i] + 1) * TWO_POW_M32;
-      const u2 = uniform[i + 1] * TWO_POW_M32;
+    for (let i = 0, w = 0; i < n; i += 2, w += 3) {
+      // 53 random bits: (a·2^21 + (b >>> 11) + 1) / 2^53 lies in (0, 1], so the log is finite.
+      const u1 = (uniform[w] * 2097152 + (uniform[w + 1] >>> 11) + 1) * TWO_POW_M53;
+      const u2 = uniform[w + 2] * TWO_POW_M32;
       const r = std * Math.sqrt(-2 * Math.log(u1));
       const theta = 2 * Math.PI * u2;
       y[i] += r * Math.cos(theta);

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { parseContract } from "../../schemas/contract.js";
 import { CryptoRandom, type RandomSource } from "../../random.js";
-import type { Kernels } from "../../tensor/kernels.js";
+import { gaussianNoiseWords, type Kernels } from "../../tensor/kernels.js";
 import type { TensorMap } from "../../tensor/tensor.js";
 import { TypeScriptKernels } from "../../tensor/ts-kernels.js";
 import { DeltaAccumulator } from "./delta-accumulator.js";
@@ -100,10 +100,10 @@ export class DpFedAvg extends StrategyBase {
   /** buf += N(0, (z·C)²) per coordinate. */
   private addNoise(buf: Float32Array): void {
     const std = this.noiseMultiplier * this.clipNorm;
-    const words = new Uint32Array(Math.min(buf.length, NOISE_CHUNK) + 1);
+    const words = new Uint32Array(gaussianNoiseWords(Math.min(buf.length, NOISE_CHUNK)));
     for (let off = 0; off < buf.length; off += NOISE_CHUNK) {
       const part = buf.subarray(off, Math.min(buf.length, off + NOISE_CHUNK));
-      const w = words.subarray(0, part.length + (part.length & 1));
+      const w = words.subarray(0, gaussianNoiseWords(part.length));
       this.rng.fillUint32(w);
       this.kernels.addGaussianNoise(part, std, w);
     }
