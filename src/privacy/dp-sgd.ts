@@ -63,12 +63,16 @@ export class DpSgdGradient {
     const scale = 1 / s.expectedBatchSize;
     const res = this.clippedSum(x, labels, rows, s.maxGradNorm, scale);
     const std = s.noiseMultiplier * s.maxGradNorm * scale;
+    // One CSPRNG call per step for every parameter's words: per-call overhead dominated small models.
+    let total = 0;
+    for (const p of this.net.params) total += gaussianNoiseWords(p.grad.length);
+    if (this.words.length < total) this.words = new Uint32Array(total);
+    this.noise.fillUint32(this.words.subarray(0, total));
+    let off = 0;
     for (const p of this.net.params) {
       const n = gaussianNoiseWords(p.grad.length);
-      if (this.words.length < n) this.words = new Uint32Array(n);
-      const w = this.words.subarray(0, n);
-      this.noise.fillUint32(w);
-      this.k.addGaussianNoise(p.grad, std, w);
+      this.k.addGaussianNoise(p.grad, std, this.words.subarray(off, off + n));
+      off += n;
     }
     let lossSum = 0;
     if (res) for (let i = 0; i < rows; i++) lossSum += res.losses[i];

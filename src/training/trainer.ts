@@ -67,6 +67,27 @@ export function poissonSchedule(
   };
 }
 
+/**
+ * Poisson sampling: every index in [0, n) is included independently with probability q.
+ * Drawn as i.i.d. geometric gaps between included indices (Devroye), so a step costs O(batch)
+ * random draws instead of O(n); the resulting distribution is the same.
+ */
+export function poissonSample(n: number, q: number, rng: RandomSource, out: number[]): void {
+  out.length = 0;
+  if (q <= 0) return;
+  if (q >= 1) {
+    for (let i = 0; i < n; i++) out.push(i);
+    return;
+  }
+  const logMiss = Math.log1p(-q);
+  // Gap G >= 1 with P(G = g) = (1-q)^(g-1) q:  G = 1 + floor(ln U / ln(1-q)), U uniform in (0, 1].
+  for (let i = -1; ;) {
+    i += 1 + Math.floor(Math.log(1 - rng.uniform()) / logMiss);
+    if (i >= n) return;
+    out.push(i);
+  }
+}
+
 /** Trains `net` in place with DP-SGD (when `dp` is given) or the non-private path. */
 export async function train(net: Network, k: Kernels, data: Examples, o: TrainOptions): Promise<TrainResult> {
   if (data.rows === 0) throw new EnclaveError("EMPTY_DATASET", "cannot train on an empty dataset");
@@ -87,7 +108,7 @@ export async function train(net: Network, k: Kernels, data: Examples, o: TrainOp
       const epoch = Math.floor(step / stepsPerEpoch);
       idx.length = 0;
       if (o.dp) {
-        for (let i = 0; i < data.rows; i++) if (o.sampling.uniform() < sampleRate) idx.push(i);
+        poissonSample(data.rows, sampleRate, o.sampling, idx);
       } else {
         for (let i = 0; i < o.batchSize && i < data.rows; i++) {
           if (cursor === data.rows) {

@@ -105,6 +105,36 @@ export interface PrivacySpent {
   order: number;
 }
 
+const conversionCache = new Map<
+  string,
+  { orders: readonly number[]; shift: Float64Array; gain: Float64Array }
+>();
+
+/**
+ * The δ- and α-only terms of the conversion, (ln δ + ln α)/(α−1) and ln((α−1)/α), cached per
+ * (δ, orders): the Privacy Guard converts before every training step, and these logs dominate.
+ */
+function conversionTerms(
+  delta: number,
+  orders: readonly number[],
+): { shift: Float64Array; gain: Float64Array } {
+  const key = `${delta}|${orders === DEFAULT_RDP_ORDERS ? "default" : orders.join(",")}`;
+  const hit = conversionCache.get(key);
+  if (hit) return hit;
+  const logDelta = crLog(delta);
+  const shift = new Float64Array(orders.length);
+  const gain = new Float64Array(orders.length);
+  for (let k = 0; k < orders.length; k++) {
+    const a = orders[k];
+    shift[k] = (logDelta + crLog(a)) / (a - 1);
+    gain[k] = crLog((a - 1) / a);
+  }
+  if (conversionCache.size >= 64) conversionCache.delete(conversionCache.keys().next().value as string);
+  const entry = { orders, shift, gain };
+  conversionCache.set(key, entry);
+  return entry;
+}
+
 /**
  * (ε, δ) from an RDP curve (Opacus `get_privacy_spent`): ε(α) = rdp(α) - (ln δ + ln α)/(α-1) +
  * ln((α-1)/α), minimised like numpy.nanargmin (NaN counts as +inf, first minimiser wins). No
@@ -116,14 +146,14 @@ export function rdpToEpsilon(
   orders: readonly number[] = DEFAULT_RDP_ORDERS,
 ): PrivacySpent {
   if (rdp.length !== orders.length) throw new RangeError("rdp and orders must have the same length");
-  const logDelta = crLog(delta);
+  const { shift, gain } = conversionTerms(delta, orders);
   let best = -1;
   let bestKey = Infinity;
   let allNaN = true;
   const eps = new Float64Array(orders.length);
   for (let k = 0; k < orders.length; k++) {
-    const a = orders[k];
-    const e = rdp[k] - (logDelta + crLog(a)) / (a - 1) + crLog((a - 1) / a);
+    // Same operations in the same order as the formula: the cached terms change no bit.
+    const e = rdp[k] - shift[k] + gain[k];
     eps[k] = e;
     if (!Number.isNaN(e)) allNaN = false;
     const key = Number.isNaN(e) ? Infinity : e;
