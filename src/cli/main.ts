@@ -6,6 +6,7 @@ import { registerSimulateCommand } from "./commands/simulate.js";
 import { registerAttestCommand } from "./commands/attest.js";
 import { registerVerifyCommand } from "./commands/verify.js";
 import { registerBudgetCommand } from "./commands/budget.js";
+import { registerAgentCommand } from "./commands/agent.js";
 
 export function buildProgram(): Command {
   const program = new Command("enclave")
@@ -18,6 +19,7 @@ export function buildProgram(): Command {
   registerAttestCommand(program);
   registerVerifyCommand(program);
   registerBudgetCommand(program);
+  registerAgentCommand(program);
   return program;
 }
 

@@ -1,4 +1,4 @@
-import { appraiseEvidence } from "../attestation/appraise.js";
+import { appraiseEvidence, type Appraisal } from "../attestation/appraise.js";
 import { bindReportData } from "../attestation/binding.js";
 import type { Evidence } from "../attestation/evidence.js";
 import { NonceIssuer } from "../attestation/nonce.js";
@@ -6,9 +6,11 @@ import type { EvidenceProvider } from "../attestation/providers/provider.js";
 import { applyStandardizer, fitStandardizer, loadDataset } from "../data/index.js";
 import { createAccountant, type AccountantName } from "../privacy/accountant/index.js";
 import { BudgetLedger } from "../privacy/budget-ledger.js";
+import { PrivacyGuard } from "../privacy/guard.js";
 import type { Logger } from "../logging/logger.js";
 import { CryptoRandom, SeededRandom, type RandomSource } from "../random.js";
 import type { TrustPolicy } from "../schemas/trust-policy.js";
+import { EPSILON_HARD_CEILING } from "../schemas/privacy.js";
 import { openDatabase, type Database } from "../storage/database.js";
 import { kernels } from "../tensor/backend.js";
 import type { Examples } from "../training/trainer.js";
@@ -31,6 +33,8 @@ export interface LocalAgentOptions {
   seed?: number | string;
   databaseUrl?: string;
   logger?: Logger;
+  /** The owner's opt-in to DP_FEDAVG jobs (un-noised updates, client-level DP at the coordinator). */
+  acceptClientLevelDp?: boolean;
 }
 
 /**
@@ -55,6 +59,9 @@ export class LocalAgent implements AgentHandle {
     private readonly executor: Executor,
     private readonly provider: LocalAgentOptions["provider"],
     service: AgentService,
+    private readonly appraiseSelf: () => Promise<Appraisal>,
+    private readonly ledger: BudgetLedger,
+    private readonly accountantName: AccountantName,
   ) {
     this.service = service;
   }
@@ -67,20 +74,20 @@ export class LocalAgent implements AgentHandle {
       const rng = (label: string): RandomSource =>
         o.seed === undefined ? new CryptoRandom() : SeededRandom.derive(o.seed, `${o.id}/${label}`);
       const selfNonces = new NonceIssuer();
+      // Self-check before touching data: fresh evidence bound to a local nonce and our key.
+      const appraiseSelf = async (): Promise<Appraisal> => {
+        const { nonce } = selfNonces.issue();
+        const evidence = await o.provider.collect(bindReportData(nonce, o.provider.publicKey));
+        return appraiseEvidence(evidence, {
+          policy: o.policy,
+          binding: { nonce, publicKey: o.provider.publicKey },
+          nonceIssuer: selfNonces,
+          nodeId: o.id,
+        });
+      };
       const executor = new Executor({
         service,
-        attest: async () => {
-          // Self-check before touching data: fresh evidence bound to a local nonce and our key.
-          const { nonce } = selfNonces.issue();
-          const evidence = await o.provider.collect(bindReportData(nonce, o.provider.publicKey));
-          const appraisal = await appraiseEvidence(evidence, {
-            policy: o.policy,
-            binding: { nonce, publicKey: o.provider.publicKey },
-            nonceIssuer: selfNonces,
-            nodeId: o.id,
-          });
-          return appraisal.report;
-        },
+        attest: async () => (await appraiseSelf()).report,
         loadDataset: (datasetId) => loadTrainingExamples(o.dataRoot, datasetId),
         ledger,
         accountantFromHistory: (h) => createAccountant(o.accountant, h),
@@ -89,12 +96,40 @@ export class LocalAgent implements AgentHandle {
         sampling: rng("sampling"),
         init: rng("init"),
         logger: o.logger,
+        acceptClientLevelDp: o.acceptClientLevelDp,
       });
-      return new LocalAgent(o.id, db, executor, o.provider, service);
+      return new LocalAgent(o.id, db, executor, o.provider, service, appraiseSelf, ledger, o.accountant);
     } catch (err) {
       await db.close();
       throw err;
     }
+  }
+
+  /**
+   * Attest outside a task (at start and on the re-attestation timer): the same self-appraisal the
+   * executor runs before training, recorded on the service the sidecar reads.
+   */
+  async attest(): Promise<Appraisal> {
+    const appraisal = await this.appraiseSelf();
+    this.service.setAttestation(appraisal.report);
+    return appraisal;
+  }
+
+  /**
+   * Before any job: show the budget already spent on `datasetId` (from the persistent ledger, at
+   * `delta`) through a guard on that ledger. A job replaces it with the guard it enforces.
+   */
+  async showBudget(datasetId: string, delta: number): Promise<void> {
+    const guard = await new PrivacyGuard({
+      ledger: this.ledger,
+      datasetId,
+      jobId: "",
+      targetEpsilon: EPSILON_HARD_CEILING,
+      delta,
+      noiseMultiplier: 1,
+      accountantFromHistory: (h) => createAccountant(this.accountantName, h),
+    }).init();
+    this.service.setGuard(guard, datasetId, EPSILON_HARD_CEILING, delta);
   }
 
   /** Evidence for the coordinator's challenge, bound to its nonce and this node's key. */

@@ -15,6 +15,15 @@ export const AgentConfig = z
     sidecar_port: z.number().int("must be an integer").min(0, "must be >= 0").max(65535, "must be <= 65535").default(8000),
     /** Trust policy file applied to this node's own evidence before it accepts work. */
     trust_policy: z.string().min(1).optional(),
+    /**
+     * Dataset (id inside data_root) whose spent privacy budget the sidecar shows before any job has
+     * run, read from the persistent ledger; without it the sidecar shows 0 until a job starts.
+     */
+    dataset_id: z
+      .string()
+      .min(1, "must be a non-empty string")
+      .max(1024, "must be at most 1024 characters")
+      .optional(),
     accountant: z.enum(["rdp", "prv"]).default("rdp"),
     log_level: z.enum(["fatal", "error", "warn", "info", "debug", "trace"]).default("info"),
   })

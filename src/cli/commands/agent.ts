@@ -1,0 +1,81 @@
+import { dirname, resolve } from "node:path";
+import type { Command } from "commander";
+import { loadAgentConfig } from "../../federation/agent-config-file.js";
+import { agentMode, startAgentProcess } from "../../federation/agent-process.js";
+import { createLogger, type LogLevel } from "../../logging/logger.js";
+import { choiceFlag, numberFlag } from "../flags.js";
+
+interface AgentFlags {
+  workspace: string;
+  conf: string;
+  simulation: boolean;
+  insecure: boolean;
+  port?: number;
+  logLevel?: LogLevel;
+}
+
+/**
+ * Test hook: resolve TEE device paths under this directory instead of "/". Pointing it at an empty
+ * directory makes "no TEE here" deterministic; it can only hide hardware, never fake trusted
+ * evidence (evidence from a fake root does not verify).
+ */
+export const DETECT_ROOT_ENV = "ENCLAVE_TEE_DETECT_ROOT";
+
+function untilSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolveSignal) => {
+    const on = (signal: NodeJS.Signals) => {
+      // One graceful shutdown; a second signal gets the default action (terminate now).
+      process.off("SIGINT", on);
+      process.off("SIGTERM", on);
+      resolveSignal(signal);
+    };
+    process.on("SIGINT", on);
+    process.on("SIGTERM", on);
+  });
+}
+
+export function registerAgentCommand(program: Command): void {
+  program
+    .command("agent")
+    .description(
+      "run the agent at a data owner's site: attest, keep the privacy ledger, serve the management sidecar on 127.0.0.1",
+    )
+    .requiredOption("--workspace <dir>", "workspace holding the persistent privacy ledger (db/)")
+    .requiredOption("--conf <file>", "agent configuration (AgentConfig, JSON or YAML)")
+    .option("--simulation", "no TEE needed: simulated attestation (no hardware protection)", false)
+    .option(
+      "--insecure",
+      "run without TEE hardware: INSECURE evidence, appraised by the trust policy (which rejects it by default)",
+      false,
+    )
+    .option(
+      "--port <n>",
+      "management sidecar port on 127.0.0.1 (default: sidecar_port of the config)",
+      numberFlag({ integer: true, min: 0, max: 65535 }),
+    )
+    .option(
+      "--log-level <level>",
+      "structured log level on stderr (default: log_level of the config)",
+      choiceFlag(["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const),
+    )
+    .action(async (f: AgentFlags) => {
+      const mode = agentMode(f);
+      const confPath = resolve(f.conf);
+      const config = await loadAgentConfig(confPath);
+      const logger = createLogger({ level: f.logLevel ?? config.log_level, name: "enclave-agent" });
+      const detectRoot = process.env[DETECT_ROOT_ENV];
+      const stop = untilSignal();
+      const running = await startAgentProcess({
+        config,
+        configDir: dirname(confPath),
+        workspace: resolve(f.workspace),
+        mode,
+        port: f.port,
+        logger,
+        detect: detectRoot ? { root: resolve(detectRoot), runCommand: null } : undefined,
+      });
+      const signal = await stop;
+      logger.info({ signal }, "shutting down");
+      await running.stop();
+    });
+}
