@@ -60,8 +60,10 @@ export interface LocalTrainingReport {
     expected_batch_size: number;
     target_epsilon: number;
     delta: number;
-    /** Spent on this dataset, all jobs included, after this run. */
+    /** Spent on this dataset, all jobs included, after this run (RDP: the halting accountant). */
     epsilon: number;
+    /** The same spend under the chosen reporting accountant (PRV is tighter than RDP). */
+    epsilon_reported: number;
     epsilon_before: number;
   };
   training: {
@@ -102,8 +104,9 @@ export async function runLocalTraining(
   const plannedSteps = o.epochs * stepsPerEpoch;
   const sigma =
     o.noiseMultiplier ??
+    // Calibrated on the halting accountant, so the planned steps are the steps the guard allows.
     getNoiseMultiplier({
-      accountant: o.accountant,
+      accountant: "rdp",
       targetEpsilon: o.targetEpsilon,
       delta: o.delta,
       sampleRate,
@@ -123,7 +126,8 @@ export async function runLocalTraining(
       targetEpsilon: o.targetEpsilon,
       delta: o.delta,
       noiseMultiplier: sigma,
-      accountantFromHistory: (h) => createAccountant(o.accountant, h),
+      // RDP halts: O(orders) per step. PRV (about 1 s per query) is a reporting accountant only.
+      accountantFromHistory: (h) => createAccountant("rdp", h),
     }).init();
     const epsilonBefore = guard.spentEpsilon();
     const net = new Network(spec, k, rng("init"));
@@ -148,6 +152,11 @@ export async function runLocalTraining(
       baseline = evaluate(plain, test);
     }
     const weights = net.weights();
+    const history = (await ledger.history(datasetKey)) ?? [];
+    const reported =
+      o.accountant === "rdp"
+        ? guard.spentEpsilon()
+        : createAccountant(o.accountant, history).getEpsilon(o.delta);
     const report: LocalTrainingReport = {
       dataset: {
         id: source.id,
@@ -169,6 +178,7 @@ export async function runLocalTraining(
         target_epsilon: o.targetEpsilon,
         delta: o.delta,
         epsilon: guard.spentEpsilon(),
+        epsilon_reported: reported,
         epsilon_before: epsilonBefore,
       },
       training: {

@@ -65,7 +65,12 @@ export function registerTrainCommand(program: Command): void {
     .option("--momentum <m>", "SGD momentum", numberFlag({ min: 0, max: 0.999 }), 0.9)
     .option("--hidden <sizes>", "SimpleMLP hidden sizes, e.g. 64,32", intListFlag)
     .option("--activation <a>", "SimpleMLP activation", choiceFlag(["relu", "tanh", "gelu"] as const), "relu")
-    .option("--accountant <a>", "privacy accountant", choiceFlag(["rdp", "prv"] as const), "rdp")
+    .option(
+      "--accountant <a>",
+      "reporting accountant (the guard always halts on RDP)",
+      choiceFlag(["rdp", "prv"] as const),
+      "rdp",
+    )
     .option(
       "--workspace <dir>",
       "workspace holding the persistent privacy ledger (default ~/.enclave/workspace)",
@@ -123,7 +128,8 @@ export function registerTrainCommand(program: Command): void {
           ...(report.baseline
             ? [`baseline    ${(report.baseline.accuracy * 100).toFixed(2)}% non-private, same settings`]
             : []),
-          `epsilon     ${p.epsilon.toFixed(4)} (target ${p.target_epsilon}, ${p.accountant.toUpperCase()}; ${p.epsilon_before.toFixed(4)} spent before this run)`,
+          `epsilon     ${p.epsilon.toFixed(4)} (target ${p.target_epsilon}, RDP; ${p.epsilon_before.toFixed(4)} spent before this run)` +
+            (p.accountant === "prv" ? `; PRV ${p.epsilon_reported.toFixed(4)}` : ""),
           `delta       ${p.delta}`,
           `steps       ${report.training.steps}/${report.training.planned_steps} (sigma ${p.noise_multiplier.toFixed(4)}${p.noise_calibrated ? ", calibrated" : ""}, q ${p.sample_rate.toFixed(5)}, C ${p.max_grad_norm})`,
           `written     ${join(out, "model.safetensors")}, ${join(out, "report.json")}`,
