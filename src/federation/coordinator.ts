@@ -4,6 +4,13 @@ import type { AttestationReport } from "../schemas/attestation.js";
 import type { FederationJob } from "../schemas/federation.js";
 import type { ModelSpec } from "../schemas/model.js";
 import type { TensorMap } from "../tensor/tensor.js";
+import { PrivacyBudgetExhaustedError } from "../privacy/guard.js";
+import {
+  assertMechanismWiring,
+  type ClientLevelDp,
+  type ClientLevelPrivacyReport,
+  type ClientLevelRoundPrivacy,
+} from "./client-level-dp.js";
 import type { Strategy } from "./strategies/types.js";
 import type { BudgetProbe, LocalTrainingPlan, TaskOutcome, TrainTask } from "./task.js";
 
@@ -22,20 +29,27 @@ export interface RoundRecord {
   clients: string[];
   loss: number;
   accuracy: number;
-  /** Spent epsilon per participating client after this round. */
+  /**
+   * Spent epsilon per participating client after this round: example-level from the agents'
+   * ledgers (DP_SGD), or the job's client-level epsilon from the coordinator's ledger (DP_FEDAVG).
+   */
   epsilon: Record<string, number>;
   examples: number;
   seconds: number;
+  /** DP_FEDAVG: the coordinator's client-level accounting after this round. */
+  privacy?: ClientLevelRoundPrivacy;
 }
 
 export type ClientState = "active" | "budget_exhausted" | "untrusted" | "failed";
 
 export interface JobResult {
-  status: "completed" | "insufficient_clients";
+  status: "completed" | "insufficient_clients" | "privacy_budget_exhausted";
   reason?: string;
   rounds: RoundRecord[];
   global: TensorMap;
   clients: { id: string; state: ClientState; epsilon: number; examples: number; reason?: string }[];
+  /** DP_FEDAVG: the job's client-level privacy (the clients' epsilon is this epsilon). */
+  privacy?: ClientLevelPrivacyReport;
 }
 
 export interface CoordinatorOptions {
@@ -54,6 +68,11 @@ export interface CoordinatorOptions {
    * seeded run gives bit-identical models however threads interleave.
    */
   ordered?: boolean;
+  /**
+   * Required for a DP_FEDAVG job, with `strategy` set to its DpFedAvg: Poisson client sampling and
+   * the job's client-level budget, charged in the coordinator's ledger before each release.
+   */
+  clientLevelDp?: ClientLevelDp;
   onClient?: (event: {
     round: number;
     clientId: string;
@@ -66,8 +85,15 @@ export interface CoordinatorOptions {
  * Runs a federation job: each round it admits only attested agents whose next round fits their
  * privacy budget, streams their updates into the strategy, evaluates and records the new model.
  * The job ends cleanly when fewer than `min_clients` agents can continue.
+ *
+ * DP_FEDAVG: each round Poisson-samples clients with q, and runs only if one more round fits the
+ * client-level budget (else the job ends "privacy_budget_exhausted"). min_clients then counts the
+ * clients still able to take part, not a round's sample: refusing small samples would change the
+ * mechanism the accountant charges.
  */
 export async function runFederation(o: CoordinatorOptions): Promise<JobResult> {
+  const cld = o.clientLevelDp;
+  assertMechanismWiring(o.job, o.strategy, cld);
   let global = o.initial;
   const state = new Map<string, { state: ClientState; epsilon: number; examples: number; reason?: string }>(
     o.agents.map((a) => [a.id, { state: "active", epsilon: 0, examples: 0 }]),
@@ -78,11 +104,30 @@ export async function runFederation(o: CoordinatorOptions): Promise<JobResult> {
     reason,
     rounds,
     global,
-    clients: o.agents.map((a) => ({ id: a.id, ...state.get(a.id)! })),
+    // Client-level DP covers every client of the population, sampled or not.
+    clients: o.agents.map((a) => ({
+      id: a.id,
+      ...state.get(a.id)!,
+      ...(cld ? { epsilon: cld.spentEpsilon() } : {}),
+    })),
+    ...(cld ? { privacy: cld.report() } : {}),
   });
 
   for (let round = 1; round <= o.job.rounds; round++) {
     const t0 = Date.now();
+    let sampled: Set<string> | undefined;
+    if (cld) {
+      const refusal = cld.refusal();
+      if (refusal) return finish("privacy_budget_exhausted", `round ${round}: ${refusal}`);
+      const able = o.agents.filter((a) => state.get(a.id)!.state === "active").length;
+      if (able < o.job.min_clients) {
+        return finish(
+          "insufficient_clients",
+          `round ${round}: ${able} client(s) can continue, fewer than min_clients ${o.job.min_clients}`,
+        );
+      }
+      sampled = new Set(cld.sample(o.agents.map((a) => a.id)));
+    }
     // Stream: each update is folded into the aggregate as soon as it arrives.
     const aggregation = o.strategy.begin({ round, global });
     const serverControl = aggregation.broadcast.controlVariate;
@@ -90,7 +135,7 @@ export async function runFederation(o: CoordinatorOptions): Promise<JobResult> {
     const invited: AgentHandle[] = [];
     for (const agent of o.agents) {
       const s = state.get(agent.id)!;
-      if (s.state !== "active") continue;
+      if (s.state !== "active" || (sampled && !sampled.has(agent.id))) continue;
       try {
         const probe = await agent.probe(task);
         s.epsilon = probe.epsilon;
@@ -115,7 +160,7 @@ export async function runFederation(o: CoordinatorOptions): Promise<JobResult> {
         o.onClient?.({ round, clientId: agent.id, phase: "excluded", detail: s.reason });
       }
     }
-    if (invited.length < o.job.min_clients) {
+    if (!cld && invited.length < o.job.min_clients) {
       return finish(
         "insufficient_clients",
         `round ${round}: ${invited.length} client(s) can continue, fewer than min_clients ${o.job.min_clients}`,
@@ -189,13 +234,31 @@ export async function runFederation(o: CoordinatorOptions): Promise<JobResult> {
         deliver(index, update);
       }),
     );
-    if (contributors < o.job.min_clients) {
+    if (!cld && contributors < o.job.min_clients) {
       return finish(
         "insufficient_clients",
         `round ${round}: ${contributors} update(s) arrived, fewer than min_clients ${o.job.min_clients}`,
       );
     }
-    global = aggregation.finish().global;
+    if (cld) {
+      // Charged in the ledger before the noised aggregate exists (write-ahead).
+      try {
+        await cld.chargeRound(aggregation, global);
+      } catch (err) {
+        await cld.settle();
+        if (err instanceof PrivacyBudgetExhaustedError)
+          return finish("privacy_budget_exhausted", `round ${round}: ${err.message}`);
+        throw err;
+      }
+      try {
+        global = aggregation.finish().global;
+      } finally {
+        await cld.settle();
+      }
+      for (const id of Object.keys(epsilon)) epsilon[id] = cld.spentEpsilon();
+    } else {
+      global = aggregation.finish().global;
+    }
     const metrics = o.evaluate(global);
     const record: RoundRecord = {
       round,
@@ -205,6 +268,7 @@ export async function runFederation(o: CoordinatorOptions): Promise<JobResult> {
       epsilon,
       examples,
       seconds: (Date.now() - t0) / 1000,
+      ...(cld && sampled ? { privacy: cld.roundPrivacy(sampled.size) } : {}),
     };
     rounds.push(record);
     await o.onRound?.(record, global);

@@ -20,6 +20,16 @@ export class AttestationRefusedError extends EnclaveError {
   }
 }
 
+/** A DP_FEDAVG task reached an agent whose owner has not accepted client-level DP. */
+export class ClientLevelDpRefusedError extends EnclaveError {
+  constructor() {
+    super(
+      "CLIENT_LEVEL_DP_NOT_ACCEPTED",
+      "refusing a DP_FEDAVG task: its update would leave this agent without local noise, and this agent does not accept client-level DP (acceptClientLevelDp)",
+    );
+  }
+}
+
 export interface ExecutorDeps {
   service: AgentService;
   /** Collects evidence and has it verified; resolves to the verifier's AttestationReport. */
@@ -35,6 +45,12 @@ export interface ExecutorDeps {
   init: RandomSource;
   /** Logs codes, ids and numbers only. */
   logger?: Logger;
+  /**
+   * The data owner's opt-in to DP_FEDAVG jobs: training then has no per-example noise, and the
+   * update is protected only by the coordinator's client-level DP (clipping and noise in its
+   * enclave). Off by default: such tasks are refused.
+   */
+  acceptClientLevelDp?: boolean;
 }
 
 /**
@@ -49,6 +65,7 @@ export class Executor {
 
   async run(task: TrainTask): Promise<TaskOutcome> {
     const { service } = this.deps;
+    const clientLevel = this.clientLevel(task);
     const log = (this.deps.logger ?? silentLogger).child({
       job_id: task.job.job_id,
       round: task.round,
@@ -85,7 +102,9 @@ export class Executor {
     const net = new Network(task.model, this.deps.kernels, this.deps.init);
     net.loadWeights(task.global);
     const guard = await this.guardFor(task).init();
-    service.setGuard(guard, task.job.dataset_id, task.job.privacy.target_epsilon, task.job.privacy.delta);
+    // DP_FEDAVG spends no local per-example budget: the sidecar keeps showing the dataset's ledger.
+    if (!clientLevel)
+      service.setGuard(guard, task.job.dataset_id, task.job.privacy.target_epsilon, task.job.privacy.delta);
     const key = `${task.job.job_id}/${task.job.dataset_id}`;
     const algorithm = clientAlgorithmFor(task, this.clientControl.get(key));
     const result = await train(net, this.deps.kernels, data, {
@@ -93,12 +112,15 @@ export class Executor {
       batchSize: task.plan.batchSize,
       optimizer: new SgdOptimizer(this.deps.kernels, task.plan.learningRate, task.plan.momentum),
       sampling: this.deps.sampling,
-      dp: {
-        noiseMultiplier: task.job.privacy.noise_multiplier,
-        maxGradNorm: task.job.privacy.max_grad_norm,
-        guard,
-        noise: this.deps.noise,
-      },
+      // DP_FEDAVG: the non-private path of the same engine; privacy is added at the coordinator.
+      dp: clientLevel
+        ? undefined
+        : {
+            noiseMultiplier: task.job.privacy.noise_multiplier,
+            maxGradNorm: task.job.privacy.max_grad_norm,
+            guard,
+            noise: this.deps.noise,
+          },
       gradientHook: algorithm.gradientHook,
     });
     service.count("train_steps", result.steps);
@@ -114,7 +136,8 @@ export class Executor {
       metrics: {
         loss: result.meanLoss,
         examples: data.rows,
-        epsilon: guard.spentEpsilon(),
+        // No local epsilon under DP_FEDAVG: the coordinator accounts the client-level budget.
+        ...(clientLevel ? {} : { epsilon: guard.spentEpsilon() }),
         delta: task.job.privacy.delta,
         steps: result.steps,
       },
@@ -162,8 +185,14 @@ export class Executor {
 
   /** Epsilon now and after one more round of this task's plan (numbers only). */
   async probe(task: TrainTask): Promise<BudgetProbe> {
+    const clientLevel = this.clientLevel(task);
     const data = await this.deps.loadDataset(task.job.dataset_id);
     const guard = await this.guardFor(task).init();
+    if (clientLevel) {
+      // A DP_FEDAVG round adds nothing to this dataset's per-example ledger.
+      const spent = guard.spentEpsilon();
+      return { epsilon: spent, nextEpsilon: spent, limit: guard.limit, examples: data.rows };
+    }
     const { sampleRate, stepsPerEpoch } = poissonSchedule(data.rows, task.plan.batchSize);
     return {
       epsilon: guard.spentEpsilon(),
@@ -171,6 +200,16 @@ export class Executor {
       limit: guard.limit,
       examples: data.rows,
     };
+  }
+
+  /** True for a DP_FEDAVG task this agent accepts; throws when it does not accept them. */
+  private clientLevel(task: TrainTask): boolean {
+    if (task.job.privacy.mechanism !== "DP_FEDAVG") return false;
+    if (this.deps.acceptClientLevelDp !== true) {
+      this.deps.service.count("tasks_refused");
+      throw new ClientLevelDpRefusedError();
+    }
+    return true;
   }
 
   private guardFor(task: TrainTask): PrivacyGuard {

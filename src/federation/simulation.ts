@@ -23,6 +23,9 @@ import { Network } from "../model/network.js";
 import { buildModelSpec } from "../model/registry.js";
 import { serializeSafetensors, weightsHash } from "../model/safetensors.js";
 import { getNoiseMultiplier, type AccountantName } from "../privacy/accountant/index.js";
+import { BudgetLedger } from "../privacy/budget-ledger.js";
+import type { PrivacyMechanism } from "../schemas/privacy.js";
+import { openDatabase, type Database } from "../storage/database.js";
 import { SeededRandom, CryptoRandom, type RandomSource } from "../random.js";
 import type { AttestationReport } from "../schemas/attestation.js";
 import type { CsvDatasetSchema } from "../schemas/dataset.js";
@@ -34,6 +37,13 @@ import { kernels } from "../tensor/backend.js";
 import { SgdOptimizer } from "../training/optimizer.js";
 import { evaluate, poissonSchedule, train } from "../training/trainer.js";
 import { renderHtmlReport } from "../report/html-report.js";
+import {
+  assertClientLevelJob,
+  calibrateClientNoise,
+  ClientLevelDp,
+  clientSamplingRate,
+  type ClientLevelPrivacyReport,
+} from "./client-level-dp.js";
 import { runFederation, type AgentHandle, type JobResult, type RoundRecord } from "./coordinator.js";
 import { LocalAgent } from "./local-agent.js";
 import { createStrategy } from "./strategies/factory.js";
@@ -51,7 +61,16 @@ export interface SimulationOptions {
   split: SplitSpec;
   targetEpsilon: number;
   delta: number;
-  /** Calibrated so every client's whole job fits the target when omitted. */
+  /** DP_SGD (example-level, on the agents; the default) or DP_FEDAVG (client-level, at the coordinator). */
+  mechanism?: PrivacyMechanism;
+  /** DP_FEDAVG: q, each client's per-round sampling probability (default 1). */
+  clientSamplingRate?: number;
+  /** DP_FEDAVG: server learning rate η (default 1). */
+  serverLr?: number;
+  /**
+   * Calibrated when omitted: so every client's whole job fits the target (DP_SGD), or so the
+   * job's rounds at q fit it (DP_FEDAVG).
+   */
   noiseMultiplier?: number;
   maxGradNorm: number;
   proximalMu: number;
@@ -85,7 +104,17 @@ export interface SimulationSummary {
   rounds: RoundRecord[];
   final: { accuracy: number; loss: number };
   baseline: { accuracy: number; loss: number };
-  clients: { id: string; epsilon: number; delta: number; examples: number; state: string }[];
+  clients: {
+    id: string;
+    epsilon: number;
+    /** "example": DP-SGD on the agent's rows; "client": DP-FedAvg over whole sites (the job's epsilon). */
+    epsilon_level: "example" | "client";
+    delta: number;
+    examples: number;
+    state: string;
+  }[];
+  /** DP_FEDAVG: the coordinator's client-level accounting. */
+  privacy?: ClientLevelPrivacyReport;
   model_sha256: string;
   report_dir: string;
   kernels: string;
@@ -120,11 +149,13 @@ function buildJob(o: SimulationOptions, sigma: number, rng: RandomSource): Feder
       strategy: o.strategy,
       proximal_mu: o.proximalMu,
       privacy: {
-        mechanism: "DP_SGD",
+        mechanism: o.mechanism ?? "DP_SGD",
         noise_multiplier: sigma,
         max_grad_norm: o.maxGradNorm,
         target_epsilon: o.targetEpsilon,
         delta: o.delta,
+        // Passed whenever given: the contract refuses it for DP_SGD instead of ignoring it.
+        ...(o.clientSamplingRate !== undefined ? { client_sampling_rate: o.clientSamplingRate } : {}),
       },
       dataset_id: basename(o.datasetFile),
       model_arch: "SimpleMLP",
@@ -245,18 +276,31 @@ export async function runSimulation(o: SimulationOptions): Promise<SimulationSum
   const shardData = partitionDataset(trainRaw, shards);
 
   const rounds = o.job?.rounds ?? o.rounds;
+  const mechanism = o.job?.privacy?.mechanism ?? o.mechanism ?? "DP_SGD";
   const sigma =
     o.job?.privacy?.noise_multiplier ??
     o.noiseMultiplier ??
-    calibrateSigma(
-      o,
-      rounds,
-      shardData.map((s) => s.rows),
-    );
+    (mechanism === "DP_FEDAVG"
+      ? calibrateClientNoise({
+          rounds,
+          samplingRate: o.clientSamplingRate ?? 1,
+          delta: o.delta,
+          targetEpsilon: o.targetEpsilon,
+          accountant: o.accountant,
+        })
+      : calibrateSigma(
+          o,
+          rounds,
+          shardData.map((s) => s.rows),
+        ));
   const job = buildJob({ ...o, clients: numClients }, sigma, rng("job"));
+  const clientLevel = job.privacy.mechanism === "DP_FEDAVG";
+  if (clientLevel) assertClientLevelJob(job); // before any agent starts
   emit({
     type: "setup",
-    message: `job ${job.job_id}: ${job.clients.length} clients, ${job.rounds} rounds, ${job.strategy}, sigma ${job.privacy.noise_multiplier.toFixed(4)}, target epsilon ${job.privacy.target_epsilon}`,
+    message: clientLevel
+      ? `job ${job.job_id}: ${job.clients.length} clients, ${job.rounds} rounds, ${job.strategy}, DP_FEDAVG (client-level): z ${job.privacy.noise_multiplier.toFixed(4)}, C ${job.privacy.max_grad_norm}, q ${clientSamplingRate(job)}, target epsilon ${job.privacy.target_epsilon}`
+      : `job ${job.job_id}: ${job.clients.length} clients, ${job.rounds} rounds, ${job.strategy}, sigma ${job.privacy.noise_multiplier.toFixed(4)}, target epsilon ${job.privacy.target_epsilon}`,
   });
 
   mkdirSync(o.reportDir, { recursive: true });
@@ -270,6 +314,7 @@ export async function runSimulation(o: SimulationOptions): Promise<SimulationSum
 
   // Agents
   const agents: AgentHandle[] = [];
+  let coordinatorDb: Database | undefined;
   try {
     for (let i = 0; i < job.clients.length; i++) {
       const id = job.clients[i];
@@ -283,6 +328,8 @@ export async function runSimulation(o: SimulationOptions): Promise<SimulationSum
         accountant: o.accountant,
         seed: o.seed,
         logLevel: o.logLevel ?? "warn",
+        // The simulation's operator owns both sides, so its sites accept client-level DP jobs.
+        acceptClientLevelDp: clientLevel,
       };
       agents.push(
         o.workers > 1
@@ -321,7 +368,26 @@ export async function runSimulation(o: SimulationOptions): Promise<SimulationSum
     };
     const evalNet = new Network(model, k, new SeededRandom(0));
     const initNet = new Network(model, k, rng("global-init"));
-    const strategy = strategyFor(job, numClients);
+    // DP_FEDAVG: the job's client-level budget lives in the coordinator's own ledger.
+    let clientLevelDp: ClientLevelDp | undefined;
+    if (clientLevel) {
+      coordinatorDb = await openDatabase({ workspace: join(o.reportDir, "coordinator"), url: "" });
+      clientLevelDp = await ClientLevelDp.open({
+        job,
+        ledger: await BudgetLedger.open(coordinatorDb),
+        accountant: o.accountant,
+        noise: rng("dp-fedavg-noise"),
+        sampling: rng("client-sampling"),
+        allowInsecureRandom: o.seed !== undefined,
+        serverLr: o.serverLr,
+        kernels: k,
+      });
+      emit({
+        type: "setup",
+        message: `coordinator: client-level budget ${clientLevelDp.ledgerKey}, spent epsilon ${clientLevelDp.spentEpsilon().toFixed(4)}`,
+      });
+    }
+    const strategy = clientLevelDp?.strategy ?? strategyFor(job, numClients);
     const result = await runFederation({
       job,
       model,
@@ -331,6 +397,7 @@ export async function runSimulation(o: SimulationOptions): Promise<SimulationSum
       strategy,
       admit,
       ordered: o.seed !== undefined,
+      clientLevelDp,
       evaluate: (weights) => {
         evalNet.loadWeights(weights);
         return evaluate(evalNet, test);
@@ -369,10 +436,12 @@ export async function runSimulation(o: SimulationOptions): Promise<SimulationSum
       clients: result.clients.map((c) => ({
         id: c.id,
         epsilon: c.epsilon,
+        epsilon_level: clientLevel ? "client" : "example",
         delta: job.privacy.delta,
         examples: c.examples,
         state: c.state,
       })),
+      ...(result.privacy ? { privacy: result.privacy } : {}),
       model_sha256: weightsHash(result.global),
       report_dir: o.reportDir,
       kernels: k.name,
@@ -381,7 +450,7 @@ export async function runSimulation(o: SimulationOptions): Promise<SimulationSum
     writeReport(o.reportDir, summary, result);
     return summary;
   } finally {
-    await Promise.allSettled(agents.map((a) => a.close()));
+    await Promise.allSettled([...agents.map((a) => a.close()), coordinatorDb?.close()]);
   }
 }
 
@@ -422,7 +491,10 @@ function writeReport(dir: string, s: SimulationSummary, result: JobResult): void
     join(dir, "report.html"),
     renderHtmlReport({
       title: "coreason-enclave simulation",
-      subtitle: `${s.job.clients.length} simulated sites, ${s.job.strategy}, DP-SGD (σ = ${s.job.privacy.noise_multiplier.toFixed(3)}, C = ${s.job.privacy.max_grad_norm}), simulated attestation`,
+      subtitle:
+        s.job.privacy.mechanism === "DP_FEDAVG"
+          ? `${s.job.clients.length} simulated sites, ${s.job.strategy}, DP-FedAvg client-level DP (z = ${s.job.privacy.noise_multiplier.toFixed(3)}, C = ${s.job.privacy.max_grad_norm}, q = ${s.privacy?.sampling_rate ?? 1}), simulated attestation`
+          : `${s.job.clients.length} simulated sites, ${s.job.strategy}, DP-SGD (σ = ${s.job.privacy.noise_multiplier.toFixed(3)}, C = ${s.job.privacy.max_grad_norm}), simulated attestation`,
       rounds: s.rounds.map((r) => ({ ...r, clients: r.clients.length })),
       baselineAccuracy: s.baseline.accuracy,
       targetEpsilon: s.job.privacy.target_epsilon,
@@ -433,7 +505,7 @@ function writeReport(dir: string, s: SimulationSummary, result: JobResult): void
         ["final test accuracy", `${(s.final.accuracy * 100).toFixed(2)}%`],
         ["non-private centralised baseline", `${(s.baseline.accuracy * 100).toFixed(2)}%`],
         [
-          "max epsilon spent",
+          s.privacy ? "client-level epsilon spent" : "max epsilon spent",
           `${Math.max(0, ...s.clients.map((c) => c.epsilon)).toFixed(4)} (target ${s.job.privacy.target_epsilon}, δ = ${s.job.privacy.delta})`,
         ],
         ["global model sha256", s.model_sha256],

@@ -4,21 +4,60 @@ import { z } from "zod";
 export const EPSILON_HARD_CEILING = 5.0;
 export const DEFAULT_DELTA = 1e-5;
 
-export const PrivacyMechanism = z.enum(["DP_SGD"]);
+/**
+ * DP_SGD: example-level DP on each agent (per-example clipping and noise while training).
+ * DP_FEDAVG: client-level DP at the coordinator (each client's update clipped, noise on the
+ * aggregate, Poisson client sampling); agents then send un-noised updates, so an agent takes
+ * such a job only when its owner has opted in.
+ */
+export const PrivacyMechanism = z.enum(["DP_SGD", "DP_FEDAVG"]);
 export type PrivacyMechanism = z.infer<typeof PrivacyMechanism>;
 
 export const PrivacyConfig = z
   .object({
     mechanism: PrivacyMechanism,
-    noise_multiplier: z.number().positive("must be > 0").max(1e6, "must be <= 1e6"),
-    max_grad_norm: z.number().positive("must be > 0").finite("must be finite"),
+    noise_multiplier: z
+      .number()
+      .positive("must be > 0")
+      .max(1e6, "must be <= 1e6")
+      .meta({
+        description:
+          "DP_SGD: noise std / max_grad_norm per step on each agent. DP_FEDAVG: z, the server-side noise std / max_grad_norm on the sum of client updates.",
+      }),
+    max_grad_norm: z
+      .number()
+      .positive("must be > 0")
+      .finite("must be finite")
+      .meta({
+        description:
+          "DP_SGD: per-example gradient clip norm. DP_FEDAVG: C, the L2 clip norm of each client's model update.",
+      }),
     target_epsilon: z
       .number()
       .positive("must be > 0")
       .max(EPSILON_HARD_CEILING, `must be <= ${EPSILON_HARD_CEILING} (the hard ceiling)`),
     delta: z.number().gt(0, "must be > 0").lt(1, "must be < 1").default(DEFAULT_DELTA),
+    client_sampling_rate: z
+      .number()
+      .gt(0, "must be > 0")
+      .max(1, "must be <= 1")
+      .optional()
+      .meta({
+        description:
+          "DP_FEDAVG only: q, the probability with which each client joins a round (Poisson sampling). Default 1.",
+      }),
   })
   .strict()
+  .superRefine((p, ctx) => {
+    // A rate DP-SGD would ignore must not look as if it applied.
+    if (p.client_sampling_rate !== undefined && p.mechanism !== "DP_FEDAVG") {
+      ctx.addIssue({
+        code: "custom",
+        path: ["client_sampling_rate"],
+        message: 'is allowed only with mechanism "DP_FEDAVG"',
+      });
+    }
+  })
   .meta({ id: "PrivacyConfig", description: "Differential-privacy settings of a training job." });
 export type PrivacyConfig = z.output<typeof PrivacyConfig>;
 export type PrivacyConfigInput = z.input<typeof PrivacyConfig>;

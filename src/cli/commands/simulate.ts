@@ -4,6 +4,7 @@ import { resolve } from "node:path";
 import { InvalidArgumentError, type Command } from "commander";
 import { parse as parseYaml } from "yaml";
 import { ValidationError } from "../../errors.js";
+import { assertClientLevelJob } from "../../federation/client-level-dp.js";
 import {
   runSimulation,
   type SimulationEvent,
@@ -38,7 +39,8 @@ function readJob(file: string): FederationJobInput {
     throw new ValidationError("job file", [{ path: "(file)", rule: "must be valid JSON or YAML" }]);
   }
   // Validated here for a clear error naming the field; the raw input is kept (defaults applied later).
-  parseContract(FederationJob, raw, "FederationJob");
+  const job = parseContract(FederationJob, raw, "FederationJob");
+  if (job.privacy.mechanism === "DP_FEDAVG") assertClientLevelJob(job);
   return raw as FederationJobInput;
 }
 
@@ -50,6 +52,9 @@ interface SimulateFlags {
   split: SplitSpec;
   targetEpsilon: number;
   noiseMultiplier?: number;
+  mechanism: "dp-sgd" | "dp-fedavg";
+  clientSamplingRate?: number;
+  serverLr?: number;
   delta: number;
   maxGradNorm: number;
   mu: number;
@@ -76,6 +81,12 @@ function printEvent(e: SimulationEvent): void {
     process.stderr.write(`  round ${e.round}: ${e.clientId} excluded: ${e.detail}\n`);
   else if (e.type === "round") {
     const r = e.record;
+    if (r.privacy) {
+      process.stderr.write(
+        `round ${String(r.round).padStart(3)}/${e.rounds}  sampled ${r.privacy.sampled}  clients ${r.clients.length}  loss ${r.loss.toFixed(4)}  acc ${pct(r.accuracy)}  client-level ε ${r.privacy.epsilon.toFixed(3)}\n`,
+      );
+      return;
+    }
     const eps = Object.entries(r.epsilon)
       .map(([id, v]) => `${id} ${v.toFixed(3)}`)
       .join("  ");
@@ -86,6 +97,7 @@ function printEvent(e: SimulationEvent): void {
 }
 
 function printSummary(s: SimulationSummary): void {
+  const p = s.privacy;
   const rows = s.clients.map(
     (c) =>
       `  ${c.id.padEnd(14)} ${c.epsilon.toFixed(4).padStart(8)}  ${String(c.delta).padEnd(8)} ${String(c.examples).padStart(8)}  ${c.state}`,
@@ -95,8 +107,13 @@ function printSummary(s: SimulationSummary): void {
       "",
       `status      ${s.status}${s.reason ? ` (${s.reason})` : ""}`,
       `accuracy    ${pct(s.final.accuracy)} federated with DP  |  ${pct(s.baseline.accuracy)} non-private centralised baseline  (gap ${((s.baseline.accuracy - s.final.accuracy) * 100).toFixed(2)} points)`,
-      `rounds      ${s.rounds.length}/${s.job.rounds}, ${s.job.strategy}, sigma ${s.job.privacy.noise_multiplier.toFixed(4)}, target epsilon ${s.job.privacy.target_epsilon}`,
+      p
+        ? `rounds      ${s.rounds.length}/${s.job.rounds}, ${s.job.strategy}, DP_FEDAVG client-level DP: z ${p.noise_multiplier.toFixed(4)}, C ${p.clip_norm}, q ${p.sampling_rate}, epsilon ${p.epsilon.toFixed(4)} of target ${p.target_epsilon}`
+        : `rounds      ${s.rounds.length}/${s.job.rounds}, ${s.job.strategy}, sigma ${s.job.privacy.noise_multiplier.toFixed(4)}, target epsilon ${s.job.privacy.target_epsilon}`,
       "",
+      p
+        ? "  epsilon is client-level (a whole site's data), the job's epsilon for every client"
+        : "  epsilon is example-level (one row of a site's data), per site",
       `  ${"client".padEnd(14)} ${"epsilon".padStart(8)}  ${"delta".padEnd(8)} ${"examples".padStart(8)}  state`,
       ...rows,
       "",
@@ -129,14 +146,30 @@ export function registerSimulateCommand(program: Command): void {
       3,
     )
     .option(
+      "--mechanism <m>",
+      "dp-sgd (example-level DP on each site) or dp-fedavg (client-level DP at the coordinator)",
+      choiceFlag(["dp-sgd", "dp-fedavg"] as const),
+      "dp-sgd",
+    )
+    .option(
       "--noise-multiplier <s>",
-      "noise multiplier (calibrated from the target when omitted)",
+      "noise multiplier: DP-SGD sigma or DP-FedAvg server z (calibrated from the target when omitted)",
+      numberFlag({ min: 0, exclusiveMin: true }),
+    )
+    .option(
+      "--client-sampling-rate <q>",
+      "dp-fedavg: probability each site joins a round (Poisson; default 1)",
+      numberFlag({ min: 0, exclusiveMin: true, max: 1 }),
+    )
+    .option(
+      "--server-lr <eta>",
+      "dp-fedavg: server learning rate on the noised mean update (default 1)",
       numberFlag({ min: 0, exclusiveMin: true }),
     )
     .option("--delta <d>", "delta", numberFlag({ min: 0, exclusiveMin: true, max: 0.1 }), DEFAULT_DELTA)
     .option(
       "--max-grad-norm <c>",
-      "per-example clipping norm",
+      "clip norm: per-example gradient (dp-sgd) or per-site model update (dp-fedavg)",
       numberFlag({ min: 0, exclusiveMin: true }),
       1.0,
     )
@@ -177,6 +210,11 @@ export function registerSimulateCommand(program: Command): void {
         f.out ?? `enclave-reports/simulation-${new Date().toISOString().replace(/[:.]/g, "-")}`,
       );
       const strategy = (job?.strategy as SimulateFlags["strategy"]) ?? f.strategy;
+      const mechanism = job?.privacy?.mechanism ?? (f.mechanism === "dp-fedavg" ? "DP_FEDAVG" : "DP_SGD");
+      if (mechanism !== "DP_FEDAVG" && (f.clientSamplingRate !== undefined || f.serverLr !== undefined))
+        throw new ValidationError("simulate flags", [
+          { path: "--client-sampling-rate/--server-lr", rule: "apply only with --mechanism dp-fedavg" },
+        ]);
       if (!f.json)
         process.stderr.write(`coreason-enclave simulation (simulated attestation: no hardware protection)\n`);
       const s = await runSimulation({
@@ -188,6 +226,9 @@ export function registerSimulateCommand(program: Command): void {
         targetEpsilon: f.targetEpsilon,
         delta: f.delta,
         noiseMultiplier: f.noiseMultiplier,
+        mechanism,
+        clientSamplingRate: f.clientSamplingRate,
+        serverLr: f.serverLr,
         maxGradNorm: f.maxGradNorm,
         proximalMu: f.mu,
         workers: f.workers,
@@ -216,9 +257,11 @@ export function registerSimulateCommand(program: Command): void {
             clients: s.clients.map((c) => ({
               id: c.id,
               epsilon: c.epsilon,
+              epsilon_level: c.epsilon_level,
               delta: c.delta,
               examples: c.examples,
             })),
+            ...(s.privacy ? { privacy: s.privacy } : {}),
             report_dir: s.report_dir,
             status: s.status,
             job_id: s.job.job_id,
