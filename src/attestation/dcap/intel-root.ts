@@ -1,4 +1,4 @@
-import { parseCertificate, pemToDerList, type ParsedCertificate } from "../pki/index.js";
+import { pinnedRoot, type ParsedCertificate } from "../pki/index.js";
 
 /**
  * The Intel SGX Root CA (CN=Intel SGX Root CA, valid 2018-05-21 to 2049-12-31), the single trust
@@ -27,16 +27,9 @@ AiEA4J0lrHoMs+Xo5o/sX6O9QWxHRAvZUGOdRQ7cvqRXaqI=
 -----END CERTIFICATE-----
 `;
 
-let cached: ParsedCertificate | undefined;
-
 /** The pinned root, parsed once; refuses to load if the embedded PEM drifted from the pin. */
-export function intelSgxRootCa(): ParsedCertificate {
-  if (!cached) {
-    const cert = parseCertificate(pemToDerList(INTEL_SGX_ROOT_CA_PEM)[0]);
-    if (cert.fingerprint256 !== INTEL_SGX_ROOT_CA_SHA256) {
-      throw new Error("embedded Intel SGX Root CA does not match its pinned fingerprint");
-    }
-    cached = cert;
-  }
-  return cached;
-}
+export const intelSgxRootCa: () => ParsedCertificate = pinnedRoot(
+  "Intel SGX Root CA",
+  INTEL_SGX_ROOT_CA_PEM,
+  INTEL_SGX_ROOT_CA_SHA256,
+);

@@ -1,4 +1,4 @@
-import { parseCertificate, pemToDerList, type ParsedCertificate } from "../pki/index.js";
+import { pinnedRoot, type ParsedCertificate } from "../pki/index.js";
 
 /**
  * The AWS Nitro Enclaves Root G1 (CN=aws.nitro-enclaves), from AWS_NitroEnclaves_Root-G1.zip,
@@ -24,16 +24,9 @@ IwLz3/Y=
 -----END CERTIFICATE-----
 `;
 
-let cached: ParsedCertificate | undefined;
-
 /** The pinned root, parsed once; refuses to load if the embedded PEM drifted from the pin. */
-export function awsNitroRoot(): ParsedCertificate {
-  if (!cached) {
-    const cert = parseCertificate(pemToDerList(AWS_NITRO_ROOT_G1_PEM)[0]);
-    if (cert.fingerprint256 !== AWS_NITRO_ROOT_G1_SHA256) {
-      throw new Error("embedded AWS Nitro root does not match its pinned fingerprint");
-    }
-    cached = cert;
-  }
-  return cached;
-}
+export const awsNitroRoot: () => ParsedCertificate = pinnedRoot(
+  "AWS Nitro root",
+  AWS_NITRO_ROOT_G1_PEM,
+  AWS_NITRO_ROOT_G1_SHA256,
+);

@@ -1,4 +1,4 @@
-import { parseCertificate, pemToDerList, type ParsedCertificate } from "../pki/index.js";
+import { pinnedRoot, type ParsedCertificate } from "../pki/index.js";
 
 /**
  * "NVIDIA Device Identity CA" (O=NVIDIA), the root of every GPU device-identity chain; the same
@@ -22,16 +22,9 @@ EY55WYoDBvs2wPAH1Gw4LbcwUN8QCff8bFmV4ZxjCRr4WXTLFHBKjbfneGSBWwA=
 -----END CERTIFICATE-----
 `;
 
-let cached: ParsedCertificate | undefined;
-
 /** The pinned root, parsed once; refuses to load if the embedded PEM drifted from the pin. */
-export function nvidiaDeviceRoot(): ParsedCertificate {
-  if (!cached) {
-    const cert = parseCertificate(pemToDerList(NVIDIA_DEVICE_ROOT_PEM)[0]);
-    if (cert.fingerprint256 !== NVIDIA_DEVICE_ROOT_SHA256) {
-      throw new Error("embedded NVIDIA device root does not match its pinned fingerprint");
-    }
-    cached = cert;
-  }
-  return cached;
-}
+export const nvidiaDeviceRoot: () => ParsedCertificate = pinnedRoot(
+  "NVIDIA device root",
+  NVIDIA_DEVICE_ROOT_PEM,
+  NVIDIA_DEVICE_ROOT_SHA256,
+);

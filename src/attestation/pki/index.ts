@@ -16,6 +16,7 @@ export {
   type DerElement,
 } from "./der.js";
 export { pemToDerList, derToPem } from "./pem.js";
+export { pinnedRoot } from "./pinned-root.js";
 export {
   parseCertificate,
   findExtension,
