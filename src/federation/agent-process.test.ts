@@ -1,8 +1,9 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { silentLogger } from "../logging/logger.js";
+import { openDatabase } from "../storage/database.js";
 import { buildModelSpec } from "../model/registry.js";
 import { AgentConfig } from "../schemas/agent-config.js";
 import { FederationJob } from "../schemas/federation.js";
@@ -120,8 +121,17 @@ function task(): TrainTask {
   };
 }
 
+/** A copy of an initialised, empty ledger database (a fresh one costs seconds of initdb). */
+let dbTemplate = "";
+beforeAll(async () => {
+  const dir = mkdtempSync(join(tmpdir(), "agent-db-"));
+  await (await openDatabase({ workspace: dir, url: "" })).close();
+  dbTemplate = join(dir, "db");
+});
+
 async function running(mode: AgentMode) {
   const { dir } = siteWithData();
+  cpSync(dbTemplate, join(dir, "ws", "db"), { recursive: true });
   return startAgentProcess({
     config: parseContract(AgentConfig, { node_id: "hospital-a", data_root: "data" }, "config"),
     configDir: dir,

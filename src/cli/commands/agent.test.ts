@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { createServer, type AddressInfo } from "node:net";
 import { networkInterfaces, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -16,6 +16,21 @@ import { openDatabase } from "../../storage/database.js";
 
 const BIN = fileURLToPath(new URL("../../../bin/enclave.js", import.meta.url));
 const noTeeRoot = mkdtempSync(join(tmpdir(), "no-tee-"));
+
+/**
+ * An initialised, empty embedded database copied into each workspace: a fresh PGlite directory
+ * costs seconds of initdb per agent, a copy about one.
+ */
+let dbTemplate = "";
+beforeAll(async () => {
+  const dir = mkdtempSync(join(tmpdir(), "agent-db-"));
+  await (await openDatabase({ workspace: dir, url: "" })).close();
+  dbTemplate = join(dir, "db");
+});
+const seeded = (workspace: string) => {
+  cpSync(dbTemplate, join(workspace, "db"), { recursive: true });
+  return workspace;
+};
 
 /** A free loopback port: bind a throwaway server to port 0 and release it. */
 async function freePort(): Promise<number> {
@@ -148,8 +163,11 @@ describe("enclave agent: refusals", () => {
       [site('{"node_id": "VALUE-CANARY-6", "data_root": '), /not valid JSON or YAML/],
       [site({ accountant: "VALUE-CANARY-7" }), /invalid agent config: accountant: /],
     ];
-    for (const [s, message] of cases) {
-      const r = await runToExit(["agent", "--workspace", s.workspace, "--conf", s.conf, "--simulation"]);
+    const results = await Promise.all(
+      cases.map(([s]) => runToExit(["agent", "--workspace", s.workspace, "--conf", s.conf, "--simulation"])),
+    );
+    for (const [i, [, message]] of cases.entries()) {
+      const r = results[i];
       expect(r.code, r.stderr).toBe(1);
       expect(r.stderr).toMatch(/^enclave: error \[VALIDATION_FAILED\]: /);
       expect(r.stderr).toMatch(message);
@@ -173,7 +191,7 @@ describe("enclave agent --simulation", () => {
     run = start([
       "agent",
       "--workspace",
-      s.workspace,
+      seeded(s.workspace),
       "--conf",
       s.conf,
       "--simulation",
@@ -259,7 +277,7 @@ describe("enclave agent --insecure", () => {
     const port = await freePort();
     const s = site({ trust_policy: "policy.yaml", sidecar_port: port });
     writeFileSync(join(s.dir, "policy.yaml"), "reattest_interval_seconds: 1\n");
-    const run = start(["agent", "--workspace", s.workspace, "--conf", s.conf, "--insecure"]);
+    const run = start(["agent", "--workspace", seeded(s.workspace), "--conf", s.conf, "--insecure"]);
     try {
       const line = await started(run);
       expect(line).toMatchObject({ mode: "INSECURE", hardware_type: "INSECURE", status: "UNTRUSTED", port });
@@ -295,7 +313,7 @@ describe("enclave agent: budget of the configured dataset", () => {
     const s = site({ dataset_id: "cohort/2024.csv", sidecar_port: port });
     // Abadi et al.'s MNIST setting, recorded as one settled segment: q = 256/60000, sigma = 1.1,
     // 14062 steps; at delta 1e-5 RDP gives 2.5966 (Opacus).
-    const db = await openDatabase({ workspace: s.workspace, url: undefined });
+    const db = await openDatabase({ workspace: seeded(s.workspace), url: "" });
     try {
       const ledger = await BudgetLedger.open(db);
       const r = await ledger.reserve(
