@@ -137,19 +137,20 @@ export async function runFederation(o: CoordinatorOptions): Promise<JobResult> {
       const s = state.get(agent.id)!;
       if (s.state !== "active" || (sampled && !sampled.has(agent.id))) continue;
       try {
+        // Attest first: even a budget probe carries the task, and with it the global model.
+        const report = await o.admit(agent);
+        if (report.status !== "TRUSTED") {
+          s.state = "untrusted";
+          s.reason = "attestation not trusted";
+          o.onClient?.({ round, clientId: agent.id, phase: "excluded", detail: s.reason });
+          continue;
+        }
         const probe = await agent.probe(task);
         s.epsilon = probe.epsilon;
         s.examples = probe.examples;
         if (!(probe.nextEpsilon <= probe.limit)) {
           s.state = "budget_exhausted";
           s.reason = `next round would reach epsilon ${probe.nextEpsilon.toFixed(3)} > ${probe.limit}`;
-          o.onClient?.({ round, clientId: agent.id, phase: "excluded", detail: s.reason });
-          continue;
-        }
-        const report = await o.admit(agent);
-        if (report.status !== "TRUSTED") {
-          s.state = "untrusted";
-          s.reason = "attestation not trusted";
           o.onClient?.({ round, clientId: agent.id, phase: "excluded", detail: s.reason });
           continue;
         }
