@@ -169,10 +169,7 @@ describe("attestation gate (coordinator + agents, end to end)", () => {
   let good: Counted[];
   let strict: Counted;
   let strictAgent: LocalAgent;
-  let evaluateOn: (w: Map<string, { shape: number[]; data: Float32Array }>) => {
-    accuracy: number;
-    loss: number;
-  };
+  let evaluateOn: (w: TensorMap) => { accuracy: number; loss: number };
 
   const site = (id: string) => {
     const home = join(root, id);
