@@ -130,7 +130,7 @@ export function registerSimulateCommand(program: Command): void {
     .command("simulate")
     .description("run a whole DP federation on this machine: a coordinator and N simulated hospitals")
     .option("--clients <n>", "number of simulated sites", numberFlag({ integer: true, min: 1, max: 64 }), 3)
-    .option("--rounds <r>", "federated rounds", numberFlag({ integer: true, min: 1, max: 10000 }), 15)
+    .option("--rounds <r>", "federated rounds", numberFlag({ integer: true, min: 1, max: 10000 }), 20)
     .option(
       "--strategy <s>",
       "FED_AVG, FED_PROX or SCAFFOLD",
