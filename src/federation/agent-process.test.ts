@@ -129,11 +129,17 @@ beforeAll(async () => {
   dbTemplate = join(dir, "db");
 });
 
-async function running(mode: AgentMode) {
+async function running(mode: AgentMode, policy?: string) {
   const { dir } = siteWithData();
   cpSync(dbTemplate, join(dir, "ws", "db"), { recursive: true });
+  if (policy) writeFileSync(join(dir, "policy.yaml"), policy);
+  const config = {
+    node_id: "hospital-a",
+    data_root: "data",
+    ...(policy ? { trust_policy: "policy.yaml" } : {}),
+  };
   return startAgentProcess({
-    config: parseContract(AgentConfig, { node_id: "hospital-a", data_root: "data" }, "config"),
+    config: parseContract(AgentConfig, config, "config"),
     configDir: dir,
     workspace: join(dir, "ws"),
     mode,
@@ -166,6 +172,29 @@ describe("agent process (in this process)", () => {
       await expect(agent.agent.run(task())).rejects.toMatchObject({ code: "ATTESTATION_NOT_TRUSTED" });
       expect(agent.service.metrics()).toMatch(/^enclave_tasks_refused_total 1$/m);
       expect(agent.service.metrics()).toMatch(/^enclave_train_steps_total 0$/m);
+    } finally {
+      await agent.stop();
+    }
+  });
+
+  it("--insecure under a policy that allows it: TRUSTED, and fails closed when re-attestation hangs", async () => {
+    const agent = await running("INSECURE", "allow_insecure: true\nreattest_interval_seconds: 1\n");
+    try {
+      expect(agent.service.attestation()).toMatchObject({ status: "TRUSTED", hardware_type: "INSECURE" });
+      expect(agent.service.health()).toEqual({ healthy: true });
+      // The device stops answering: the next collection never completes.
+      let calls = 0;
+      agent.agent.attest = () => {
+        calls++;
+        return new Promise(() => undefined);
+      };
+      for (let i = 0; i < 50 && agent.service.health().healthy; i++)
+        await new Promise((r) => setTimeout(r, 100));
+      expect(calls).toBeGreaterThanOrEqual(1);
+      expect(agent.service.health()).toEqual({
+        healthy: false,
+        reason: "attestation expired: re-attestation has not completed; this agent refuses to train",
+      });
     } finally {
       await agent.stop();
     }

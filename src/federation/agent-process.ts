@@ -148,9 +148,29 @@ export async function startAgentProcess(o: AgentProcessOptions): Promise<Running
   const service = agent.service;
 
   let inflight: Promise<void> | null = null;
+  // A TRUSTED appraisal stands until its validUntil and not a moment longer: if re-attestation
+  // hangs or fails to land in time, the sidecar turns 503 at that instant (fail closed).
+  let expiry: NodeJS.Timeout | undefined;
+  let stopped = false;
+  const expireAt = (until: Date | undefined): void => {
+    clearTimeout(expiry);
+    expiry = undefined;
+    if (!until || stopped) return;
+    expiry = setTimeout(
+      () => {
+        service.setFault(
+          "attestation expired: re-attestation has not completed; this agent refuses to train",
+        );
+        log.error({ code: "ATTESTATION_EXPIRED" }, "attestation expired before re-attestation completed");
+      },
+      Math.max(0, until.getTime() - Date.now()),
+    );
+  };
   const attestOnce = async (): Promise<void> => {
     try {
       const a = await agent.attest();
+      if (stopped) return;
+      expireAt(a.trusted ? a.validUntil : undefined);
       if (a.trusted) {
         service.setFault(null);
         log.info(
@@ -175,7 +195,9 @@ export async function startAgentProcess(o: AgentProcessOptions): Promise<Running
       }
     } catch (err) {
       // No evidence at all: the node is not attested, whatever an earlier appraisal said.
+      if (stopped) return;
       const code = err instanceof EnclaveError ? err.code : "ATTESTATION_FAILED";
+      expireAt(undefined);
       service.setAttestation({
         node_id: config.node_id,
         hardware_type: HARDWARE_TYPE[provider.kind],
@@ -200,10 +222,16 @@ export async function startAgentProcess(o: AgentProcessOptions): Promise<Running
     await attestNow();
     sidecar = await startSidecar(service, o.port ?? config.sidecar_port);
   } catch (err) {
+    stopped = true;
+    clearTimeout(expiry);
     await agent.close();
     throw err;
   }
-  const timer = setInterval(() => void attestNow(), policy.reattest_interval_seconds * 1000);
+  // Re-attest at 90% of the interval, so a fresh appraisal lands before the current one lapses.
+  const timer = setInterval(
+    () => void attestNow(),
+    Math.max(500, Math.floor(policy.reattest_interval_seconds * 900)),
+  );
 
   if (config.coordinator_url !== undefined)
     log.warn({ code: "NO_TRANSPORT" }, "coordinator_url is configured but this build cannot dial out");
@@ -229,8 +257,11 @@ export async function startAgentProcess(o: AgentProcessOptions): Promise<Running
     attestNow,
     stop: () =>
       (stopping ??= (async () => {
+        // An attestation still in flight (a hung device, say) is not waited for: it no longer
+        // touches the service once stopped, and it never needs the database.
+        stopped = true;
         clearInterval(timer);
-        await inflight?.catch(() => undefined);
+        clearTimeout(expiry);
         try {
           await sidecar.close();
         } finally {

@@ -272,6 +272,35 @@ describe("enclave agent --simulation", () => {
   });
 });
 
+describe("enclave agent: sidecar port taken", () => {
+  it("exits 1 with SIDECAR_BIND_FAILED and releases the ledger database", async () => {
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, "127.0.0.1", resolve));
+    const { port } = blocker.address() as AddressInfo;
+    try {
+      const s = site({ sidecar_port: port });
+      const r = await runToExit([
+        "agent",
+        "--workspace",
+        seeded(s.workspace),
+        "--conf",
+        s.conf,
+        "--simulation",
+      ]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(
+        new RegExp(
+          `^enclave: error \\[SIDECAR_BIND_FAILED\\]: cannot listen on 127\\.0\\.0\\.1:${port}: EADDRINUSE$`,
+          "m",
+        ),
+      );
+      expect(existsSync(join(s.workspace, "db", ".enclave-lock"))).toBe(false);
+    } finally {
+      await new Promise<void>((resolve) => blocker.close(() => resolve()));
+    }
+  });
+});
+
 describe("enclave agent --insecure", () => {
   it("runs, but /health is 503 with the policy's reason and it re-attests on the policy's interval", async () => {
     const port = await freePort();
