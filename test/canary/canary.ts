@@ -71,9 +71,15 @@ export function numberBytes(value: number, widths: (4 | 8)[] = [4, 8]): Buffer[]
 export interface Needle {
   what: string;
   bytes: Buffer;
-  /** Only searched in files up to this size (4-byte floats in a 40 MB database page file would collide by chance). */
-  maxFileBytes?: number;
+  /**
+   * Not searched in files whose path matches: 4-byte floats are not looked for in the ledger's
+   * database pages (tens of MB of them would match a 4-byte pattern by chance now and then, and
+   * the ledger stores doubles, which are looked for).
+   */
+  skipPath?: RegExp;
 }
+
+const DATABASE_FILES = /(^|\/)db\//;
 
 /** Every form of every canary: texts as UTF-8 (and UTF-16LE for strings), numbers as bytes. */
 export function needles(strings: string[], numbers: NumberCanary[] = NUMBER_CANARIES): Needle[] {
@@ -89,20 +95,18 @@ export function needles(strings: string[], numbers: NumberCanary[] = NUMBER_CANA
   for (const n of numbers) {
     for (const t of n.texts) out.push({ what: `${n.cell} as "${t}"`, bytes: Buffer.from(t, "utf8") });
     const [f32le, f32be, f64le, f64be] = numberBytes(n.value);
-    out.push({ what: `${n.cell} as float32 LE`, bytes: f32le, maxFileBytes: 1 << 20 });
-    out.push({ what: `${n.cell} as float32 BE`, bytes: f32be, maxFileBytes: 1 << 20 });
+    out.push({ what: `${n.cell} as float32 LE`, bytes: f32le, skipPath: DATABASE_FILES });
+    out.push({ what: `${n.cell} as float32 BE`, bytes: f32be, skipPath: DATABASE_FILES });
     out.push({ what: `${n.cell} as float64 LE`, bytes: f64le });
     out.push({ what: `${n.cell} as float64 BE`, bytes: f64be });
   }
   return out;
 }
 
-/** The canaries found in `data` (by description). */
-export function findIn(data: Buffer | string, list: Needle[]): string[] {
+/** The canaries found in `data` (by description); `path` is the file it came from, if any. */
+export function findIn(data: Buffer | string, list: Needle[], path = ""): string[] {
   const buf = typeof data === "string" ? Buffer.from(data, "utf8") : data;
-  return list
-    .filter((n) => (n.maxFileBytes === undefined || buf.length <= n.maxFileBytes) && buf.includes(n.bytes))
-    .map((n) => n.what);
+  return list.filter((n) => !(path && n.skipPath?.test(path)) && buf.includes(n.bytes)).map((n) => n.what);
 }
 
 /** Every regular file under `root`, minus those whose relative path `exclude` matches. */
@@ -126,7 +130,8 @@ export function scanTree(root: string, list: Needle[], exclude?: (rel: string) =
   const hits: string[] = [];
   for (const f of filesUnder(root, exclude)) {
     if (statSync(f).size === 0) continue;
-    for (const what of findIn(readFileSync(f), list)) hits.push(`${relative(root, f)}: ${what}`);
+    const rel = relative(root, f).split(sep).join("/");
+    for (const what of findIn(readFileSync(f), list, rel)) hits.push(`${rel}: ${what}`);
   }
   return hits;
 }
