@@ -1,0 +1,156 @@
+// `enclave simulate --job FILE`: a FederationJob in JSON or YAML runs as written, `--json` prints one
+// machine-readable object, and a bad job file is refused with an error naming each field, before
+// anything is written. Spawns the built CLI: `npm run build` first.
+import { execFile } from "node:child_process";
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { stringify as toYaml } from "yaml";
+import { computeEpsilon } from "../privacy/accountant/index.js";
+import { BudgetLedger } from "../privacy/budget-ledger.js";
+import { openDatabase } from "../storage/database.js";
+
+const REPO = fileURLToPath(new URL("../../", import.meta.url));
+const CLI = join(REPO, "bin", "enclave.js");
+
+const job = {
+  job_id: "0b7f2a4e-3c1d-4e5f-9a8b-7c6d5e4f3a2b",
+  clients: ["site-north", "site-south"],
+  min_clients: 2,
+  rounds: 3,
+  strategy: "SCAFFOLD",
+  privacy: {
+    mechanism: "DP_SGD",
+    noise_multiplier: 1.2,
+    max_grad_norm: 1,
+    target_epsilon: 4,
+    delta: 1e-5,
+  },
+  dataset_id: "breast-cancer-wisconsin.csv",
+  model_arch: "SimpleMLP",
+};
+
+interface Cli {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function enclave(args: string[], cwd: string): Promise<Cli> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [CLI, ...args], { cwd, timeout: 120_000 }, (err, stdout, stderr) => {
+      const code = err ? (typeof err.code === "number" ? err.code : -1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+describe("enclave simulate --job", () => {
+  let root: string;
+  let seedLedgers: (out: string) => void;
+
+  beforeAll(async () => {
+    expect(existsSync(join(REPO, "dist", "cli", "main.js")), "dist/ is missing: run `npm run build`").toBe(
+      true,
+    );
+    root = mkdtempSync(join(tmpdir(), "enclave-cli-"));
+    // Test speed only: a copy of an empty, initialised ledger database skips PGlite's initdb.
+    const template = join(root, "ledger-template");
+    const db = await openDatabase({ workspace: template, url: "" });
+    await BudgetLedger.open(db);
+    await db.close();
+    seedLedgers = (out) => {
+      for (const id of job.clients)
+        cpSync(join(template, "db"), join(out, "agents", id, "db"), { recursive: true });
+    };
+    writeFileSync(join(root, "job.json"), JSON.stringify(job, null, 2));
+    writeFileSync(join(root, "job.yaml"), toYaml(job));
+  });
+
+  afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+  it("runs a JSON job as written and prints one JSON summary", async () => {
+    const out = join(root, "from-json");
+    seedLedgers(out);
+    const r = await enclave(["simulate", "--job", "job.json", "--seed", "4", "--json", "--out", out], root);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    const lines = r.stdout.trim().split("\n");
+    expect(lines).toHaveLength(1);
+    const s = JSON.parse(lines[0]);
+
+    expect(s.status).toBe("completed");
+    expect(s.job_id).toBe(job.job_id);
+    expect(s.report_dir).toBe(out);
+    expect(s.rounds).toHaveLength(job.rounds);
+    for (const round of s.rounds) {
+      expect(round.clients).toEqual(job.clients);
+      expect(Object.keys(round.epsilon).sort()).toEqual([...job.clients].sort());
+    }
+    for (const v of [s.final.accuracy, s.final.loss, s.baseline.accuracy])
+      expect(Number.isFinite(v)).toBe(true);
+    expect(s.final.accuracy).toBe(s.rounds[job.rounds - 1].accuracy);
+    expect(s.final.accuracy).toBeGreaterThan(0.8);
+
+    expect(s.clients.map((c: { id: string }) => c.id)).toEqual(job.clients);
+    let rows = 0;
+    for (const c of s.clients) {
+      for (const key of ["id", "epsilon", "delta", "examples"]) expect(c).toHaveProperty(key);
+      expect(c.delta).toBe(job.privacy.delta);
+      rows += c.examples;
+      // The job's sigma, not a calibrated one: 3 rounds of one epoch, at Opacus' q = 1/ceil(n/16).
+      const batches = Math.ceil(c.examples / 16);
+      const expected = computeEpsilon({
+        accountant: "rdp",
+        noiseMultiplier: job.privacy.noise_multiplier,
+        sampleRate: 1 / batches,
+        steps: job.rounds * batches,
+        delta: job.privacy.delta,
+      }).epsilon;
+      expect(c.epsilon).toBeCloseTo(expected, 9);
+      expect(c.epsilon).toBeLessThanOrEqual(job.privacy.target_epsilon);
+    }
+    expect(rows).toBe(455); // 569 rows of the bundled data less the 20% held out
+
+    const written = JSON.parse(readFileSync(join(out, "job.json"), "utf8"));
+    expect(written).toEqual({ ...job, proximal_mu: 0.01 }); // the contract's default filled in
+  });
+
+  it("runs the same job from YAML to the same model", async () => {
+    const out = join(root, "from-yaml");
+    seedLedgers(out);
+    const r = await enclave(["simulate", "--job", "job.yaml", "--seed", "4", "--json", "--out", out], root);
+    expect(r.code).toBe(0);
+    const fromYaml = JSON.parse(readFileSync(join(out, "summary.json"), "utf8"));
+    const fromJson = JSON.parse(readFileSync(join(root, "from-json", "summary.json"), "utf8"));
+    expect(fromYaml.job).toEqual(fromJson.job);
+    expect(fromYaml.model_sha256).toBe(fromJson.model_sha256);
+  });
+
+  it("refuses a bad job file naming every offending field, before writing anything", async () => {
+    const bad = {
+      ...job,
+      min_clients: 3,
+      privacy: { ...job.privacy, target_epsilon: 7 },
+      learning_rate: 0.1,
+    };
+    writeFileSync(join(root, "bad.json"), JSON.stringify(bad));
+    const out = join(root, "bad-out");
+    const r = await enclave(["simulate", "--job", "bad.json", "--json", "--out", out], root);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toMatch(/^enclave: error \[VALIDATION_FAILED\]: invalid FederationJob: /);
+    expect(r.stderr).toMatch(/min_clients: must be <= clients\.length \(2\)/);
+    expect(r.stderr).toMatch(/privacy\.target_epsilon: must be <= 5/);
+    expect(r.stderr).toMatch(/unknown field\(s\) "learning_rate"/);
+    expect(existsSync(out)).toBe(false);
+
+    writeFileSync(join(root, "broken.yaml"), "job_id: [unclosed\nclients: site-north\n");
+    const y = await enclave(["simulate", "--job", "broken.yaml", "--out", out], root);
+    expect(y.code).toBe(1);
+    expect(y.stderr).toMatch(/VALIDATION_FAILED.*job file.*must be valid JSON or YAML/);
+    expect(existsSync(out)).toBe(false);
+  });
+});
