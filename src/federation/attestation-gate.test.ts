@@ -1,7 +1,7 @@
 // End-to-end attestation gate: agents whose evidence does not verify against the coordinator's
 // fresh nonce and their presented key are excluded before they see anything of the job.
 import { randomBytes, randomUUID } from "node:crypto";
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -14,10 +14,12 @@ import { parseTrustPolicy } from "../attestation/policy/load.js";
 import { InsecureProvider, SimulatedProvider } from "../attestation/providers/software.js";
 import { Network } from "../model/network.js";
 import { buildModelSpec } from "../model/registry.js";
+import { BudgetLedger } from "../privacy/budget-ledger.js";
 import { SeededRandom } from "../random.js";
 import type { AttestationReport } from "../schemas/attestation.js";
 import { parseContract } from "../schemas/contract.js";
 import { FederationJob } from "../schemas/federation.js";
+import { openDatabase } from "../storage/database.js";
 import { kernels } from "../tensor/backend.js";
 import type { TensorMap } from "../tensor/tensor.js";
 import { evaluate } from "../training/trainer.js";
@@ -164,8 +166,25 @@ function job(clients: string[], minClients: number, rounds: number) {
   );
 }
 
+/**
+ * Test speed only: PGlite's first open of a workspace runs initdb (seconds of CPU); a copy of an
+ * empty, initialised ledger database opens in a fraction of that. Each agent still opens, locks
+ * and writes its own database (`<workspace>/db`).
+ */
+async function emptyLedgerCopier(root: string): Promise<(workspace: string) => void> {
+  const template = join(root, "ledger-template");
+  const db = await openDatabase({ workspace: template, url: "" });
+  await BudgetLedger.open(db);
+  await db.close();
+  return (workspace) => {
+    if (!existsSync(join(workspace, "db")))
+      cpSync(join(template, "db"), join(workspace, "db"), { recursive: true });
+  };
+}
+
 describe("attestation gate (coordinator + agents, end to end)", () => {
   let root: string;
+  let seedLedger: (workspace: string) => void;
   let good: Counted[];
   let strict: Counted;
   let strictAgent: LocalAgent;
@@ -174,6 +193,7 @@ describe("attestation gate (coordinator + agents, end to end)", () => {
   const site = (id: string) => {
     const home = join(root, id);
     mkdirSync(join(home, "data"), { recursive: true });
+    seedLedger(home);
     for (const f of [DATASET, "breast-cancer-wisconsin.schema.json"])
       copyFileSync(join(DATA, f), join(home, "data", f));
     return { id, workspace: home, dataRoot: join(home, "data") };
@@ -181,6 +201,7 @@ describe("attestation gate (coordinator + agents, end to end)", () => {
 
   beforeAll(async () => {
     root = mkdtempSync(join(tmpdir(), "enclave-gate-"));
+    seedLedger = await emptyLedgerCopier(root);
     const start = (id: string, policy = simulationTrustPolicy()) =>
       LocalAgent.start({
         ...site(id),
