@@ -61,10 +61,15 @@ describe("enclave simulate: the demo, its report and determinism", () => {
   let root: string;
   let seedLedgers: (reportDir: string) => void;
   const runs = new Map<string, SimulationSummary>();
-  const simulate = async (name: string, seed: string, workers = 1) => {
+  const simulate = async (
+    name: string,
+    seed: string,
+    workers = 1,
+    change: Partial<SimulationOptions> = {},
+  ) => {
     const dir = join(root, name);
     seedLedgers(dir);
-    const s = await runSimulation(demo(seed, dir, workers));
+    const s = await runSimulation({ ...demo(seed, dir, workers), ...change });
     runs.set(name, s);
     return s;
   };
@@ -175,5 +180,18 @@ describe("enclave simulate: the demo, its report and determinism", () => {
     const cli = JSON.parse(readFileSync(join(out, "summary.json"), "utf8")) as SimulationSummary;
     expect(cli.model_sha256).toBe(hashes[0]);
     expect(cli.job).toEqual(runs.get("seed-1")!.job);
+  });
+
+  it("SCAFFOLD's control variates cross the worker boundary without changing the model", async () => {
+    const scaffold: Partial<SimulationOptions> = {
+      strategy: "SCAFFOLD",
+      clients: 2,
+      rounds: 3,
+      plan: { epochs: 2, batchSize: 16, learningRate: 0.05, momentum: 0 },
+    };
+    const inProcess = await simulate("scaffold-1", "9", 1, scaffold);
+    const threaded = await simulate("scaffold-2", "9", 2, scaffold);
+    expect(inProcess.status).toBe("completed");
+    expect(threaded.model_sha256).toBe(inProcess.model_sha256);
   });
 });
