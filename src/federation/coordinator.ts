@@ -242,6 +242,14 @@ export async function runFederation(o: CoordinatorOptions): Promise<JobResult> {
       );
     }
     if (cld) {
+      const able = o.agents.filter((a) => state.get(a.id)!.state === "active").length;
+      if (contributors === 0 && able < o.job.min_clients) {
+        // Nothing to release and no next round: end without spending budget on pure noise.
+        return finish(
+          "insufficient_clients",
+          `round ${round}: no update arrived and ${able} client(s) can continue, fewer than min_clients ${o.job.min_clients}`,
+        );
+      }
       // Charged in the ledger before the noised aggregate exists (write-ahead).
       try {
         await cld.chargeRound(aggregation, global);

@@ -384,7 +384,7 @@ export async function runSimulation(o: SimulationOptions): Promise<SimulationSum
       });
       emit({
         type: "setup",
-        message: `coordinator: client-level budget ${clientLevelDp.ledgerKey}, spent epsilon ${clientLevelDp.spentEpsilon().toFixed(4)}`,
+        message: `coordinator: client-level budget ${clientLevelDp.ledgerKey}, spent epsilon ${clientLevelDp.spentEpsilon().toFixed(4)}; noise std on the mean update η·z·C/(qN) = ${((clientLevelDp.strategy.serverLr * job.privacy.noise_multiplier * job.privacy.max_grad_norm) / clientLevelDp.strategy.expectedClients).toFixed(4)} per coordinate (it shrinks only with more sites)`,
       });
     }
     const strategy = clientLevelDp?.strategy ?? strategyFor(job, numClients);

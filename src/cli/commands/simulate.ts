@@ -56,7 +56,7 @@ interface SimulateFlags {
   clientSamplingRate?: number;
   serverLr?: number;
   delta: number;
-  maxGradNorm: number;
+  maxGradNorm?: number;
   mu: number;
   workers: number;
   seed?: string;
@@ -169,9 +169,8 @@ export function registerSimulateCommand(program: Command): void {
     .option("--delta <d>", "delta", numberFlag({ min: 0, exclusiveMin: true, max: 0.1 }), DEFAULT_DELTA)
     .option(
       "--max-grad-norm <c>",
-      "clip norm: per-example gradient (dp-sgd) or per-site model update (dp-fedavg)",
+      "clip norm: per-example gradient (dp-sgd, default 1.0) or per-site model update (dp-fedavg, default 0.3)",
       numberFlag({ min: 0, exclusiveMin: true }),
-      1.0,
     )
     .option("--mu <mu>", "FedProx proximal mu", numberFlag({ min: 0 }), 0.01)
     .option(
@@ -229,7 +228,9 @@ export function registerSimulateCommand(program: Command): void {
         mechanism,
         clientSamplingRate: f.clientSamplingRate,
         serverLr: f.serverLr,
-        maxGradNorm: f.maxGradNorm,
+        // A site's whole update is larger than one example's gradient, but the noise grows with C:
+        // 0.3 clips most breast-cancer updates at the defaults and kept accuracy best in our runs.
+        maxGradNorm: f.maxGradNorm ?? (mechanism === "DP_FEDAVG" ? 0.3 : 1.0),
         proximalMu: f.mu,
         workers: f.workers,
         seed: f.seed,
