@@ -6,3 +6,8 @@ export * from "./privacy/accountant/index.js";
 export * from "./federation/strategies/index.js";
 export * from "./tensor/index.js";
 export * from "./attestation/index.js";
+export {
+  calibrateClientNoise,
+  clientLevelEpsilon,
+  DEFAULT_CLIENT_SAMPLING_RATE,
+} from "./federation/client-level-dp.js";

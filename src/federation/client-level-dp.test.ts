@@ -35,6 +35,7 @@ import {
   calibrateClientNoise,
   clientLevelBudgetKey,
   ClientLevelDp,
+  clientLevelEpsilon,
   EMPTY_ROUND_CLIENT_ID,
 } from "./client-level-dp.js";
 import { runFederation, type AgentHandle, type JobResult } from "./coordinator.js";
@@ -278,6 +279,17 @@ describe("client-level noise calibration", () => {
     expect(z).toBeLessThan(
       calibrateClientNoise({ targetEpsilon: 2, rounds: 50, samplingRate: 1, delta: DELTA }),
     );
+  });
+
+  it("clientLevelEpsilon answers the planning question with one step per round", () => {
+    expect(clientLevelEpsilon({ noiseMultiplier: 3, rounds: 4, samplingRate: 1, delta: DELTA })).toBeCloseTo(
+      gaussianEpsilon(3, 4, DELTA),
+      9,
+    );
+    // Sampling fewer clients per round spends less.
+    expect(
+      clientLevelEpsilon({ noiseMultiplier: 3, rounds: 4, samplingRate: 0.2, delta: DELTA }),
+    ).toBeLessThan(gaussianEpsilon(3, 4, DELTA) / 2);
   });
 
   it("refuses q = 0 instead of searching forever", () => {
