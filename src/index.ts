@@ -11,3 +11,19 @@ export {
   clientLevelEpsilon,
   DEFAULT_CLIENT_SAMPLING_RATE,
 } from "./federation/client-level-dp.js";
+export {
+  runFederation,
+  type AgentHandle,
+  type JobResult,
+  type RoundRecord,
+} from "./federation/coordinator.js";
+export { runSimulation, type SimulationOptions, type SimulationSummary } from "./federation/simulation.js";
+export { LocalAgent, type LocalAgentOptions } from "./federation/local-agent.js";
+export { Executor } from "./federation/executor.js";
+export { Airlock } from "./airlock/airlock.js";
+export { PrivacyGuard, PrivacyBudgetExhaustedError } from "./privacy/guard.js";
+export { BudgetLedger } from "./privacy/budget-ledger.js";
+export { Network } from "./model/network.js";
+export { buildModelSpec, modelArchitectures } from "./model/registry.js";
+export { parseSafetensors, serializeSafetensors, weightsHash } from "./model/safetensors.js";
+export { runLocalTraining } from "./training/local-training.js";

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 // The demo claim of `enclave simulate` with its defaults, its report directory, and determinism:
 // in process, in worker threads and through the CLI, one seed gives one global model.
 import { execFile } from "node:child_process";
@@ -118,6 +119,12 @@ describe("enclave simulate: the demo, its report and determinism", () => {
     ]);
     expect(model.tensors.get("layers.0.weight")!.shape).toEqual([32, 30]);
     expect(weightsHash(model.tensors)).toBe(summary.model_sha256);
+    // The file itself hashes to the published model hash (`sha256sum global_model.safetensors`).
+    expect(
+      createHash("sha256")
+        .update(readFileSync(join(dir, "global_model.safetensors")))
+        .digest("hex"),
+    ).toBe(summary.model_sha256);
 
     const rounds = JSON.parse(readFileSync(join(dir, "rounds.json"), "utf8")) as SimulationSummary["rounds"];
     expect(rounds.map((r) => r.round)).toEqual(Array.from({ length: ROUNDS }, (_, i) => i + 1));

@@ -466,7 +466,8 @@ function strategyFor(job: FederationJob, clients: number): Strategy {
 }
 
 function writeReport(dir: string, s: SimulationSummary, result: JobResult): void {
-  writeFileSync(join(dir, "global_model.safetensors"), serializeSafetensors(result.global, { format: "pt" }));
+  // No metadata: the file's SHA-256 is then exactly summary.model_sha256 (weightsHash).
+  writeFileSync(join(dir, "global_model.safetensors"), serializeSafetensors(result.global));
   writeFileSync(join(dir, "rounds.json"), JSON.stringify(s.rounds, null, 2) + "\n");
   const ids = s.job.clients;
   const csv = [

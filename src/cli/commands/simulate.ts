@@ -31,7 +31,14 @@ function splitFlag(value: string): SplitSpec {
 }
 
 function readJob(file: string): FederationJobInput {
-  const text = readFileSync(file, "utf8");
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (err) {
+    throw new ValidationError("job file", [
+      { path: "--job", rule: `cannot be read (${(err as NodeJS.ErrnoException).code ?? "error"})` },
+    ]);
+  }
   let raw: unknown;
   try {
     raw = /\.ya?ml$/i.test(file) ? parseYaml(text, { maxAliasCount: 100 }) : JSON.parse(text);
