@@ -98,6 +98,7 @@ export async function run({ json, filter } = {}) {
         config: name,
         mode: "nonprivate",
         backend: k.name,
+        data: source,
         examples_per_s: Math.round(nonprivate),
       });
       records.push({
