@@ -50,7 +50,14 @@ td,th{border:1px solid #ddd;padding:.35rem .7rem;text-align:left} th{background:
 <h1>${escapeXml(r.title)}</h1><p class="sub">${escapeXml(r.subtitle)}</p>
 <table><tbody>${r.summary.map(([k, v]) => `<tr><th>${escapeXml(k)}</th><td>${escapeXml(v)}</td></tr>`).join("")}</tbody></table>
 <div class="charts">
-<div class="card">${lineChart(acc, { title: "Test accuracy per round", xLabel: "round", yLabel: "accuracy (%)" })}</div>
+<div class="card">${lineChart(acc, {
+    title: "Test accuracy per round",
+    xLabel: "round",
+    yLabel: "accuracy (%)",
+    // Zoom to where the curves are: a 0..100 axis flattens a 2-point gap into nothing.
+    yMin: Math.max(0, Math.floor(Math.min(...acc.flatMap((s) => s.points.map((p) => p.y))) / 5) * 5 - 5),
+    yMax: 100,
+  })}</div>
 <div class="card">${lineChart(eps, {
     title: "Privacy spent per client",
     xLabel: "round",

@@ -39,9 +39,9 @@ function niceTicks(min: number, max: number, count = 5): number[] {
 }
 
 export function lineChart(series: Series[], o: LineChartOptions): string {
-  const W = o.width ?? 640;
+  const W = o.width ?? 700;
   const H = o.height ?? 320;
-  const m = { l: 56, r: 150, t: 36, b: 44 };
+  const m = { l: 56, r: 200, t: 36, b: 44 };
   const all = series.flatMap((s) => s.points);
   const xs = all.map((p) => p.x);
   const ys = all.map((p) => p.y).concat((o.guides ?? []).map((g) => g.y));
