@@ -231,7 +231,7 @@ describe("tampering is rejected", () => {
     vlek: {},
   };
   it.each(Object.keys(REAL) as (keyof typeof REAL)[])(
-    "%s: a flipped bit in any byte of the signed region 0x000..0x29F is rejected (100%%)",
+    "%s: a flipped bit in any byte of the signed region 0x000..0x29F is rejected (every byte)",
     (key) => {
       const v = REAL[key];
       const opts = flipOptions[key];
