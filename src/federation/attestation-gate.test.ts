@@ -1,7 +1,7 @@
 // End-to-end attestation gate: agents whose evidence does not verify against the coordinator's
 // fresh nonce and their presented key are excluded before they see anything of the job.
 import { randomBytes, randomUUID } from "node:crypto";
-import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -14,12 +14,10 @@ import { parseTrustPolicy } from "../attestation/policy/load.js";
 import { InsecureProvider, SimulatedProvider } from "../attestation/providers/software.js";
 import { Network } from "../model/network.js";
 import { buildModelSpec } from "../model/registry.js";
-import { BudgetLedger } from "../privacy/budget-ledger.js";
 import { SeededRandom } from "../random.js";
 import type { AttestationReport } from "../schemas/attestation.js";
 import { parseContract } from "../schemas/contract.js";
 import { FederationJob } from "../schemas/federation.js";
-import { openDatabase } from "../storage/database.js";
 import { kernels } from "../tensor/backend.js";
 import type { TensorMap } from "../tensor/tensor.js";
 import { evaluate } from "../training/trainer.js";
@@ -28,6 +26,7 @@ import { LocalAgent, loadTrainingExamples } from "./local-agent.js";
 import { simulationTrustPolicy } from "./simulation.js";
 import { createStrategy } from "./strategies/factory.js";
 import type { BudgetProbe, TaskOutcome, TrainTask } from "./task.js";
+import { emptyLedgerCopier } from "../../test/support/ledger-template.js";
 
 const DATA = fileURLToPath(new URL("../../data/", import.meta.url));
 const DATASET = "breast-cancer-wisconsin.csv";
@@ -164,22 +163,6 @@ function job(clients: string[], minClients: number, rounds: number) {
     },
     "FederationJob",
   );
-}
-
-/**
- * Test speed only: PGlite's first open of a workspace runs initdb (seconds of CPU); a copy of an
- * empty, initialised ledger database opens in a fraction of that. Each agent still opens, locks
- * and writes its own database (`<workspace>/db`).
- */
-async function emptyLedgerCopier(root: string): Promise<(workspace: string) => void> {
-  const template = join(root, "ledger-template");
-  const db = await openDatabase({ workspace: template, url: "" });
-  await BudgetLedger.open(db);
-  await db.close();
-  return (workspace) => {
-    if (!existsSync(join(workspace, "db")))
-      cpSync(join(template, "db"), join(workspace, "db"), { recursive: true });
-  };
 }
 
 describe("attestation gate (coordinator + agents, end to end)", () => {

@@ -2,7 +2,7 @@
 // invited, the job goes on while min_clients can, and ends cleanly when it cannot. Spent budget
 // lives in each agent's ledger, so it carries over to later jobs and survives an agent restart.
 import { randomUUID } from "node:crypto";
-import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -13,11 +13,9 @@ import { SimulatedProvider } from "../attestation/providers/software.js";
 import { Network } from "../model/network.js";
 import { buildModelSpec } from "../model/registry.js";
 import { computeEpsilon } from "../privacy/accountant/index.js";
-import { BudgetLedger } from "../privacy/budget-ledger.js";
 import { SeededRandom } from "../random.js";
 import { parseContract } from "../schemas/contract.js";
 import { FederationJob } from "../schemas/federation.js";
-import { openDatabase } from "../storage/database.js";
 import { kernels } from "../tensor/backend.js";
 import type { TensorMap } from "../tensor/tensor.js";
 import { evaluate } from "../training/trainer.js";
@@ -25,6 +23,7 @@ import { runFederation, type AgentHandle, type JobResult } from "./coordinator.j
 import { LocalAgent, loadTrainingExamples } from "./local-agent.js";
 import { simulationTrustPolicy } from "./simulation.js";
 import { createStrategy } from "./strategies/factory.js";
+import { emptyLedgerCopier } from "../../test/support/ledger-template.js";
 
 const DATA = fileURLToPath(new URL("../../data/", import.meta.url));
 const DATASET = "breast-cancer-wisconsin.csv";
@@ -54,22 +53,6 @@ const exclusionRound = (spent: number) => {
   while (epsAfter(spent + r) <= TARGET) r++;
   return r;
 };
-
-/**
- * Test speed only: PGlite's first open of a workspace runs initdb (seconds of CPU); a copy of an
- * empty, initialised ledger database opens in a fraction of that. Each agent still opens, locks
- * and writes its own database (`<workspace>/db`).
- */
-async function emptyLedgerCopier(root: string): Promise<(workspace: string) => void> {
-  const template = join(root, "ledger-template");
-  const db = await openDatabase({ workspace: template, url: "" });
-  await BudgetLedger.open(db);
-  await db.close();
-  return (workspace) => {
-    if (!existsSync(join(workspace, "db")))
-      cpSync(join(template, "db"), join(workspace, "db"), { recursive: true });
-  };
-}
 
 describe("privacy budget across rounds and jobs (coordinator + agents, end to end)", () => {
   let root: string;

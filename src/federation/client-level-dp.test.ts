@@ -2,8 +2,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { runCli } from "../cli/main.js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   applyStandardizer,
   fitStandardizer,
@@ -42,6 +41,7 @@ import { runFederation, type AgentHandle, type JobResult } from "./coordinator.j
 import { Executor } from "./executor.js";
 import { createStrategy } from "./strategies/factory.js";
 import type { TaskOutcome } from "./task.js";
+import { cli } from "../../test/support/cli.js";
 
 const DATA = fileURLToPath(new URL("../../data/", import.meta.url));
 const DELTA = 1e-5;
@@ -618,21 +618,6 @@ describe("DP_FEDAVG federations (coordinator + real executors)", () => {
 });
 
 describe("enclave simulate --mechanism dp-fedavg", () => {
-  async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-    let out = "";
-    let err = "";
-    const o = vi.spyOn(process.stdout, "write").mockImplementation((s) => ((out += String(s)), true));
-    const e = vi.spyOn(process.stderr, "write").mockImplementation((s) => ((err += String(s)), true));
-    process.exitCode = undefined;
-    try {
-      return { code: await runCli(["node", "enclave", ...args]), out, err };
-    } finally {
-      o.mockRestore();
-      e.mockRestore();
-      process.exitCode = undefined;
-    }
-  }
-
   it("runs seeded end to end and reports the client-level epsilon in --json", async () => {
     const out = mkdtempSync(join(tmpdir(), "enclave-sim-cldp-"));
     const r = await cli(

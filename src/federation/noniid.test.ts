@@ -1,33 +1,19 @@
 // Client drift on strongly non-IID data: with the same seeded split, model, DP settings and local
 // work, SCAFFOLD (control variates) and FedProx (proximal term) end with a better global model
 // than FedAvg. See docs/federation.md for the numbers over several seeds.
-import { cpSync, readFileSync, mkdtempSync, rmSync } from "node:fs";
+import { readFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadDataset } from "../data/index.js";
-import { BudgetLedger } from "../privacy/budget-ledger.js";
-import { openDatabase } from "../storage/database.js";
 import { runSimulation, type SimulationSummary } from "./simulation.js";
+import { emptyLedgerCopier } from "../../test/support/ledger-template.js";
 
 const DIGITS = fileURLToPath(new URL("../../data/digits.csv.gz", import.meta.url));
 const STRATEGIES = ["FED_AVG", "FED_PROX", "SCAFFOLD"] as const;
 type Name = (typeof STRATEGIES)[number];
 const SITES = ["hospital-a", "hospital-b", "hospital-c", "hospital-d", "hospital-e"];
-
-/**
- * Test speed only: PGlite's first open of a workspace runs initdb (seconds of CPU, 15 times here);
- * a copy of an empty, initialised ledger database opens in a fraction of that. Each agent still
- * opens, locks and writes its own database (`<workspace>/db`).
- */
-async function emptyLedgerCopier(root: string): Promise<(workspace: string) => void> {
-  const template = join(root, "ledger-template");
-  const db = await openDatabase({ workspace: template, url: "" });
-  await BudgetLedger.open(db);
-  await db.close();
-  return (workspace) => cpSync(join(template, "db"), join(workspace, "db"), { recursive: true });
-}
 
 describe("non-IID digits (Dirichlet alpha = 0.1, 5 sites, DP-SGD at epsilon <= 5)", () => {
   let root: string;

@@ -2,15 +2,14 @@
 // machine-readable object, and a bad job file is refused with an error naming each field, before
 // anything is written. Spawns the built CLI: `npm run build` first.
 import { execFile } from "node:child_process";
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stringify as toYaml } from "yaml";
 import { computeEpsilon } from "../privacy/accountant/index.js";
-import { BudgetLedger } from "../privacy/budget-ledger.js";
-import { openDatabase } from "../storage/database.js";
+import { emptyLedgerCopier } from "../../test/support/ledger-template.js";
 
 const REPO = fileURLToPath(new URL("../../", import.meta.url));
 const CLI = join(REPO, "bin", "enclave.js");
@@ -56,15 +55,11 @@ describe("enclave simulate --job", () => {
       true,
     );
     root = mkdtempSync(join(tmpdir(), "enclave-cli-"));
-    // Test speed only: a copy of an empty, initialised ledger database skips PGlite's initdb.
-    const template = join(root, "ledger-template");
-    const db = await openDatabase({ workspace: template, url: "" });
-    await BudgetLedger.open(db);
-    await db.close();
+    const seed = await emptyLedgerCopier(root);
     seedLedgers = (out) => {
-      for (const id of job.clients)
-        cpSync(join(template, "db"), join(out, "agents", id, "db"), { recursive: true });
+      for (const id of job.clients) seed(join(out, "agents", id));
     };
+
     writeFileSync(join(root, "job.json"), JSON.stringify(job, null, 2));
     writeFileSync(join(root, "job.yaml"), toYaml(job));
   });

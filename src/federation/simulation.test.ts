@@ -2,16 +2,15 @@ import { createHash } from "node:crypto";
 // The demo claim of `enclave simulate` with its defaults, its report directory, and determinism:
 // in process, in worker threads and through the CLI, one seed gives one global model.
 import { execFile } from "node:child_process";
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseSafetensors, weightsHash } from "../model/safetensors.js";
-import { BudgetLedger } from "../privacy/budget-ledger.js";
-import { openDatabase } from "../storage/database.js";
 import { runSimulation, type SimulationOptions, type SimulationSummary } from "./simulation.js";
+import { emptyLedgerCopier } from "../../test/support/ledger-template.js";
 
 const REPO = fileURLToPath(new URL("../../", import.meta.url));
 const SITES = ["hospital-a", "hospital-b", "hospital-c"];
@@ -42,22 +41,6 @@ const demo = (seed: string, reportDir: string, workers = 1): SimulationOptions =
   testFraction: 0.2,
 });
 
-/**
- * Test speed only: PGlite's first open of a workspace runs initdb (seconds of CPU); a copy of an
- * empty, initialised ledger database opens in a fraction of that. Each agent still opens, locks
- * and writes its own database (`<workspace>/db`).
- */
-async function emptyLedgerCopier(root: string): Promise<(reportDir: string) => void> {
-  const template = join(root, "ledger-template");
-  const db = await openDatabase({ workspace: template, url: "" });
-  await BudgetLedger.open(db);
-  await db.close();
-  return (reportDir) => {
-    for (const id of SITES)
-      cpSync(join(template, "db"), join(reportDir, "agents", id, "db"), { recursive: true });
-  };
-}
-
 describe("enclave simulate: the demo, its report and determinism", () => {
   let root: string;
   let seedLedgers: (reportDir: string) => void;
@@ -77,7 +60,10 @@ describe("enclave simulate: the demo, its report and determinism", () => {
 
   beforeAll(async () => {
     root = mkdtempSync(join(tmpdir(), "enclave-sim-"));
-    seedLedgers = await emptyLedgerCopier(root);
+    const seed = await emptyLedgerCopier(root);
+    seedLedgers = (reportDir) => {
+      for (const id of SITES) seed(join(reportDir, "agents", id));
+    };
     for (const seed of ["1", "2", "3"]) await simulate(`seed-${seed}`, seed);
   });
 

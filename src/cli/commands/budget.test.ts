@@ -1,20 +1,5 @@
-import { afterEach, describe, expect, it, vi } from "vitest";
-import { runCli } from "../main.js";
-
-async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = "";
-  let err = "";
-  const o = vi.spyOn(process.stdout, "write").mockImplementation((s) => ((out += String(s)), true));
-  const e = vi.spyOn(process.stderr, "write").mockImplementation((s) => ((err += String(s)), true));
-  process.exitCode = undefined;
-  try {
-    return { code: await runCli(["node", "enclave", ...args]), out, err };
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-    process.exitCode = undefined;
-  }
-}
+import { afterEach, describe, expect, it } from "vitest";
+import { cli } from "../../../test/support/cli.js";
 
 afterEach(() => {
   process.exitCode = undefined;

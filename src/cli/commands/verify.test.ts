@@ -3,28 +3,13 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { afterEach, describe, expect, it, vi } from "vitest";
-import { runCli } from "../main.js";
+import { afterEach, describe, expect, it } from "vitest";
+import { cli } from "../../../test/support/cli.js";
 
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 const V = (p: string) => join(ROOT, "test/vectors", p);
 
 /** Run the CLI in-process, capturing stdout/stderr. */
-async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = "";
-  let err = "";
-  const o = vi.spyOn(process.stdout, "write").mockImplementation((s) => ((out += String(s)), true));
-  const e = vi.spyOn(process.stderr, "write").mockImplementation((s) => ((err += String(s)), true));
-  process.exitCode = undefined;
-  try {
-    const code = await runCli(["node", "enclave", ...args]);
-    return { code, out, err };
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-    process.exitCode = undefined;
-  }
-}
 
 afterEach(() => {
   process.exitCode = undefined;
