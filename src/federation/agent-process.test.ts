@@ -30,6 +30,7 @@ describe("agent config file", () => {
       dataset_id: "a/b.csv",
       sidecar_port: 8000,
       accountant: "rdp",
+      accept_client_level_dp: false,
       log_level: "info",
     });
   });

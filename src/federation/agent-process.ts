@@ -142,6 +142,7 @@ export async function startAgentProcess(o: AgentProcessOptions): Promise<Running
     provider,
     policy,
     accountant: config.accountant,
+    acceptClientLevelDp: config.accept_client_level_dp,
     databaseUrl: o.databaseUrl,
     logger: o.logger,
   });

@@ -14,6 +14,9 @@ import type { AgentService } from "./agent-service.js";
 import { clientAlgorithmFor } from "./client-algorithm.js";
 import type { BudgetProbe, TaskOutcome, TrainTask } from "./task.js";
 
+/** SCAFFOLD client control variates are remembered for this many (job, dataset) pairs. */
+const MAX_REMEMBERED_JOBS = 8;
+
 export class AttestationRefusedError extends EnclaveError {
   constructor(status: string) {
     super("ATTESTATION_NOT_TRUSTED", `refusing to train: this node's attestation status is ${status}`);
@@ -127,7 +130,13 @@ export class Executor {
     service.count("train_examples", result.examplesProcessed);
     const weights = net.weights();
     const control = algorithm.finish(weights, result.steps, task.plan.learningRate);
-    if (control) this.clientControl.set(key, control.clientControl);
+    if (control) {
+      // Keep the variates of the few most recent jobs only: a long-running agent must not grow forever.
+      this.clientControl.delete(key);
+      this.clientControl.set(key, control.clientControl);
+      while (this.clientControl.size > MAX_REMEMBERED_JOBS)
+        this.clientControl.delete(this.clientControl.keys().next().value!);
+    }
 
     // 4. Sanitize
     const airlock = new Airlock(task.global);

@@ -25,6 +25,11 @@ export const AgentConfig = z
       .max(1024, "must be at most 1024 characters")
       .optional(),
     accountant: z.enum(["rdp", "prv"]).default("rdp"),
+    /**
+     * Accept DP_FEDAVG jobs, whose updates leave this agent WITHOUT local noise (the coordinator
+     * adds client-level noise). Off by default: a data owner must opt in explicitly.
+     */
+    accept_client_level_dp: z.boolean().default(false),
     log_level: z.enum(["fatal", "error", "warn", "info", "debug", "trace"]).default("info"),
   })
   .strict()
