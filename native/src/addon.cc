@@ -31,6 +31,9 @@ const char* const kNoMemory = "KERNEL_OUT_OF_MEMORY";
 const int kMaxThreads = 64;
 // Below this many flops (2mnk) a gemm runs on the calling thread: waking a helper costs more.
 const double kParallelMinFlops = 4.0e6;
+// Noise is split across the pool only for large tensors (each pair is independent, so the result is
+// bit-identical to one thread).
+const int64_t kParallelMinNoise = 1 << 16;
 
 // ---------------------------------------------------------------------------------------------
 // CPU paths, best first. AVX state must be enabled by the OS (XCR0), not only present.
@@ -567,7 +570,22 @@ napi_value AddGaussianNoise(napi_env env, napi_callback_info info) {
     return nullptr;
   if (sd < 0) return fail(env, "addGaussianNoise: std must not be negative"), nullptr;
   if (lu < 3 * ((ly + 1) / 2)) return fail(env, "addGaussianNoise: not enough random words"), nullptr;
-  a.ops->path->add_gaussian_noise(y, ly, sd, u);
+  const CpuPath* path = a.ops->path;
+  int parts = 1;
+  if (a.ops->threads > 1 && ly >= kParallelMinNoise) parts = a.ops->env->pool.ensure(a.ops->threads);
+  if (parts <= 1) {
+    path->add_gaussian_noise(y, ly, sd, u);
+    return nullptr;
+  }
+  // Whole pairs per part: part p owns pairs [P p / parts, P (p+1) / parts), their elements and words.
+  const int64_t pairs = (ly + 1) / 2;
+  std::function<void(int)> job = [&](int part) {
+    const int64_t p0 = pairs * part / parts, p1 = pairs * (part + 1) / parts;
+    if (p1 <= p0) return;
+    const int64_t e0 = 2 * p0, e1 = 2 * p1 < ly ? 2 * p1 : ly;
+    path->add_gaussian_noise(y + e0, e1 - e0, sd, u + 3 * p0);
+  };
+  a.ops->env->pool.run(parts, job);
   return nullptr;
 }
 

@@ -5,6 +5,7 @@ import { Worker } from "node:worker_threads";
 import { describe, expect, it } from "vitest";
 import { SeededRandom } from "../random.js";
 import { NATIVE_ADDON_PATH, NativeKernels, nativeStatus } from "./native-kernels.js";
+import { gaussianNoiseWords } from "./kernels.js";
 
 const status = nativeStatus();
 const reason = status.available ? "" : status.reason;
@@ -74,6 +75,21 @@ describe.skipIf(!status.available)(`native addon${reason ? ` (skipped: ${reason}
     }
     two.setThreads(1);
     expect(two.threads).toBe(1);
+  });
+
+  it("2-thread Gaussian noise is bit-identical to 1 thread (split on whole pairs, odd length too)", () => {
+    const one = NativeKernels.create(undefined, 1)!;
+    const two = NativeKernels.create(undefined, 2)!;
+    const rng = new SeededRandom("noise-threads");
+    for (const n of [200_001, 131_072]) {
+      const words = new Uint32Array(gaussianNoiseWords(n));
+      rng.fillUint32(words);
+      const y1 = randomArray(rng, n);
+      const y2 = y1.slice();
+      one.addGaussianNoise(y1, 0.7, words);
+      two.addGaussianNoise(y2, 0.7, words);
+      expect(Buffer.from(y2.buffer).equals(Buffer.from(y1.buffer))).toBe(true);
+    }
   });
 
   it("loads in several worker threads at once, each with its own thread pool", async () => {
