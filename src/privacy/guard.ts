@@ -74,17 +74,26 @@ export class PrivacyGuard {
     );
   }
 
-  /** Throws PrivacyBudgetExhaustedError when the next step would exceed the limit; else records it. */
-  async beforeStep(sampleRate: number): Promise<void> {
-    const sigma = this.o.noiseMultiplier;
+  /**
+   * Throws (or rejects with) PrivacyBudgetExhaustedError when the next step would exceed the limit;
+   * else records it. Synchronous while the current ledger reservation lasts (the common case, once
+   * per training step); a Promise only when it must write a new reservation first.
+   */
+  beforeStep(sampleRate: number): void | Promise<void> {
     if (
       !this.reservation ||
       this.reservation.used === this.reservation.steps ||
       this.reservation.sampleRate !== sampleRate
     ) {
-      await this.settle();
-      await this.reserve(sampleRate);
+      return this.settle()
+        .then(() => this.reserve(sampleRate))
+        .then(() => this.takeStep(sampleRate));
     }
+    this.takeStep(sampleRate);
+  }
+
+  private takeStep(sampleRate: number): void {
+    const sigma = this.o.noiseMultiplier;
     const next = this.accountant.epsilonAfter({ noiseMultiplier: sigma, sampleRate, steps: 1 }, this.o.delta);
     if (!(next <= this.limit)) {
       throw new PrivacyBudgetExhaustedError(this.spentEpsilon(), next, this.limit);

@@ -130,7 +130,8 @@ export async function train(net: Network, k: Kernels, data: Examples, o: TrainOp
       let stepLoss: number;
       if (o.dp && dpGrad) {
         // The guard throws before the step is taken when it would overspend the budget.
-        await o.dp.guard.beforeStep(sampleRate);
+        const pending = o.dp.guard.beforeStep(sampleRate);
+        if (pending) await pending;
         stepLoss = dpGrad.compute(bx, by, rows, {
           maxGradNorm: o.dp.maxGradNorm,
           noiseMultiplier: o.dp.noiseMultiplier,
