@@ -71,6 +71,14 @@ export class SeededRandom extends PooledRandom {
   }
 }
 
+/**
+ * The stream a component named `label` draws from: the OS CSPRNG in production (no seed), or an
+ * independent seeded ChaCha20 stream per label for reproducible runs (`--seed`).
+ */
+export function randomStream(seed: number | string | undefined, label: string): RandomSource {
+  return seed === undefined ? new CryptoRandom() : SeededRandom.derive(seed, label);
+}
+
 /** Fisher-Yates shuffle of [0, n) with the given source. */
 export function permutation(n: number, rng: RandomSource): Int32Array {
   const p = new Int32Array(n);

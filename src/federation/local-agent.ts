@@ -8,7 +8,7 @@ import { createAccountant, type AccountantName } from "../privacy/accountant/ind
 import { BudgetLedger } from "../privacy/budget-ledger.js";
 import { PrivacyGuard } from "../privacy/guard.js";
 import type { Logger } from "../logging/logger.js";
-import { CryptoRandom, SeededRandom, type RandomSource } from "../random.js";
+import { randomStream, type RandomSource } from "../random.js";
 import type { TrustPolicy } from "../schemas/trust-policy.js";
 import { EPSILON_HARD_CEILING } from "../schemas/privacy.js";
 import { openDatabase, type Database } from "../storage/database.js";
@@ -71,8 +71,7 @@ export class LocalAgent implements AgentHandle {
     try {
       const ledger = await BudgetLedger.open(db);
       const service = new AgentService(o.id);
-      const rng = (label: string): RandomSource =>
-        o.seed === undefined ? new CryptoRandom() : SeededRandom.derive(o.seed, `${o.id}/${label}`);
+      const rng = (label: string): RandomSource => randomStream(o.seed, `${o.id}/${label}`);
       const selfNonces = new NonceIssuer();
       // Self-check before touching data: fresh evidence bound to a local nonce and our key.
       const appraiseSelf = async (): Promise<Appraisal> => {

@@ -26,7 +26,7 @@ import { getNoiseMultiplier, type AccountantName } from "../privacy/accountant/i
 import { BudgetLedger } from "../privacy/budget-ledger.js";
 import type { PrivacyMechanism } from "../schemas/privacy.js";
 import { openDatabase, type Database } from "../storage/database.js";
-import { SeededRandom, CryptoRandom, type RandomSource } from "../random.js";
+import { SeededRandom, randomStream, type RandomSource } from "../random.js";
 import type { AttestationReport } from "../schemas/attestation.js";
 import type { CsvDatasetSchema } from "../schemas/dataset.js";
 import { FederationJob, type FederationJobInput } from "../schemas/federation.js";
@@ -223,8 +223,7 @@ function calibrateSigma(o: SimulationOptions, rounds: number, shardRows: number[
 export async function runSimulation(o: SimulationOptions): Promise<SimulationSummary> {
   const t0 = Date.now();
   const k = kernels();
-  const rng = (label: string): RandomSource =>
-    o.seed === undefined ? new CryptoRandom() : SeededRandom.derive(o.seed, label);
+  const rng = (label: string): RandomSource => randomStream(o.seed, label);
   const logger = createLogger({
     level: o.logLevel ?? "warn",
     name: "simulation",

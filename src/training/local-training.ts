@@ -7,7 +7,7 @@ import { weightsHash } from "../model/safetensors.js";
 import { createAccountant, getNoiseMultiplier, type AccountantName } from "../privacy/accountant/index.js";
 import { BudgetLedger } from "../privacy/budget-ledger.js";
 import { PrivacyGuard } from "../privacy/guard.js";
-import { CryptoRandom, SeededRandom, type RandomSource } from "../random.js";
+import { randomStream, type RandomSource } from "../random.js";
 import type { ModelSpec } from "../schemas/model.js";
 import { openDatabase } from "../storage/database.js";
 import { kernels } from "../tensor/backend.js";
@@ -88,8 +88,7 @@ export async function runLocalTraining(
 ): Promise<{ report: LocalTrainingReport; weights: TensorMap; spec: ModelSpec }> {
   const t0 = Date.now();
   const k = kernels();
-  const rng = (label: string): RandomSource =>
-    o.seed === undefined ? new CryptoRandom() : SeededRandom.derive(o.seed, label);
+  const rng = (label: string): RandomSource => randomStream(o.seed, label);
   const { dataset, source } = await loadDataset(dirname(o.datasetFile), basename(o.datasetFile));
   const { train: trainSet, test } = prepareDataset(dataset, {
     testFraction: o.testFraction,
