@@ -13,7 +13,7 @@ import { SeededRandom } from "../random.js";
 import { kernels } from "../tensor/backend.js";
 import { parseAgentConfigText } from "./agent-config-file.js";
 import { agentMode, startAgentProcess, type AgentMode } from "./agent-process.js";
-import type { TrainTask } from "./task.js";
+import type { TrainTask } from "../federation/task.js";
 
 const noTee = { root: mkdtempSync(join(tmpdir(), "no-tee-")), runCommand: null };
 

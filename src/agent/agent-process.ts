@@ -17,7 +17,7 @@ import { DEFAULT_DELTA } from "../schemas/privacy.js";
 import type { TrustPolicy } from "../schemas/trust-policy.js";
 import type { AgentService } from "./agent-service.js";
 import { LocalAgent } from "./local-agent.js";
-import { simulationTrustPolicy } from "./simulation.js";
+import { simulationTrustPolicy } from "../simulation/simulation.js";
 
 /**
  * How this agent attests. HARDWARE: a detected TEE. SIMULATED (`--simulation`): software evidence

@@ -4,7 +4,7 @@ import { SimulatedProvider } from "../attestation/providers/software.js";
 import { EnclaveError } from "../errors.js";
 import { createLogger, type LogLevel } from "../logging/logger.js";
 import { LocalAgent, type LocalAgentOptions } from "./local-agent.js";
-import type { AgentRequest, AgentResponse } from "./worker-agent.js";
+import type { AgentRequest, AgentResponse } from "../federation/transports/worker.js";
 
 const port = parentPort!;
 const { logLevel, ...options } = workerData as Omit<LocalAgentOptions, "provider"> & { logLevel?: LogLevel };

@@ -1,12 +1,12 @@
 import type { Parameter } from "../model/parameter.js";
 import type { TensorMap } from "../tensor/tensor.js";
-import { fedProxGradientHook } from "./strategies/fedprox.js";
+import { fedProxGradientHook } from "../strategies/fedprox.js";
 import {
   initialControlVariate,
   scaffoldControlUpdate,
   scaffoldGradientHook,
-} from "./strategies/scaffold-client.js";
-import type { TrainTask } from "./task.js";
+} from "../strategies/scaffold-client.js";
+import type { TrainTask } from "../federation/task.js";
 
 /**
  * The client side of a strategy: a correction applied to each (already privatised) gradient,

@@ -12,7 +12,7 @@ import { SgdOptimizer } from "../training/optimizer.js";
 import { poissonSchedule, train, type Examples } from "../training/trainer.js";
 import type { AgentService } from "./agent-service.js";
 import { clientAlgorithmFor } from "./client-algorithm.js";
-import type { BudgetProbe, TaskOutcome, TrainTask } from "./task.js";
+import type { BudgetProbe, TaskOutcome, TrainTask } from "../federation/task.js";
 
 /** SCAFFOLD client control variates are remembered for this many (job, dataset) pairs. */
 const MAX_REMEMBERED_JOBS = 8;

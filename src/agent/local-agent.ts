@@ -15,9 +15,9 @@ import { openDatabase, type Database } from "../storage/database.js";
 import { kernels } from "../tensor/backend.js";
 import type { Examples } from "../training/trainer.js";
 import { AgentService } from "./agent-service.js";
-import type { AgentHandle } from "./coordinator.js";
+import type { AgentHandle } from "../coordinator/coordinator.js";
 import { Executor } from "./executor.js";
-import type { BudgetProbe, TaskOutcome, TrainTask } from "./task.js";
+import type { BudgetProbe, TaskOutcome, TrainTask } from "../federation/task.js";
 
 export interface LocalAgentOptions {
   id: string;

@@ -22,10 +22,10 @@ import { kernels } from "../tensor/backend.js";
 import type { TensorMap } from "../tensor/tensor.js";
 import { evaluate } from "../training/trainer.js";
 import { runFederation, type AgentHandle } from "./coordinator.js";
-import { LocalAgent, loadTrainingExamples } from "./local-agent.js";
-import { simulationTrustPolicy } from "./simulation.js";
-import { createStrategy } from "./strategies/factory.js";
-import type { BudgetProbe, TaskOutcome, TrainTask } from "./task.js";
+import { LocalAgent, loadTrainingExamples } from "../agent/local-agent.js";
+import { simulationTrustPolicy } from "../simulation/simulation.js";
+import { createStrategy } from "../strategies/factory.js";
+import type { BudgetProbe, TaskOutcome, TrainTask } from "../federation/task.js";
 import { emptyLedgerCopier } from "../../test/support/ledger-template.js";
 
 const DATA = fileURLToPath(new URL("../../data/", import.meta.url));

@@ -28,7 +28,7 @@ import type { TensorMap } from "../tensor/tensor.js";
 import { TypeScriptKernels } from "../tensor/ts-kernels.js";
 import { SgdOptimizer } from "../training/optimizer.js";
 import { evaluate, train } from "../training/trainer.js";
-import { AgentService } from "./agent-service.js";
+import { AgentService } from "../agent/agent-service.js";
 import {
   assertClientLevelJob,
   calibrateClientNoise,
@@ -38,9 +38,9 @@ import {
   EMPTY_ROUND_CLIENT_ID,
 } from "./client-level-dp.js";
 import { runFederation, type AgentHandle, type JobResult } from "./coordinator.js";
-import { Executor } from "./executor.js";
-import { createStrategy } from "./strategies/factory.js";
-import type { TaskOutcome } from "./task.js";
+import { Executor } from "../agent/executor.js";
+import { createStrategy } from "../strategies/factory.js";
+import type { TaskOutcome } from "../federation/task.js";
 import { cli } from "../../test/support/cli.js";
 
 const DATA = fileURLToPath(new URL("../../data/", import.meta.url));

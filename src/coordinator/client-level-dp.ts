@@ -18,8 +18,8 @@ import { CryptoRandom, type RandomSource } from "../random.js";
 import type { FederationJob } from "../schemas/federation.js";
 import type { Kernels } from "../tensor/kernels.js";
 import type { TensorMap } from "../tensor/tensor.js";
-import { DpFedAvg, sampleClients } from "./strategies/dp-fedavg.js";
-import type { RoundAggregator, Strategy } from "./strategies/types.js";
+import { DpFedAvg, sampleClients } from "../strategies/dp-fedavg.js";
+import type { RoundAggregator, Strategy } from "../strategies/types.js";
 
 /** q when a DP_FEDAVG job gives no client_sampling_rate: every client joins every round. */
 export const DEFAULT_CLIENT_SAMPLING_RATE = 1;

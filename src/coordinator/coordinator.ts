@@ -11,8 +11,8 @@ import {
   type ClientLevelPrivacyReport,
   type ClientLevelRoundPrivacy,
 } from "./client-level-dp.js";
-import type { Strategy } from "./strategies/types.js";
-import type { BudgetProbe, LocalTrainingPlan, TaskOutcome, TrainTask } from "./task.js";
+import type { Strategy } from "../strategies/types.js";
+import type { BudgetProbe, LocalTrainingPlan, TaskOutcome, TrainTask } from "../federation/task.js";
 
 /** The coordinator's view of one agent, local (same thread), in a worker thread, or remote. */
 export interface AgentHandle {

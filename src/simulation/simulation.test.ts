@@ -153,7 +153,7 @@ describe("enclave simulate: the demo, its report and determinism", () => {
 
     // Worker threads and the CLI run the build (dist/): `npm run build` first.
     expect(
-      existsSync(join(REPO, "dist", "federation", "agent-worker-main.js")),
+      existsSync(join(REPO, "dist", "agent", "agent-worker-main.js")),
       "dist/ is missing: run `npm run build`",
     ).toBe(true);
     const threaded = await simulate("seed-1-workers", "1", 2);

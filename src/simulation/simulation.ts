@@ -43,13 +43,18 @@ import {
   ClientLevelDp,
   clientSamplingRate,
   type ClientLevelPrivacyReport,
-} from "./client-level-dp.js";
-import { runFederation, type AgentHandle, type JobResult, type RoundRecord } from "./coordinator.js";
-import { LocalAgent } from "./local-agent.js";
-import { createStrategy } from "./strategies/factory.js";
-import type { Strategy } from "./strategies/types.js";
-import type { LocalTrainingPlan } from "./task.js";
-import { WorkerAgent } from "./worker-agent.js";
+} from "../coordinator/client-level-dp.js";
+import {
+  runFederation,
+  type AgentHandle,
+  type JobResult,
+  type RoundRecord,
+} from "../coordinator/coordinator.js";
+import { LocalAgent } from "../agent/local-agent.js";
+import { createStrategy } from "../strategies/factory.js";
+import type { Strategy } from "../strategies/types.js";
+import type { LocalTrainingPlan } from "../federation/task.js";
+import { WorkerAgent } from "../federation/transports/worker.js";
 
 export type SplitSpec = { kind: "iid" } | { kind: "dirichlet"; alpha: number };
 

@@ -1,4 +1,4 @@
-import type { TensorMap } from "../../tensor/tensor.js";
+import type { TensorMap } from "../tensor/tensor.js";
 import { RoundBase } from "./round-base.js";
 import type { ClientUpdate } from "./types.js";
 

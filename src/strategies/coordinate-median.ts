@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { parseContract } from "../../schemas/contract.js";
+import { parseContract } from "../schemas/contract.js";
 import { BufferedRound, coordinatewise } from "./buffered-round.js";
 import type { RoundOutcome } from "./round-base.js";
 import { StrategyBase } from "./strategy-base.js";

@@ -1,4 +1,4 @@
-import type { TensorMap } from "../../tensor/tensor.js";
+import type { TensorMap } from "../tensor/tensor.js";
 
 /**
  * A running float64 sum Σ w_i · (y_i − x) laid out like the model: the O(model) memory behind

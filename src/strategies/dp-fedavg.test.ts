@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { CryptoRandom, SeededRandom } from "../../random.js";
-import { tensor, type TensorMap } from "../../tensor/tensor.js";
+import { CryptoRandom, SeededRandom } from "../random.js";
+import { tensor, type TensorMap } from "../tensor/tensor.js";
 import { clipFactor, DpFedAvg, sampleClients } from "./dp-fedavg.js";
 
 const tm = (o: Record<string, number[]>): TensorMap =>

@@ -1,9 +1,9 @@
 import { z } from "zod";
-import { parseContract } from "../../schemas/contract.js";
-import { CryptoRandom, type RandomSource } from "../../random.js";
-import { gaussianNoiseWords, type Kernels } from "../../tensor/kernels.js";
-import type { TensorMap } from "../../tensor/tensor.js";
-import { TypeScriptKernels } from "../../tensor/ts-kernels.js";
+import { parseContract } from "../schemas/contract.js";
+import { CryptoRandom, type RandomSource } from "../random.js";
+import { gaussianNoiseWords, type Kernels } from "../tensor/kernels.js";
+import type { TensorMap } from "../tensor/tensor.js";
+import { TypeScriptKernels } from "../tensor/ts-kernels.js";
 import { DeltaAccumulator } from "./delta-accumulator.js";
 import { AggregationError } from "./errors.js";
 import { RoundBase, type RoundOutcome, type RoundSequencer } from "./round-base.js";

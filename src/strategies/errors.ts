@@ -1,4 +1,4 @@
-import { EnclaveError } from "../../errors.js";
+import { EnclaveError } from "../errors.js";
 
 export type AggregationErrorCode =
   // A client update was rejected; the round continues without it.

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { parseContract } from "../../schemas/contract.js";
+import { parseContract } from "../schemas/contract.js";
 import { CoordinateMedian, CoordinateMedianOptions } from "./coordinate-median.js";
 import { DpFedAvg, DpFedAvgOptions, type DpFedAvgDeps } from "./dp-fedavg.js";
 import { FedAvg, FedAvgOptions } from "./fedavg.js";

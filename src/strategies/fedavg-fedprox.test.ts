@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { SeededRandom } from "../../random.js";
-import { tensor, type TensorMap } from "../../tensor/tensor.js";
+import { SeededRandom } from "../random.js";
+import { tensor, type TensorMap } from "../tensor/tensor.js";
 import { FedAvg } from "./fedavg.js";
 import { fedProxGradientHook, FedProx, proximalGradient, proximalLoss } from "./fedprox.js";
 import type { ClientUpdate } from "./types.js";

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { parseContract } from "../../schemas/contract.js";
+import { parseContract } from "../schemas/contract.js";
 import { addScaled, DeltaAccumulator } from "./delta-accumulator.js";
 import { RoundBase, type RoundOutcome, type RoundSequencer } from "./round-base.js";
 import { StrategyBase, Weighting, weightOf } from "./strategy-base.js";

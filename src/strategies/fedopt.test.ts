@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { SeededRandom } from "../../random.js";
-import { tensor, type TensorMap } from "../../tensor/tensor.js";
+import { SeededRandom } from "../random.js";
+import { tensor, type TensorMap } from "../tensor/tensor.js";
 import { FedAdam, FedYogi } from "./fedopt.js";
 import type { Strategy } from "./types.js";
 

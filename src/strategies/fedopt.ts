@@ -1,6 +1,6 @@
 import { z } from "zod";
-import { parseContract } from "../../schemas/contract.js";
-import type { TensorMap } from "../../tensor/tensor.js";
+import { parseContract } from "../schemas/contract.js";
+import type { TensorMap } from "../tensor/tensor.js";
 import { DeltaAccumulator } from "./delta-accumulator.js";
 import { AggregationError } from "./errors.js";
 import { RoundBase, type RoundOutcome, type RoundSequencer } from "./round-base.js";

@@ -1,7 +1,7 @@
 import { z } from "zod";
-import { parseContract } from "../../schemas/contract.js";
-import { assertSameLayout, squaredDistance } from "../../tensor/tensor-math.js";
-import type { TensorMap } from "../../tensor/tensor.js";
+import { parseContract } from "../schemas/contract.js";
+import { assertSameLayout, squaredDistance } from "../tensor/tensor-math.js";
+import type { TensorMap } from "../tensor/tensor.js";
 import { MeanRound } from "./fedavg.js";
 import { StrategyBase, Weighting } from "./strategy-base.js";
 import { matchParameters, requireNonNegative, type GradientHook, type TrainableTensor } from "./trainable.js";

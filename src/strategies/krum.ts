@@ -1,7 +1,7 @@
 import { z } from "zod";
-import { parseContract } from "../../schemas/contract.js";
-import { squaredDistance } from "../../tensor/tensor-math.js";
-import type { TensorMap } from "../../tensor/tensor.js";
+import { parseContract } from "../schemas/contract.js";
+import { squaredDistance } from "../tensor/tensor-math.js";
+import type { TensorMap } from "../tensor/tensor.js";
 import { BufferedRound } from "./buffered-round.js";
 import { AggregationError } from "./errors.js";
 import type { RoundOutcome } from "./round-base.js";

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { SeededRandom } from "../../random.js";
-import { tensor, type TensorMap } from "../../tensor/tensor.js";
+import { SeededRandom } from "../random.js";
+import { tensor, type TensorMap } from "../tensor/tensor.js";
 import { CoordinateMedian } from "./coordinate-median.js";
 import { Krum } from "./krum.js";
 import { TrimmedMean } from "./trimmed-mean.js";

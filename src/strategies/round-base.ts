@@ -1,5 +1,5 @@
-import { assertFinite, assertWellFormed, TensorLayoutError } from "../../tensor/tensor-math.js";
-import type { TensorMap } from "../../tensor/tensor.js";
+import { assertFinite, assertWellFormed, TensorLayoutError } from "../tensor/tensor-math.js";
+import type { TensorMap } from "../tensor/tensor.js";
 import { AggregationError } from "./errors.js";
 import type { ClientBroadcast, ClientUpdate, RoundAggregator, RoundContext, RoundResult } from "./types.js";
 import { clientLabel, validateClientId, validateUpdate } from "./update-validation.js";

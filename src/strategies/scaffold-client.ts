@@ -1,5 +1,5 @@
-import { assertSameLayout } from "../../tensor/tensor-math.js";
-import { zerosLike, type TensorMap } from "../../tensor/tensor.js";
+import { assertSameLayout } from "../tensor/tensor-math.js";
+import { zerosLike, type TensorMap } from "../tensor/tensor.js";
 import {
   matchParameters,
   requirePositive,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { tensor, type TensorMap } from "../../tensor/tensor.js";
+import { tensor, type TensorMap } from "../tensor/tensor.js";
 import { AggregationError } from "./errors.js";
 import { FedAvg } from "./fedavg.js";
 import { proximalGradient } from "./fedprox.js";

@@ -1,6 +1,6 @@
 import { z } from "zod";
-import { parseContract } from "../../schemas/contract.js";
-import { cloneTensors, zerosLike, type TensorMap } from "../../tensor/tensor.js";
+import { parseContract } from "../schemas/contract.js";
+import { cloneTensors, zerosLike, type TensorMap } from "../tensor/tensor.js";
 import { addScaled, DeltaAccumulator } from "./delta-accumulator.js";
 import { AggregationError } from "./errors.js";
 import { RoundBase, type RoundOutcome, type RoundSequencer } from "./round-base.js";

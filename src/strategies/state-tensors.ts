@@ -3,8 +3,8 @@ import {
   assertSameLayout,
   assertWellFormed,
   TensorLayoutError,
-} from "../../tensor/tensor-math.js";
-import { cloneTensors, type TensorMap } from "../../tensor/tensor.js";
+} from "../tensor/tensor-math.js";
+import { cloneTensors, type TensorMap } from "../tensor/tensor.js";
 import { AggregationError } from "./errors.js";
 
 /**

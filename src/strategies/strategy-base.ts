@@ -1,5 +1,5 @@
 import { z } from "zod";
-import type { TensorMap } from "../../tensor/tensor.js";
+import type { TensorMap } from "../tensor/tensor.js";
 import { AggregationError } from "./errors.js";
 import { RoundSequencer, validateGlobal } from "./round-base.js";
 import type {

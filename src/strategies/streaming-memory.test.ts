@@ -1,7 +1,7 @@
 import { runInNewContext } from "node:vm";
 import { setFlagsFromString } from "node:v8";
 import { describe, expect, it } from "vitest";
-import { tensor, type TensorMap } from "../../tensor/tensor.js";
+import { tensor, type TensorMap } from "../tensor/tensor.js";
 import { CoordinateMedian } from "./coordinate-median.js";
 import { FedAvg } from "./fedavg.js";
 import type { ClientUpdate, RoundAggregator } from "./types.js";

@@ -1,6 +1,6 @@
-import { EnclaveError } from "../../errors.js";
-import { displayName } from "../../tensor/tensor-math.js";
-import type { TensorMap } from "../../tensor/tensor.js";
+import { EnclaveError } from "../errors.js";
+import { displayName } from "../tensor/tensor-math.js";
+import type { TensorMap } from "../tensor/tensor.js";
 
 /**
  * A parameter as the training loop holds it (structurally the model's Parameter): the client-side

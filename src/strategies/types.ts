@@ -1,4 +1,4 @@
-import type { TensorMap } from "../../tensor/tensor.js";
+import type { TensorMap } from "../tensor/tensor.js";
 
 /** What one client sends back after local training in a round. */
 export interface ClientUpdate {

@@ -1,5 +1,5 @@
-import { assertFinite, assertSameLayout, displayName, TensorLayoutError } from "../../tensor/tensor-math.js";
-import type { TensorMap } from "../../tensor/tensor.js";
+import { assertFinite, assertSameLayout, displayName, TensorLayoutError } from "../tensor/tensor-math.js";
+import type { TensorMap } from "../tensor/tensor.js";
 import { AggregationError, type AggregationErrorCode } from "./errors.js";
 import type { ClientUpdate } from "./types.js";
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { ValidationError } from "../../errors.js";
-import { SeededRandom } from "../../random.js";
-import { tensor, type Tensor, type TensorMap } from "../../tensor/tensor.js";
+import { ValidationError } from "../errors.js";
+import { SeededRandom } from "../random.js";
+import { tensor, type Tensor, type TensorMap } from "../tensor/tensor.js";
 import { AggregationError } from "./errors.js";
 import { createStrategy, type StrategySpec } from "./factory.js";
 import { FedAvg } from "./fedavg.js";

@@ -2,11 +2,11 @@ import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
-import type { Evidence } from "../attestation/evidence.js";
-import { EnclaveError } from "../errors.js";
-import type { AgentHandle } from "./coordinator.js";
-import type { LocalAgentOptions } from "./local-agent.js";
-import type { BudgetProbe, TaskOutcome, TrainTask } from "./task.js";
+import type { Evidence } from "../../attestation/evidence.js";
+import { EnclaveError } from "../../errors.js";
+import type { AgentHandle } from "../../coordinator/coordinator.js";
+import type { LocalAgentOptions } from "../../agent/local-agent.js";
+import type { BudgetProbe, TaskOutcome, TrainTask } from "../task.js";
 
 export interface AgentRequest {
   id: number;
@@ -21,9 +21,9 @@ export type AgentResponse =
 /** The compiled worker entry (tests run the TypeScript sources, the worker runs the build). */
 function workerEntry(): string {
   const here = fileURLToPath(import.meta.url);
-  const sibling = join(dirname(here), "agent-worker-main.js");
+  const sibling = join(dirname(here), "../../agent/agent-worker-main.js");
   if (existsSync(sibling)) return sibling;
-  const built = join(dirname(here), "../../dist/federation/agent-worker-main.js");
+  const built = join(dirname(here), "../../../dist/agent/agent-worker-main.js");
   if (existsSync(built)) return built;
   throw new EnclaveError("WORKER_ENTRY_MISSING", "the agent worker is not built; run `npm run build`");
 }
