@@ -3,23 +3,23 @@ export * from "./errors.js";
 export * from "./schemas/index.js";
 export * from "./data/index.js";
 export * from "./privacy/accountant/index.js";
-export * from "./federation/strategies/index.js";
+export * from "./strategies/index.js";
 export * from "./tensor/index.js";
 export * from "./attestation/index.js";
 export {
   calibrateClientNoise,
   clientLevelEpsilon,
   DEFAULT_CLIENT_SAMPLING_RATE,
-} from "./federation/client-level-dp.js";
+} from "./coordinator/client-level-dp.js";
 export {
   runFederation,
   type AgentHandle,
   type JobResult,
   type RoundRecord,
-} from "./federation/coordinator.js";
-export { runSimulation, type SimulationOptions, type SimulationSummary } from "./federation/simulation.js";
-export { LocalAgent, type LocalAgentOptions } from "./federation/local-agent.js";
-export { Executor } from "./federation/executor.js";
+} from "./coordinator/coordinator.js";
+export { runSimulation, type SimulationOptions, type SimulationSummary } from "./simulation/simulation.js";
+export { LocalAgent, type LocalAgentOptions } from "./agent/local-agent.js";
+export { Executor } from "./agent/executor.js";
 export { Airlock } from "./airlock/airlock.js";
 export { PrivacyGuard, PrivacyBudgetExhaustedError } from "./privacy/guard.js";
 export { BudgetLedger } from "./privacy/budget-ledger.js";

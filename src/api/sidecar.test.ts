@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { AgentService } from "../federation/agent-service.js";
+import { AgentService } from "../agent/agent-service.js";
 import { startSidecar, type Sidecar } from "./sidecar.js";
 
 const trusted = {

@@ -7,7 +7,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { AgentConfig } from "../../src/schemas/agent-config.js";
 import { parseContract } from "../../src/schemas/contract.js";
 import { FederationJob } from "../../src/schemas/federation.js";
-import { startAgentProcess } from "../../src/federation/agent-process.js";
+import { startAgentProcess } from "../../src/agent/agent-process.js";
 import { createLogger } from "../../src/logging/logger.js";
 import { buildModelSpec } from "../../src/model/registry.js";
 import { Network } from "../../src/model/network.js";

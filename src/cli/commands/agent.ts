@@ -1,7 +1,7 @@
 import { dirname, resolve } from "node:path";
 import type { Command } from "commander";
-import { loadAgentConfig } from "../../federation/agent-config-file.js";
-import { agentMode, startAgentProcess } from "../../federation/agent-process.js";
+import { loadAgentConfig } from "../../agent/agent-config-file.js";
+import { agentMode, startAgentProcess } from "../../agent/agent-process.js";
 import { createLogger, type LogLevel } from "../../logging/logger.js";
 import { choiceFlag, numberFlag } from "../flags.js";
 

@@ -4,13 +4,13 @@ import { resolve } from "node:path";
 import { InvalidArgumentError, type Command } from "commander";
 import { parse as parseYaml } from "yaml";
 import { ValidationError } from "../../errors.js";
-import { assertClientLevelJob } from "../../federation/client-level-dp.js";
+import { assertClientLevelJob } from "../../coordinator/client-level-dp.js";
 import {
   runSimulation,
   type SimulationEvent,
   type SimulationSummary,
   type SplitSpec,
-} from "../../federation/simulation.js";
+} from "../../simulation/simulation.js";
 import { FederationJob, type FederationJobInput } from "../../schemas/federation.js";
 import { parseContract } from "../../schemas/contract.js";
 import { DEFAULT_DELTA, EPSILON_HARD_CEILING } from "../../schemas/privacy.js";

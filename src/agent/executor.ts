@@ -1,0 +1,235 @@
+import { Airlock } from "../airlock/airlock.js";
+import { EnclaveError } from "../errors.js";
+import { silentLogger, type Logger } from "../logging/logger.js";
+import { Network } from "../model/network.js";
+import type { BudgetLedger } from "../privacy/budget-ledger.js";
+import { PrivacyGuard, type AccountantFromHistory } from "../privacy/guard.js";
+import type { RandomSource } from "../random.js";
+import type { AttestationReport } from "../schemas/attestation.js";
+import type { Kernels } from "../tensor/kernels.js";
+import type { TensorMap } from "../tensor/tensor.js";
+import { SgdOptimizer } from "../training/optimizer.js";
+import { poissonSchedule, train, type Examples } from "../training/trainer.js";
+import type { AgentService } from "./agent-service.js";
+import { clientAlgorithmFor } from "./client-algorithm.js";
+import type { BudgetProbe, TaskOutcome, TrainTask } from "../federation/task.js";
+
+/** SCAFFOLD client control variates are remembered for this many (job, dataset) pairs. */
+const MAX_REMEMBERED_JOBS = 8;
+
+export class AttestationRefusedError extends EnclaveError {
+  constructor(status: string) {
+    super("ATTESTATION_NOT_TRUSTED", `refusing to train: this node's attestation status is ${status}`);
+  }
+}
+
+/** A DP_FEDAVG task reached an agent whose owner has not accepted client-level DP. */
+export class ClientLevelDpRefusedError extends EnclaveError {
+  constructor() {
+    super(
+      "CLIENT_LEVEL_DP_NOT_ACCEPTED",
+      "refusing a DP_FEDAVG task: its update would leave this agent without local noise, and this agent does not accept client-level DP (acceptClientLevelDp)",
+    );
+  }
+}
+
+export interface ExecutorDeps {
+  service: AgentService;
+  /** Collects evidence and has it verified; resolves to the verifier's AttestationReport. */
+  attest: () => Promise<AttestationReport>;
+  /** The Data Sentry path: resolves the dataset id inside the data root and validates its schema. */
+  loadDataset: (datasetId: string) => Promise<Examples>;
+  ledger: BudgetLedger;
+  accountantFromHistory: AccountantFromHistory;
+  kernels: Kernels;
+  /** Noise and sampling randomness: the OS CSPRNG outside seeded simulations. */
+  noise: RandomSource;
+  sampling: RandomSource;
+  init: RandomSource;
+  /** Logs codes, ids and numbers only. */
+  logger?: Logger;
+  /**
+   * The data owner's opt-in to DP_FEDAVG jobs: training then has no per-example noise, and the
+   * update is protected only by the coordinator's client-level DP (clipping and noise in its
+   * enclave). Off by default: such tasks are refused.
+   */
+  acceptClientLevelDp?: boolean;
+}
+
+/**
+ * Runs one task in the fixed order Attest -> Validate -> Train -> Sanitize. Nothing but the
+ * Airlock's output leaves `run`; errors carry codes and field names, never data.
+ */
+export class Executor {
+  /** SCAFFOLD's client control variate c_i, kept across rounds. */
+  private clientControl: Map<string, TensorMap> = new Map();
+
+  constructor(private readonly deps: ExecutorDeps) {}
+
+  async run(task: TrainTask): Promise<TaskOutcome> {
+    const { service } = this.deps;
+    const clientLevel = this.clientLevel(task);
+    const log = (this.deps.logger ?? silentLogger).child({
+      job_id: task.job.job_id,
+      round: task.round,
+      node: service.nodeId,
+    });
+    log.debug({ dataset_id: task.job.dataset_id, strategy: task.job.strategy }, "task received");
+    // 1. Attest
+    const report = await this.deps.attest();
+    service.setAttestation(report);
+    log.info(
+      { status: report.status, hardware_type: report.hardware_type, measurement: report.measurement_hash },
+      "attested",
+    );
+    if (report.status !== "TRUSTED") {
+      service.count("tasks_refused");
+      log.warn({ status: report.status }, "refusing to train: attestation not trusted");
+      throw new AttestationRefusedError(report.status);
+    }
+    // 2. Validate
+    const data = await this.deps.loadDataset(task.job.dataset_id);
+    if (data.numFeatures !== task.model.input_dim) {
+      throw new EnclaveError(
+        "MODEL_DATA_MISMATCH",
+        `model input_dim ${task.model.input_dim} != dataset features ${data.numFeatures}`,
+      );
+    }
+    if (task.model.arch !== task.job.model_arch) {
+      throw new EnclaveError(
+        "MODEL_DATA_MISMATCH",
+        `task model arch "${task.model.arch}" is not the job's "${task.job.model_arch}"`,
+      );
+    }
+    // 3. Train
+    const net = new Network(task.model, this.deps.kernels, this.deps.init);
+    net.loadWeights(task.global);
+    const guard = await this.guardFor(task).init();
+    // DP_FEDAVG spends no local per-example budget: the sidecar keeps showing the dataset's ledger.
+    if (!clientLevel)
+      service.setGuard(guard, task.job.dataset_id, task.job.privacy.target_epsilon, task.job.privacy.delta);
+    const key = `${task.job.job_id}/${task.job.dataset_id}`;
+    const algorithm = clientAlgorithmFor(task, this.clientControl.get(key));
+    const result = await train(net, this.deps.kernels, data, {
+      epochs: task.plan.epochs,
+      batchSize: task.plan.batchSize,
+      optimizer: new SgdOptimizer(this.deps.kernels, task.plan.learningRate, task.plan.momentum),
+      sampling: this.deps.sampling,
+      // DP_FEDAVG: the non-private path of the same engine; privacy is added at the coordinator.
+      dp: clientLevel
+        ? undefined
+        : {
+            noiseMultiplier: task.job.privacy.noise_multiplier,
+            maxGradNorm: task.job.privacy.max_grad_norm,
+            guard,
+            noise: this.deps.noise,
+          },
+      gradientHook: algorithm.gradientHook,
+    });
+    service.count("train_steps", result.steps);
+    service.count("train_examples", result.examplesProcessed);
+    const weights = net.weights();
+    const control = algorithm.finish(weights, result.steps, task.plan.learningRate);
+    if (control) {
+      // Keep the variates of the few most recent jobs only: a long-running agent must not grow forever.
+      this.clientControl.delete(key);
+      this.clientControl.set(key, control.clientControl);
+      while (this.clientControl.size > MAX_REMEMBERED_JOBS)
+        this.clientControl.delete(this.clientControl.keys().next().value!);
+    }
+
+    // 4. Sanitize
+    const airlock = new Airlock(task.global);
+    const out = airlock.sanitize({
+      tensors: weights,
+      metrics: {
+        loss: result.meanLoss,
+        examples: data.rows,
+        // No local epsilon under DP_FEDAVG: the coordinator accounts the client-level budget.
+        ...(clientLevel ? {} : { epsilon: guard.spentEpsilon() }),
+        delta: task.job.privacy.delta,
+        steps: result.steps,
+      },
+    });
+    let dropped = out.dropped.length;
+    let controlDelta;
+    if (control) {
+      const c = airlock.sanitize({ tensors: control.delta });
+      dropped += c.dropped.length;
+      if (airlock.isComplete(c)) controlDelta = c.tensors;
+    }
+    service.count("airlock_drops", dropped);
+    if (dropped > 0)
+      log.warn(
+        { dropped, items: [...out.dropped].map((d) => `${d.key}: ${d.reason}`) },
+        "airlock dropped items",
+      );
+    log.info(
+      {
+        steps: result.steps,
+        examples: data.rows,
+        epsilon: out.metrics.epsilon,
+        loss: out.metrics.loss,
+        stopped_by: result.stoppedBy?.code,
+      },
+      "task trained and sanitised",
+    );
+    if (!airlock.isComplete(out)) {
+      throw new EnclaveError(
+        "AIRLOCK_INCOMPLETE_UPDATE",
+        `the airlock dropped ${dropped} item(s); no complete update to send`,
+      );
+    }
+    service.count("tasks_completed");
+    return {
+      clientId: service.nodeId,
+      status: result.stoppedBy ? "budget_exhausted" : "ok",
+      weights: out.tensors,
+      controlDelta,
+      numExamples: data.rows,
+      metrics: out.metrics,
+      dropped,
+    };
+  }
+
+  /** Epsilon now and after one more round of this task's plan (numbers only). */
+  async probe(task: TrainTask): Promise<BudgetProbe> {
+    const clientLevel = this.clientLevel(task);
+    const data = await this.deps.loadDataset(task.job.dataset_id);
+    const guard = await this.guardFor(task).init();
+    if (clientLevel) {
+      // A DP_FEDAVG round adds nothing to this dataset's per-example ledger.
+      const spent = guard.spentEpsilon();
+      return { epsilon: spent, nextEpsilon: spent, limit: guard.limit, examples: data.rows };
+    }
+    const { sampleRate, stepsPerEpoch } = poissonSchedule(data.rows, task.plan.batchSize);
+    return {
+      epsilon: guard.spentEpsilon(),
+      nextEpsilon: guard.epsilonAfter(sampleRate, task.plan.epochs * stepsPerEpoch),
+      limit: guard.limit,
+      examples: data.rows,
+    };
+  }
+
+  /** True for a DP_FEDAVG task this agent accepts; throws when it does not accept them. */
+  private clientLevel(task: TrainTask): boolean {
+    if (task.job.privacy.mechanism !== "DP_FEDAVG") return false;
+    if (this.deps.acceptClientLevelDp !== true) {
+      this.deps.service.count("tasks_refused");
+      throw new ClientLevelDpRefusedError();
+    }
+    return true;
+  }
+
+  private guardFor(task: TrainTask): PrivacyGuard {
+    return new PrivacyGuard({
+      ledger: this.deps.ledger,
+      datasetId: task.job.dataset_id,
+      jobId: task.job.job_id,
+      targetEpsilon: task.job.privacy.target_epsilon,
+      delta: task.job.privacy.delta,
+      noiseMultiplier: task.job.privacy.noise_multiplier,
+      accountantFromHistory: this.deps.accountantFromHistory,
+    });
+  }
+}

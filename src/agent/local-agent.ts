@@ -1,0 +1,151 @@
+import { appraiseEvidence, type Appraisal } from "../attestation/appraise.js";
+import { bindReportData } from "../attestation/binding.js";
+import type { Evidence } from "../attestation/evidence.js";
+import { NonceIssuer } from "../attestation/nonce.js";
+import type { EvidenceProvider } from "../attestation/providers/provider.js";
+import { applyStandardizer, fitStandardizer, loadDataset } from "../data/index.js";
+import { createAccountant, type AccountantName } from "../privacy/accountant/index.js";
+import { BudgetLedger } from "../privacy/budget-ledger.js";
+import { PrivacyGuard } from "../privacy/guard.js";
+import type { Logger } from "../logging/logger.js";
+import { randomStream, type RandomSource } from "../random.js";
+import type { TrustPolicy } from "../schemas/trust-policy.js";
+import { EPSILON_HARD_CEILING } from "../schemas/privacy.js";
+import { openDatabase, type Database } from "../storage/database.js";
+import { kernels } from "../tensor/backend.js";
+import type { Examples } from "../training/trainer.js";
+import { AgentService } from "./agent-service.js";
+import type { AgentHandle } from "../coordinator/coordinator.js";
+import { Executor } from "./executor.js";
+import type { BudgetProbe, TaskOutcome, TrainTask } from "../federation/task.js";
+
+export interface LocalAgentOptions {
+  id: string;
+  /** Holds the agent's persistent privacy ledger (`<workspace>/db`). */
+  workspace: string;
+  /** Dataset ids resolve only inside this directory (Data Sentry). */
+  dataRoot: string;
+  provider: EvidenceProvider & { readonly publicKey: Uint8Array };
+  /** The agent's own trust policy: it refuses to train unless its evidence passes it. */
+  policy: TrustPolicy;
+  accountant: AccountantName;
+  /** Reproducible randomness for simulations; the OS CSPRNG when omitted. */
+  seed?: number | string;
+  databaseUrl?: string;
+  logger?: Logger;
+  /** The owner's opt-in to DP_FEDAVG jobs (un-noised updates, client-level DP at the coordinator). */
+  acceptClientLevelDp?: boolean;
+}
+
+/**
+ * Loads a dataset through the Data Sentry and scales it with the schema's declared statistics
+ * (or, without them, statistics of the local rows, which never leave the agent).
+ */
+export async function loadTrainingExamples(dataRoot: string, datasetId: string): Promise<Examples> {
+  const { dataset, schema } = await loadDataset(dataRoot, datasetId);
+  const declared = schema.format === "csv" ? schema.standardization : undefined;
+  const st = declared
+    ? { mean: Float64Array.from(declared.mean), std: Float64Array.from(declared.std) }
+    : fitStandardizer(dataset);
+  return applyStandardizer(dataset, st);
+}
+
+/** An agent running in this thread: its service, executor and ledger, behind the AgentHandle. */
+export class LocalAgent implements AgentHandle {
+  readonly service: AgentService;
+  private constructor(
+    readonly id: string,
+    private readonly db: Database,
+    private readonly executor: Executor,
+    private readonly provider: LocalAgentOptions["provider"],
+    service: AgentService,
+    private readonly appraiseSelf: () => Promise<Appraisal>,
+    private readonly ledger: BudgetLedger,
+    private readonly accountantName: AccountantName,
+  ) {
+    this.service = service;
+  }
+
+  static async start(o: LocalAgentOptions): Promise<LocalAgent> {
+    const db = await openDatabase({ workspace: o.workspace, url: o.databaseUrl });
+    try {
+      const ledger = await BudgetLedger.open(db);
+      const service = new AgentService(o.id);
+      const rng = (label: string): RandomSource => randomStream(o.seed, `${o.id}/${label}`);
+      const selfNonces = new NonceIssuer();
+      // Self-check before touching data: fresh evidence bound to a local nonce and our key.
+      const appraiseSelf = async (): Promise<Appraisal> => {
+        const { nonce } = selfNonces.issue();
+        const evidence = await o.provider.collect(bindReportData(nonce, o.provider.publicKey));
+        return appraiseEvidence(evidence, {
+          policy: o.policy,
+          binding: { nonce, publicKey: o.provider.publicKey },
+          nonceIssuer: selfNonces,
+          nodeId: o.id,
+        });
+      };
+      const executor = new Executor({
+        service,
+        attest: async () => (await appraiseSelf()).report,
+        loadDataset: (datasetId) => loadTrainingExamples(o.dataRoot, datasetId),
+        ledger,
+        accountantFromHistory: (h) => createAccountant(o.accountant, h),
+        kernels: kernels(),
+        noise: rng("noise"),
+        sampling: rng("sampling"),
+        init: rng("init"),
+        logger: o.logger,
+        acceptClientLevelDp: o.acceptClientLevelDp,
+      });
+      return new LocalAgent(o.id, db, executor, o.provider, service, appraiseSelf, ledger, o.accountant);
+    } catch (err) {
+      await db.close();
+      throw err;
+    }
+  }
+
+  /**
+   * Attest outside a task (at start and on the re-attestation timer): the same self-appraisal the
+   * executor runs before training, recorded on the service the sidecar reads.
+   */
+  async attest(): Promise<Appraisal> {
+    const appraisal = await this.appraiseSelf();
+    this.service.setAttestation(appraisal.report);
+    return appraisal;
+  }
+
+  /**
+   * Before any job: show the budget already spent on `datasetId` (from the persistent ledger, at
+   * `delta`) through a guard on that ledger. A job replaces it with the guard it enforces.
+   */
+  async showBudget(datasetId: string, delta: number): Promise<void> {
+    const guard = await new PrivacyGuard({
+      ledger: this.ledger,
+      datasetId,
+      jobId: "",
+      targetEpsilon: EPSILON_HARD_CEILING,
+      delta,
+      noiseMultiplier: 1,
+      accountantFromHistory: (h) => createAccountant(this.accountantName, h),
+    }).init();
+    this.service.setGuard(guard, datasetId, EPSILON_HARD_CEILING, delta);
+  }
+
+  /** Evidence for the coordinator's challenge, bound to its nonce and this node's key. */
+  async evidence(nonce: Uint8Array): Promise<{ evidence: Evidence; publicKey: Uint8Array }> {
+    const evidence = await this.provider.collect(bindReportData(nonce, this.provider.publicKey));
+    return { evidence, publicKey: this.provider.publicKey };
+  }
+
+  probe(task: TrainTask): Promise<BudgetProbe> {
+    return this.executor.probe(task);
+  }
+
+  run(task: TrainTask): Promise<TaskOutcome> {
+    return this.executor.run(task);
+  }
+
+  async close(): Promise<void> {
+    await this.db.close();
+  }
+}

@@ -1,0 +1,529 @@
+import { randomUUID } from "node:crypto";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
+import { appraiseEvidence } from "../attestation/appraise.js";
+import { NonceIssuer } from "../attestation/nonce.js";
+import { parseTrustPolicy } from "../attestation/policy/load.js";
+import { SimulatedProvider } from "../attestation/providers/software.js";
+import {
+  dirichletPartition,
+  fitStandardizer,
+  applyStandardizer,
+  iidPartition,
+  loadDataset,
+  partitionDataset,
+  stratifiedSplit,
+  subsetDataset,
+  type Dataset,
+} from "../data/index.js";
+import { EnclaveError } from "../errors.js";
+import { createLogger, type LogLevel } from "../logging/logger.js";
+import type { DestinationStream } from "pino";
+import { Network } from "../model/network.js";
+import { buildModelSpec } from "../model/registry.js";
+import { serializeSafetensors, weightsHash } from "../model/safetensors.js";
+import { getNoiseMultiplier, type AccountantName } from "../privacy/accountant/index.js";
+import { BudgetLedger } from "../privacy/budget-ledger.js";
+import type { PrivacyMechanism } from "../schemas/privacy.js";
+import { openDatabase, type Database } from "../storage/database.js";
+import { SeededRandom, randomStream, type RandomSource } from "../random.js";
+import type { AttestationReport } from "../schemas/attestation.js";
+import type { CsvDatasetSchema } from "../schemas/dataset.js";
+import { FederationJob, type FederationJobInput } from "../schemas/federation.js";
+import { parseContract } from "../schemas/contract.js";
+import type { ModelSpec } from "../schemas/model.js";
+import type { TrustPolicy } from "../schemas/trust-policy.js";
+import { kernels } from "../tensor/backend.js";
+import { SgdOptimizer } from "../training/optimizer.js";
+import { evaluate, poissonSchedule, train } from "../training/trainer.js";
+import { renderHtmlReport } from "../report/html-report.js";
+import {
+  assertClientLevelJob,
+  calibrateClientNoise,
+  ClientLevelDp,
+  clientSamplingRate,
+  type ClientLevelPrivacyReport,
+} from "../coordinator/client-level-dp.js";
+import {
+  runFederation,
+  type AgentHandle,
+  type JobResult,
+  type RoundRecord,
+} from "../coordinator/coordinator.js";
+import { LocalAgent } from "../agent/local-agent.js";
+import { createStrategy } from "../strategies/factory.js";
+import type { Strategy } from "../strategies/types.js";
+import type { LocalTrainingPlan } from "../federation/task.js";
+import { WorkerAgent } from "../federation/transports/worker.js";
+
+export type SplitSpec = { kind: "iid" } | { kind: "dirichlet"; alpha: number };
+
+export interface SimulationOptions {
+  clients: number;
+  rounds: number;
+  strategy: FederationJob["strategy"];
+  datasetFile: string;
+  split: SplitSpec;
+  targetEpsilon: number;
+  delta: number;
+  /** DP_SGD (example-level, on the agents; the default) or DP_FEDAVG (client-level, at the coordinator). */
+  mechanism?: PrivacyMechanism;
+  /** DP_FEDAVG: q, each client's per-round sampling probability (default 1). */
+  clientSamplingRate?: number;
+  /** DP_FEDAVG: server learning rate η (default 1). */
+  serverLr?: number;
+  /**
+   * Calibrated when omitted: so every client's whole job fits the target (DP_SGD), or so the
+   * job's rounds at q fit it (DP_FEDAVG).
+   */
+  noiseMultiplier?: number;
+  maxGradNorm: number;
+  proximalMu: number;
+  minClients?: number;
+  /** Agents in worker threads when > 1. */
+  workers: number;
+  seed?: number | string;
+  /** A FederationJob (validated) overriding clients, rounds, strategy and privacy. */
+  job?: FederationJobInput;
+  reportDir: string;
+  plan: LocalTrainingPlan;
+  hidden: number[];
+  accountant: AccountantName;
+  testFraction: number;
+  onEvent?: (event: SimulationEvent) => void;
+  /** Structured log level of the coordinator and agents (JSON lines on stderr). */
+  logLevel?: LogLevel;
+  /** Where log lines go (default stderr): tests capture them. */
+  logDestination?: DestinationStream;
+}
+
+export type SimulationEvent =
+  | { type: "setup"; message: string }
+  | { type: "client"; round: number; clientId: string; phase: string; detail?: string }
+  | { type: "round"; record: RoundRecord; rounds: number };
+
+export interface SimulationSummary {
+  job: FederationJob;
+  status: JobResult["status"];
+  reason?: string;
+  rounds: RoundRecord[];
+  final: { accuracy: number; loss: number };
+  baseline: { accuracy: number; loss: number };
+  clients: {
+    id: string;
+    epsilon: number;
+    /** "example": DP-SGD on the agent's rows; "client": DP-FedAvg over whole sites (the job's epsilon). */
+    epsilon_level: "example" | "client";
+    delta: number;
+    examples: number;
+    state: string;
+  }[];
+  /** DP_FEDAVG: the coordinator's client-level accounting. */
+  privacy?: ClientLevelPrivacyReport;
+  model_sha256: string;
+  report_dir: string;
+  kernels: string;
+  seconds: number;
+}
+
+/** The simulation's trust policy: simulated evidence is accepted here, and only here, by name. */
+export function simulationTrustPolicy(): TrustPolicy {
+  return parseTrustPolicy({ allow_simulated: true, max_evidence_age_seconds: 600 });
+}
+
+function buildJob(o: SimulationOptions, sigma: number, rng: RandomSource): FederationJob {
+  const clients = Array.from(
+    { length: o.clients },
+    (_, i) => `hospital-${String.fromCharCode(97 + (i % 26))}${i >= 26 ? i : ""}`,
+  );
+  const hex = Array.from({ length: 16 }, () => Math.floor(rng.uniform() * 256));
+  hex[6] = (hex[6] & 0x0f) | 0x40;
+  hex[8] = (hex[8] & 0x3f) | 0x80;
+  const b = hex.map((x) => x.toString(16).padStart(2, "0")).join("");
+  const uuid =
+    o.seed === undefined
+      ? randomUUID()
+      : `${b.slice(0, 8)}-${b.slice(8, 12)}-${b.slice(12, 16)}-${b.slice(16, 20)}-${b.slice(20)}`;
+  return parseContract(
+    FederationJob,
+    o.job ?? {
+      job_id: uuid,
+      clients,
+      min_clients: o.minClients ?? Math.max(1, Math.ceil(o.clients / 2)),
+      rounds: o.rounds,
+      strategy: o.strategy,
+      proximal_mu: o.proximalMu,
+      privacy: {
+        mechanism: o.mechanism ?? "DP_SGD",
+        noise_multiplier: sigma,
+        max_grad_norm: o.maxGradNorm,
+        target_epsilon: o.targetEpsilon,
+        delta: o.delta,
+        // Passed whenever given: the contract refuses it for DP_SGD instead of ignoring it.
+        ...(o.clientSamplingRate !== undefined ? { client_sampling_rate: o.clientSamplingRate } : {}),
+      },
+      dataset_id: basename(o.datasetFile),
+      model_arch: "SimpleMLP",
+    },
+    "FederationJob",
+  );
+}
+
+/** Write one client's shard as a CSV with a schema that declares the federation's scaling. */
+function writeShard(
+  dir: string,
+  datasetId: string,
+  shard: Dataset,
+  source: CsvDatasetSchema,
+  st: { mean: Float64Array; std: Float64Array },
+): void {
+  mkdirSync(dir, { recursive: true });
+  const labelCol = source.label.column;
+  const header = [...shard.featureNames, labelCol];
+  const lines = [header.join(",")];
+  for (let r = 0; r < shard.rows; r++) {
+    const row: string[] = [];
+    for (let j = 0; j < shard.numFeatures; j++) row.push(String(shard.features[r * shard.numFeatures + j]));
+    row.push(shard.classNames[shard.labels[r]]);
+    lines.push(row.join(","));
+  }
+  writeFileSync(join(dir, datasetId), lines.join("\n") + "\n");
+  const schema = {
+    format: "csv",
+    description: `simulation shard of ${datasetId}`,
+    header: true,
+    columns: [
+      ...shard.featureNames.map((name) => ({ name, type: "float" })),
+      { name: labelCol, type: "category", values: [...shard.classNames] },
+    ],
+    label: { column: labelCol, classes: [...shard.classNames] },
+    standardization: { mean: Array.from(st.mean), std: Array.from(st.std) },
+  };
+  writeFileSync(
+    join(dir, datasetId.replace(/\.csv(\.gz)?$/, "") + ".schema.json"),
+    JSON.stringify(schema, null, 2),
+  );
+}
+
+/** Worst-case (over clients) noise multiplier so every client's whole job fits the target. */
+function calibrateSigma(o: SimulationOptions, rounds: number, shardRows: number[]): number {
+  return Math.max(
+    ...shardRows.map((n) => {
+      const { sampleRate, stepsPerEpoch } = poissonSchedule(n, o.plan.batchSize);
+      return getNoiseMultiplier({
+        accountant: o.accountant,
+        targetEpsilon: o.targetEpsilon,
+        delta: o.delta,
+        sampleRate,
+        steps: rounds * o.plan.epochs * stepsPerEpoch,
+      });
+    }),
+  );
+}
+
+/**
+ * The whole federation on one machine: a coordinator and N agents (in this thread or in worker
+ * threads), each agent with its own data root, ledger and simulated attestation.
+ */
+export async function runSimulation(o: SimulationOptions): Promise<SimulationSummary> {
+  const t0 = Date.now();
+  const k = kernels();
+  const rng = (label: string): RandomSource => randomStream(o.seed, label);
+  const logger = createLogger({
+    level: o.logLevel ?? "warn",
+    name: "simulation",
+    destination: o.logDestination,
+  });
+  const emit = (e: SimulationEvent) => {
+    logger.debug(
+      {
+        event: e.type,
+        ...(e.type === "round"
+          ? {
+              round: e.record.round,
+              accuracy: e.record.accuracy,
+              loss: e.record.loss,
+              epsilon: e.record.epsilon,
+            }
+          : e),
+      },
+      "simulation event",
+    );
+    o.onEvent?.(e);
+  };
+
+  // Data: the coordinator's held-out test set, and one shard per client written to its own data root.
+  const datasetId = basename(o.datasetFile);
+  const { dataset, schema } = await loadDataset(dirname(o.datasetFile), datasetId);
+  if (schema.format !== "csv")
+    throw new EnclaveError("SIMULATION_UNSUPPORTED", "simulation partitions CSV datasets only");
+  const split = stratifiedSplit(dataset.labels, dataset.numClasses, o.testFraction, rng("split"));
+  const trainRaw = subsetDataset(dataset, split.train);
+  const st = schema.standardization
+    ? {
+        mean: Float64Array.from(schema.standardization.mean),
+        std: Float64Array.from(schema.standardization.std),
+      }
+    : fitStandardizer(trainRaw);
+  const test = applyStandardizer(subsetDataset(dataset, split.test), st);
+  const numClients = o.job ? o.job.clients.length : o.clients;
+  const shards =
+    o.split.kind === "iid"
+      ? iidPartition(trainRaw.rows, numClients, rng("partition"))
+      : dirichletPartition(
+          trainRaw.labels,
+          trainRaw.numClasses,
+          numClients,
+          { alpha: o.split.alpha, minPerClient: Math.min(10, Math.floor(trainRaw.rows / numClients / 2)) },
+          rng("partition"),
+        );
+  const shardData = partitionDataset(trainRaw, shards);
+
+  const rounds = o.job?.rounds ?? o.rounds;
+  const mechanism = o.job?.privacy?.mechanism ?? o.mechanism ?? "DP_SGD";
+  const sigma =
+    o.job?.privacy?.noise_multiplier ??
+    o.noiseMultiplier ??
+    (mechanism === "DP_FEDAVG"
+      ? calibrateClientNoise({
+          rounds,
+          samplingRate: o.clientSamplingRate ?? 1,
+          delta: o.delta,
+          targetEpsilon: o.targetEpsilon,
+          accountant: o.accountant,
+        })
+      : calibrateSigma(
+          o,
+          rounds,
+          shardData.map((s) => s.rows),
+        ));
+  const job = buildJob({ ...o, clients: numClients }, sigma, rng("job"));
+  const clientLevel = job.privacy.mechanism === "DP_FEDAVG";
+  if (clientLevel) assertClientLevelJob(job); // before any agent starts
+  emit({
+    type: "setup",
+    message: clientLevel
+      ? `job ${job.job_id}: ${job.clients.length} clients, ${job.rounds} rounds, ${job.strategy}, DP_FEDAVG (client-level): z ${job.privacy.noise_multiplier.toFixed(4)}, C ${job.privacy.max_grad_norm}, q ${clientSamplingRate(job)}, target epsilon ${job.privacy.target_epsilon}`
+      : `job ${job.job_id}: ${job.clients.length} clients, ${job.rounds} rounds, ${job.strategy}, sigma ${job.privacy.noise_multiplier.toFixed(4)}, target epsilon ${job.privacy.target_epsilon}`,
+  });
+
+  mkdirSync(o.reportDir, { recursive: true });
+  writeFileSync(join(o.reportDir, "job.json"), JSON.stringify(job, null, 2) + "\n");
+  const policy = simulationTrustPolicy();
+  const model: ModelSpec = buildModelSpec(job.model_arch, {
+    input_dim: dataset.numFeatures,
+    num_classes: dataset.numClasses,
+    hidden: o.hidden,
+  });
+
+  // Agents
+  const agents: AgentHandle[] = [];
+  let coordinatorDb: Database | undefined;
+  try {
+    for (let i = 0; i < job.clients.length; i++) {
+      const id = job.clients[i];
+      const home = join(o.reportDir, "agents", id);
+      writeShard(join(home, "data"), job.dataset_id, shardData[i], schema, st);
+      const agentOptions = {
+        id,
+        workspace: home,
+        dataRoot: join(home, "data"),
+        policy,
+        accountant: o.accountant,
+        seed: o.seed,
+        logLevel: o.logLevel ?? "warn",
+        // The simulation's operator owns both sides, so its sites accept client-level DP jobs.
+        acceptClientLevelDp: clientLevel,
+      };
+      agents.push(
+        o.workers > 1
+          ? await WorkerAgent.start(agentOptions)
+          : await LocalAgent.start({
+              ...agentOptions,
+              provider: new SimulatedProvider(),
+              databaseUrl: "",
+              logger: logger.child({ agent: id }),
+            }),
+      );
+      emit({
+        type: "setup",
+        message: `agent ${id}: ${shardData[i].rows} examples, ${o.workers > 1 ? "worker thread" : "in process"}`,
+      });
+    }
+
+    // Coordinator: attestation gate with single-use nonces, node keys pinned on first admission.
+    const nonces = new NonceIssuer();
+    const pinnedKeys = new Map<string, string>();
+    const admit = async (agent: AgentHandle): Promise<AttestationReport> => {
+      const { nonce } = nonces.issue();
+      const { evidence, publicKey } = await agent.evidence(nonce);
+      const key = Buffer.from(publicKey).toString("hex");
+      const pinned = pinnedKeys.get(agent.id);
+      if (pinned && pinned !== key)
+        throw new EnclaveError("NODE_KEY_CHANGED", `node ${agent.id} presented a different key`);
+      pinnedKeys.set(agent.id, key);
+      const appraisal = await appraiseEvidence(evidence, {
+        policy,
+        binding: { nonce, publicKey },
+        nonceIssuer: nonces,
+        nodeId: agent.id,
+      });
+      return appraisal.report;
+    };
+    const evalNet = new Network(model, k, new SeededRandom(0));
+    const initNet = new Network(model, k, rng("global-init"));
+    // DP_FEDAVG: the job's client-level budget lives in the coordinator's own ledger.
+    let clientLevelDp: ClientLevelDp | undefined;
+    if (clientLevel) {
+      coordinatorDb = await openDatabase({ workspace: join(o.reportDir, "coordinator"), url: "" });
+      clientLevelDp = await ClientLevelDp.open({
+        job,
+        ledger: await BudgetLedger.open(coordinatorDb),
+        accountant: o.accountant,
+        noise: rng("dp-fedavg-noise"),
+        sampling: rng("client-sampling"),
+        allowInsecureRandom: o.seed !== undefined,
+        serverLr: o.serverLr,
+        kernels: k,
+      });
+      emit({
+        type: "setup",
+        message: `coordinator: client-level budget ${clientLevelDp.ledgerKey}, spent epsilon ${clientLevelDp.spentEpsilon().toFixed(4)}; noise std on the mean update η·z·C/(qN) = ${((clientLevelDp.strategy.serverLr * job.privacy.noise_multiplier * job.privacy.max_grad_norm) / clientLevelDp.strategy.expectedClients).toFixed(4)} per coordinate (it shrinks only with more sites)`,
+      });
+    }
+    const strategy = clientLevelDp?.strategy ?? strategyFor(job, numClients);
+    const result = await runFederation({
+      job,
+      model,
+      plan: o.plan,
+      agents,
+      initial: initNet.weights(),
+      strategy,
+      admit,
+      ordered: o.seed !== undefined,
+      clientLevelDp,
+      evaluate: (weights) => {
+        evalNet.loadWeights(weights);
+        return evaluate(evalNet, test);
+      },
+      onClient: (e) => emit({ type: "client", ...e }),
+      onRound: (record, global) => {
+        // Checkpoint every round: a crash loses at most the round in flight.
+        mkdirSync(join(o.reportDir, "checkpoints"), { recursive: true });
+        const name = `round-${String(record.round).padStart(4, "0")}.safetensors`;
+        writeFileSync(
+          join(o.reportDir, "checkpoints", name),
+          serializeSafetensors(global, { format: "pt", round: String(record.round) }),
+        );
+        emit({ type: "round", record, rounds: job.rounds });
+      },
+    });
+
+    // The non-private, centralised baseline: same data, model, optimiser and number of passes.
+    const baselineNet = new Network(model, k, rng("global-init"));
+    await train(baselineNet, k, applyStandardizer(trainRaw, st), {
+      epochs: Math.max(1, result.rounds.length) * o.plan.epochs,
+      batchSize: o.plan.batchSize,
+      optimizer: new SgdOptimizer(k, o.plan.learningRate, o.plan.momentum),
+      sampling: rng("baseline"),
+    });
+    const baseline = evaluate(baselineNet, test);
+    evalNet.loadWeights(result.global);
+    const final = evaluate(evalNet, test);
+    const summary: SimulationSummary = {
+      job,
+      status: result.status,
+      reason: result.reason,
+      rounds: result.rounds,
+      final,
+      baseline,
+      clients: result.clients.map((c) => ({
+        id: c.id,
+        epsilon: c.epsilon,
+        epsilon_level: clientLevel ? "client" : "example",
+        delta: job.privacy.delta,
+        examples: c.examples,
+        state: c.state,
+      })),
+      ...(result.privacy ? { privacy: result.privacy } : {}),
+      model_sha256: weightsHash(result.global),
+      report_dir: o.reportDir,
+      kernels: k.name,
+      seconds: (Date.now() - t0) / 1000,
+    };
+    writeReport(o.reportDir, summary, result);
+    return summary;
+  } finally {
+    await Promise.allSettled([...agents.map((a) => a.close()), coordinatorDb?.close()]);
+  }
+}
+
+function strategyFor(job: FederationJob, clients: number): Strategy {
+  switch (job.strategy) {
+    case "FED_PROX":
+      return createStrategy({ name: "FED_PROX", mu: job.proximal_mu });
+    case "SCAFFOLD":
+      return createStrategy({ name: "SCAFFOLD", totalClients: clients });
+    default:
+      return createStrategy({ name: "FED_AVG" });
+  }
+}
+
+function writeReport(dir: string, s: SimulationSummary, result: JobResult): void {
+  // No metadata: the file's SHA-256 is then exactly summary.model_sha256 (weightsHash).
+  writeFileSync(join(dir, "global_model.safetensors"), serializeSafetensors(result.global));
+  writeFileSync(join(dir, "rounds.json"), JSON.stringify(s.rounds, null, 2) + "\n");
+  const ids = s.job.clients;
+  const csv = [
+    ["round", "clients", "loss", "accuracy", "examples", "seconds", ...ids.map((i) => `epsilon_${i}`)].join(
+      ",",
+    ),
+    ...s.rounds.map((r) =>
+      [
+        r.round,
+        r.clients.length,
+        r.loss,
+        r.accuracy,
+        r.examples,
+        r.seconds,
+        ...ids.map((i) => r.epsilon[i] ?? ""),
+      ].join(","),
+    ),
+  ];
+  writeFileSync(join(dir, "rounds.csv"), csv.join("\n") + "\n");
+  writeFileSync(join(dir, "summary.json"), JSON.stringify(s, null, 2) + "\n");
+  writeFileSync(
+    join(dir, "report.html"),
+    renderHtmlReport({
+      title: "coreason-enclave simulation",
+      subtitle:
+        s.job.privacy.mechanism === "DP_FEDAVG"
+          ? `${s.job.clients.length} simulated sites, ${s.job.strategy}, DP-FedAvg client-level DP (z = ${s.job.privacy.noise_multiplier.toFixed(3)}, C = ${s.job.privacy.max_grad_norm}, q = ${s.privacy?.sampling_rate ?? 1}), simulated attestation`
+          : `${s.job.clients.length} simulated sites, ${s.job.strategy}, DP-SGD (σ = ${s.job.privacy.noise_multiplier.toFixed(3)}, C = ${s.job.privacy.max_grad_norm}), simulated attestation`,
+      rounds: s.rounds.map((r) => ({ ...r, clients: r.clients.length })),
+      baselineAccuracy: s.baseline.accuracy,
+      targetEpsilon: s.job.privacy.target_epsilon,
+      summary: [
+        ["job", s.job.job_id],
+        ["status", s.status + (s.reason ? ` (${s.reason})` : "")],
+        ["dataset", s.job.dataset_id],
+        ["final test accuracy", `${(s.final.accuracy * 100).toFixed(2)}%`],
+        ["non-private centralised baseline", `${(s.baseline.accuracy * 100).toFixed(2)}%`],
+        [
+          s.privacy ? "client-level epsilon spent" : "max epsilon spent",
+          `${Math.max(0, ...s.clients.map((c) => c.epsilon)).toFixed(4)} (target ${s.job.privacy.target_epsilon}, δ = ${s.job.privacy.delta})`,
+        ],
+        ["global model sha256", s.model_sha256],
+        ["kernels", s.kernels],
+        ["wall time", `${s.seconds.toFixed(1)} s`],
+      ],
+      clients: s.clients.map((c) => ({
+        id: c.id,
+        epsilon: c.epsilon,
+        delta: c.delta,
+        examples: c.examples,
+        status: c.state,
+      })),
+    }),
+  );
+}
