@@ -16,7 +16,8 @@ import {
   type SealedCommand,
 } from "./protocol.js";
 import { HpkeKeyPair, seal, type StreamOpener } from "./sealing.js";
-import { parseEndpoint, transportFor, type Endpoint, type Transport } from "./transport.js";
+import { parseEndpoint, type Endpoint, type Transport } from "./transport.js";
+import { transportFor } from "./vsock-transport.js";
 
 export interface ConnectOptions {
   /** The trust policy the enclave's evidence must pass (the strict default policy when omitted). */

@@ -8,7 +8,7 @@ export {
   DEFAULT_MAX_FRAME_BYTES,
   type FramedOptions,
 } from "./framing.js";
-export { COMMANDS, type Command, type ChatMessage, type CredentialsPlaintext } from "./protocol.js";
+export { COMMANDS as INFERENCE_COMMANDS, type ChatMessage, type CredentialsPlaintext } from "./protocol.js";
 export { Predictor, type Prediction } from "./predictor.js";
 export { CredentialStore } from "./credential-store.js";
 export type { ChatUpstream, ChatEvent, ChatRequest, CloudCredentials } from "./upstream.js";
@@ -17,9 +17,24 @@ export {
   parseEndpoint,
   formatEndpoint,
   netTransport,
-  transportFor,
   type Endpoint,
   type Listener,
   type Transport,
 } from "./transport.js";
 export { ConfidentialClient, type ConnectOptions, type ChatOptions, type ChatSummary } from "./client.js";
+export {
+  vsockTransport,
+  transportFor,
+  vsockUnavailableReason,
+  localCid,
+  VMADDR_CID_ANY,
+} from "./vsock-transport.js";
+export {
+  createEnclaveClient,
+  discoverEnclaveCid,
+  ENCLAVE_MODES,
+  DEFAULT_VSOCK_PORT,
+  type EnclaveClient,
+  type EnclaveClientOptions,
+  type EnclaveMode,
+} from "./enclave-client.js";

@@ -140,11 +140,3 @@ export const netTransport: Transport = {
     });
   },
 };
-
-/** The transport for an endpoint kind (vsock through the native addon, when built). */
-export function transportFor(endpoint: Endpoint): Transport {
-  if (endpoint.kind === "vsock") {
-    throw new InferenceError("TRANSPORT_UNAVAILABLE", "vsock transport is not available in this build");
-  }
-  return netTransport;
-}
