@@ -26,7 +26,7 @@ export async function breastCancerModelFile(seed = 7): Promise<Uint8Array> {
 export function breastCancerRows(n: number, options: { dropLabel?: boolean } = {}): string {
   const lines = readFileSync(BREAST_CANCER_CSV, "utf8")
     .trim()
-    .split("\n")
+    .split(/\r?\n/)
     .slice(0, n + 1);
   if (!options.dropLabel) return lines.join("\n") + "\n";
   return lines.map((l) => l.slice(0, l.lastIndexOf(","))).join("\n") + "\n";
