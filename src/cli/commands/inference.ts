@@ -4,7 +4,7 @@ import type { Command } from "commander";
 import { loadTrustPolicy } from "../../attestation/policy/load.js";
 import { selectProvider } from "../../attestation/select-provider.js";
 import { EnclaveError } from "../../errors.js";
-import { agentMode } from "../../federation/agent-process.js";
+import { agentMode } from "../../agent/agent-process.js";
 import { ConfidentialClient } from "../../inference/client.js";
 import { Predictor, type Prediction } from "../../inference/predictor.js";
 import { InferenceServer } from "../../inference/server.js";
