@@ -22,6 +22,10 @@
           "dependencies": ["enclave_path_avx2", "enclave_path_avx512"]
         }]
       ]
+    },
+    {
+      "target_name": "enclave_vsock",
+      "sources": ["src/vsock.cc"]
     }
   ],
   "conditions": [

@@ -27,3 +27,4 @@ export { Network } from "./model/network.js";
 export { buildModelSpec, modelArchitectures } from "./model/registry.js";
 export { parseSafetensors, serializeSafetensors, weightsHash } from "./model/safetensors.js";
 export { runLocalTraining } from "./training/local-training.js";
+export * from "./inference/index.js";

@@ -7,6 +7,7 @@ import { registerAttestCommand } from "./commands/attest.js";
 import { registerVerifyCommand } from "./commands/verify.js";
 import { registerBudgetCommand } from "./commands/budget.js";
 import { registerAgentCommand } from "./commands/agent.js";
+import { registerInferenceCommands } from "./commands/inference.js";
 
 export function buildProgram(): Command {
   const program = new Command("enclave")
@@ -20,6 +21,7 @@ export function buildProgram(): Command {
   registerVerifyCommand(program);
   registerBudgetCommand(program);
   registerAgentCommand(program);
+  registerInferenceCommands(program);
   return program;
 }
 

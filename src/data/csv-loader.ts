@@ -124,21 +124,42 @@ class GrowingRows {
   }
 }
 
+export interface ParseCsvOptions {
+  /**
+   * "required" (default): every row carries a valid label. "ignored": rows to predict on; the label
+   * column may be absent, and where present its cells are not read (labels are returned as 0).
+   */
+  label?: "required" | "ignored";
+}
+
 /**
  * Parse and check CSV text against its schema. Every cell is checked (type, range, allowed
  * values, label class); violations are reported by row and column with the broken rule. The
  * dataset is returned only when the whole file passed.
  */
-export async function parseCsvDataset(text: Buffer, declared: unknown, datasetId: string): Promise<Dataset> {
+export async function parseCsvDataset(
+  text: Buffer,
+  declared: unknown,
+  datasetId: string,
+  options: ParseCsvOptions = {},
+): Promise<Dataset> {
   // Re-validated here because this is a public entry point too; idempotent on a parsed schema.
   const parsed = parseDatasetSchema(declared, `${datasetId} (schema)`);
   if (parsed.format !== "csv") {
     throw DatasetError.of(Code.SCHEMA_INVALID, datasetId, "schema format must be csv for a CSV file");
   }
-  const schema: CsvDatasetSchema = parsed;
-  const plan = planColumns(schema);
+  let schema: CsvDatasetSchema = parsed;
+  let plan = planColumns(schema);
   const width = plan.featureNames.length;
-  const nCols = schema.columns.length;
+  let nCols = schema.columns.length;
+  const ignoreLabel = options.label === "ignored";
+  // Rows to predict on may leave the label column out: decided once, from the header or the first row.
+  const dropLabelColumn = (present: boolean) => {
+    if (present) return;
+    schema = { ...schema, columns: schema.columns.filter((c) => c.name !== schema.label.column) };
+    plan = planColumns(schema);
+    nCols = schema.columns.length;
+  };
   const issues: DatasetIssue[] = [];
   let totalIssues = 0;
   const report = (issue: DatasetIssue) => {
@@ -166,9 +187,11 @@ export async function parseCsvDataset(text: Buffer, declared: unknown, datasetId
     for await (const record of parser as AsyncIterable<string[]>) {
       if (!sawHeader) {
         sawHeader = true;
+        if (ignoreLabel) dropLabelColumn(record.includes(schema.label.column));
         checkHeader(record, schema, datasetId);
         continue;
       }
+      if (ignoreLabel && !schema.header && row === 0) dropLabelColumn(record.length === nCols);
       row++;
       if (row > schema.max_rows) {
         throw DatasetError.of(Code.SCHEMA_VIOLATION, datasetId, `file has more than max_rows (${schema.max_rows}) rows`);
@@ -183,6 +206,7 @@ export async function parseCsvDataset(text: Buffer, declared: unknown, datasetId
         const p = plan.columns[c];
         const cell = record[c];
         if (c === plan.labelIndex) {
+          if (ignoreLabel) continue;
           let key = cell;
           if (p.col.type === "int") {
             const parsed = parseNumber(cell, p.col);

@@ -9,6 +9,8 @@ import { BudgetLedger } from "../privacy/budget-ledger.js";
 import { PrivacyGuard } from "../privacy/guard.js";
 import { randomStream, type RandomSource } from "../random.js";
 import type { ModelSpec } from "../schemas/model.js";
+import type { DatasetSchema } from "../schemas/dataset.js";
+import type { Standardizer } from "../data/standardize.js";
 import { openDatabase } from "../storage/database.js";
 import { kernels } from "../tensor/backend.js";
 import type { TensorMap } from "../tensor/tensor.js";
@@ -83,14 +85,23 @@ export interface LocalTrainingReport {
 }
 
 /** Trains one model locally with DP-SGD under the Privacy Guard; the CLI's `train` verb. */
-export async function runLocalTraining(
-  o: LocalTrainingOptions,
-): Promise<{ report: LocalTrainingReport; weights: TensorMap; spec: ModelSpec }> {
+export async function runLocalTraining(o: LocalTrainingOptions): Promise<{
+  report: LocalTrainingReport;
+  weights: TensorMap;
+  spec: ModelSpec;
+  /** The validated schema of the training file and the input scaling fitted on its train split. */
+  schema: DatasetSchema;
+  standardizer: Standardizer | null;
+}> {
   const t0 = Date.now();
   const k = kernels();
   const rng = (label: string): RandomSource => randomStream(o.seed, label);
-  const { dataset, source } = await loadDataset(dirname(o.datasetFile), basename(o.datasetFile));
-  const { train: trainSet, test } = prepareDataset(dataset, {
+  const { dataset, source, schema } = await loadDataset(dirname(o.datasetFile), basename(o.datasetFile));
+  const {
+    train: trainSet,
+    test,
+    standardizer,
+  } = prepareDataset(dataset, {
     testFraction: o.testFraction,
     rng: rng("split"),
   });
@@ -195,7 +206,7 @@ export async function runLocalTraining(
       stopped_by: result.stoppedBy,
       job_id: jobId,
     };
-    return { report, weights, spec };
+    return { report, weights, spec, schema, standardizer };
   } finally {
     await db.close();
   }

@@ -2,6 +2,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Command } from "commander";
 import { serializeSafetensors } from "../../model/safetensors.js";
+import { encodeModelFile } from "../../model/model-file.js";
 import { modelArchitectures } from "../../model/registry.js";
 import { DEFAULT_DELTA, EPSILON_HARD_CEILING } from "../../schemas/privacy.js";
 import { runLocalTraining } from "../../training/local-training.js";
@@ -90,7 +91,7 @@ export function registerTrainCommand(program: Command): void {
     .option("--json", "print the report as JSON", false)
     .action(async (f: TrainFlags) => {
       const bar = new ProgressBar("training");
-      const { report, weights } = await runLocalTraining({
+      const { report, weights, spec, schema, standardizer } = await runLocalTraining({
         datasetFile: resolve(f.dataset),
         arch: f.model,
         hidden: f.hidden,
@@ -115,7 +116,12 @@ export function registerTrainCommand(program: Command): void {
       bar.done();
       const out = resolve(f.out ?? `enclave-train-${new Date().toISOString().replace(/[:.]/g, "-")}`);
       mkdirSync(out, { recursive: true });
-      writeFileSync(join(out, "model.safetensors"), serializeSafetensors(weights, { format: "pt" }));
+      // A CSV-trained model carries its spec, schema and input scaling, so `predict`/`serve` can use it.
+      const modelBytes =
+        schema.format === "csv"
+          ? encodeModelFile({ weights, spec, schema, standardizer })
+          : serializeSafetensors(weights, { format: "pt" });
+      writeFileSync(join(out, "model.safetensors"), modelBytes);
       writeFileSync(join(out, "report.json"), JSON.stringify(report, null, 2) + "\n");
       if (f.json) {
         process.stdout.write(JSON.stringify({ ...report, out }) + "\n");
