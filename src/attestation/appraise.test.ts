@@ -143,9 +143,13 @@ describe("appraiseEvidence on real vectors", () => {
   });
 
   it("TDX without collateral fails closed, naming what is missing", async () => {
-    const a = await appraise(bin("tdx/trustee_tdx_quote_5.dat"), { at: new Date("2024-01-01T00:00:00Z") });
+    const a = await appraise(bin("tdx/trustee_tdx_quote_5.dat"), { at: new Date("2025-01-01T00:00:00Z") });
     expect(a.trusted).toBe(false);
     expect(check(a, "collateral")?.detail).toMatch(/TCB status/);
+    for (const name of ["quote-signature", "pck-chain", "qe-report-signature", "qe-report-data"]) {
+      expect(check(a, name)?.status, name).toBe("pass");
+    }
+    expect(check(a, "tcb-status")?.detail).toMatch(/collateral/);
     const td = expected("tdx", "trustee_tdx_quote_5.dat").parsed.td_body;
     expect(a.report.measurement_hash).toBe(td.mrtd);
     expect(a.result.claims.reportData).toBe(td.reportdata);
@@ -154,6 +158,7 @@ describe("appraiseEvidence on real vectors", () => {
   it("TDX with the DEBUG attribute is flagged debug from the bytes alone", async () => {
     const a = await appraise(bin("tdx/trustee_tdx_quote_4.dat"), { at: new Date("2024-01-01") });
     expect(a.result.debug).toBe(true);
+    expect(check(a, "debug")?.detail).toMatch(/TD_ATTRIBUTES\.DEBUG is set/);
     expect(a.trusted).toBe(false);
   });
 

@@ -2,8 +2,6 @@ import type { TrustPolicy } from "../schemas/trust-policy.js";
 import {
   parseSgxQuote,
   parseTdxQuote,
-  SGX_FLAGS_DEBUG,
-  TD_ATTRIBUTES_DEBUG,
   verifySgxQuote,
   verifyTdxQuote,
   type DcapCollateral,
@@ -148,39 +146,12 @@ function dcapPolicy(policy: TrustPolicy) {
   };
 }
 
-const NO_COLLATERAL =
-  "no Intel collateral given (--collateral: TCB info, QE identity, CRLs and their issuer chains, as " +
-  "Intel PCS serves them); without it the TCB status and revocation cannot be established";
-
 const tdx: KindVerifier = {
   kind: "tdx",
   verify(bytes, ctx) {
-    if (ctx.collateral === undefined) {
-      const q = parseTdxQuote(bytes);
-      const b = q.body;
-      return unverifiable(
-        "tdx",
-        "collateral",
-        NO_COLLATERAL,
-        {
-          quoteVersion: q.header.version,
-          teeTcbSvn: hex(b.teeTcbSvn),
-          tdAttributes: hex(b.tdAttributes),
-          mrTd: hex(b.mrTd),
-          mrConfigId: hex(b.mrConfigId),
-          mrOwner: hex(b.mrOwner),
-          mrOwnerConfig: hex(b.mrOwnerConfig),
-          rtmr: b.rtmrs.map(hex),
-          reportData: hex(b.reportData),
-        },
-        hex(b.mrTd),
-        b.reportData,
-        (b.tdAttributes[0] & TD_ATTRIBUTES_DEBUG) !== 0,
-      );
-    }
     return verifyTdxQuote(bytes, {
       at: ctx.at,
-      collateral: ctx.collateral as DcapCollateral,
+      collateral: ctx.collateral as DcapCollateral | undefined,
       policy: dcapPolicy(ctx.policy),
     });
   },
@@ -210,30 +181,9 @@ const tdx: KindVerifier = {
 const sgx: KindVerifier = {
   kind: "sgx",
   verify(bytes, ctx) {
-    if (ctx.collateral === undefined) {
-      const q = parseSgxQuote(bytes);
-      const b = q.body;
-      return unverifiable(
-        "sgx",
-        "collateral",
-        NO_COLLATERAL,
-        {
-          quoteVersion: q.header.version,
-          attributes: hex(b.attributes),
-          mrEnclave: hex(b.mrEnclave),
-          mrSigner: hex(b.mrSigner),
-          isvProdId: b.isvProdId,
-          isvSvn: b.isvSvn,
-          reportData: hex(b.reportData),
-        },
-        hex(b.mrEnclave),
-        b.reportData,
-        (b.attributes[0] & SGX_FLAGS_DEBUG) !== 0,
-      );
-    }
     return verifySgxQuote(bytes, {
       at: ctx.at,
-      collateral: ctx.collateral as DcapCollateral,
+      collateral: ctx.collateral as DcapCollateral | undefined,
       policy: dcapPolicy(ctx.policy),
     });
   },
