@@ -217,6 +217,17 @@ describe("appraiseEvidence on real vectors", () => {
     expect(check(c, "policy.binding")?.status).toBe("pass");
   });
 
+  it("NVIDIA H100 with unsigned bytes after the signature: trusted, with a warning; the signature is still the SPDM one", async () => {
+    const { bytes, opts } = CASES.nvidia();
+    const padded = new Uint8Array(bytes.length + 6);
+    padded.set(bytes);
+    padded.set([1, 2, 3, 4, 5, 6], bytes.length);
+    const a = await appraise(padded, opts);
+    expect(a.trusted, JSON.stringify(a.result.checks)).toBe(true);
+    expect(check(a, "trailing-bytes")?.status).toBe("warn");
+    expect(a.report.enclave_signature).toBe(Buffer.from(bytes.subarray(bytes.length - 96)).toString("hex"));
+  });
+
   it("every vector's kind is recognised from its bytes (hex and base64 text too)", () => {
     const kinds: [string, string][] = [
       ["sev-snp/go-sev-guest_attestation.bin", "snp"],
