@@ -235,8 +235,15 @@ describe("go-tdx-guest TDX v4 (SPR E4) with its PCS collateral", () => {
   const quote = raw.subarray(0, raw.length - 39); // see PROVENANCE note 1
   const collateral = goTdxCollateral();
 
-  it("as shipped (with appended test bytes) is malformed", () => {
-    expect(() => verifyTdxQuote(raw, { at: GO_TDX_AT, collateral })).toThrow(EvidenceFormatError);
+  it("as shipped (with 39 appended unsigned bytes) gets go-tdx-guest's verdict, with a warning", () => {
+    const r = verifyTdxQuote(raw, { at: GO_TDX_AT, collateral });
+    for (const name of [...QUOTE_CHECKS, ...COLLATERAL_CHECKS, "tcb-info-platform", "tdx-module"]) {
+      expect(status(r, name), name).toBe("pass");
+    }
+    expect(r.checks.find((c) => c.name === "trailing-bytes")).toMatchObject({ status: "warn" });
+    expect(r.checks.find((c) => c.name === "trailing-bytes")!.detail).toMatch(/^39 unsigned byte/);
+    expect(failed(r)).toEqual(["tcb-status"]);
+    expect(status(verifyTdxQuote(quote, { at: GO_TDX_AT, collateral }), "trailing-bytes")).toBeUndefined();
   });
 
   it("verifies signatures, chain, CRLs and collateral, but no TCB level matches", () => {

@@ -15,7 +15,13 @@ import { collateralVerdicts, PINNED_INTEL_ROOT, type CollateralVerdicts } from "
 import { parsePckExtensions, type PckExtensions } from "./pck-extensions.js";
 import type { QeIdentity, TcbInfo } from "./pcs-documents.js";
 import { parseDcapPolicy, type DcapPolicy, type DcapPolicyInput } from "./policy.js";
-import { INTEL_QE_VENDOR_ID, parseSgxQuote, parseTdxQuote, type DcapQuote } from "./quote.js";
+import {
+  INTEL_QE_VENDOR_ID,
+  MAX_TRAILING_BYTES,
+  parseSgxQuote,
+  parseTdxQuote,
+  type DcapQuote,
+} from "./quote.js";
 import { SGX_FLAGS_DEBUG, TD_ATTRIBUTES_DEBUG, type EnclaveReport, type TdReport } from "./report-body.js";
 import {
   checkTdxModuleIdentity,
@@ -75,6 +81,9 @@ interface Context {
 /** Runs named checks; a check that throws our typed error fails with that error's message. */
 class CheckList {
   readonly checks: CheckResult[] = [];
+  add(check: CheckResult): void {
+    this.checks.push(check);
+  }
   run(name: string, fn: () => Outcome): void {
     try {
       this.checks.push({ name, ...fn() });
@@ -237,6 +246,13 @@ function verifyDcapCommon(
   const verdicts = ctx.collateral ? collateralVerdicts(ctx.collateral, at) : ABSENT_COLLATERAL;
   const state: DcapState = { collateralSigned: verdicts.tcbInfoSigner.ok && verdicts.qeIdentitySigner.ok };
 
+  if (quote.trailingNonZero) {
+    list.add({
+      name: "trailing-bytes",
+      status: "warn",
+      detail: `${quote.paddingLength} unsigned byte(s) that are not zero padding follow the quote (at most ${MAX_TRAILING_BYTES} accepted); ignored, never interpreted`,
+    });
+  }
   if (!ctx.collateral) list.run("collateral", () => fail(NO_COLLATERAL));
 
   list.run("qe-vendor-id", () =>
