@@ -105,6 +105,8 @@ describe("appraiseEvidence on real vectors", () => {
     const a = await appraise(bin("sev-snp/trustee_test-report.bin"), { at: new Date("2025-01-01") });
     expect(a.trusted).toBe(false);
     expect(check(a, "certificates")?.detail).toMatch(/online service/);
+    expect(check(a, "debug")?.status).toBe("pass");
+    expect(check(a, "report-signature")?.detail).toMatch(/VCEK\/VLEK/);
     expect(a.result.claims.measurement).toBe(
       expected("sev-snp", "trustee_test-report.bin").expected.measurement,
     );
