@@ -105,6 +105,8 @@ describe("appraiseEvidence on real vectors", () => {
     const a = await appraise(bin("sev-snp/trustee_test-report.bin"), { at: new Date("2025-01-01") });
     expect(a.trusted).toBe(false);
     expect(check(a, "certificates")?.detail).toMatch(/online service/);
+    expect(check(a, "debug")?.status).toBe("pass");
+    expect(check(a, "report-signature")?.detail).toMatch(/VCEK\/VLEK/);
     expect(a.result.claims.measurement).toBe(
       expected("sev-snp", "trustee_test-report.bin").expected.measurement,
     );
@@ -143,9 +145,13 @@ describe("appraiseEvidence on real vectors", () => {
   });
 
   it("TDX without collateral fails closed, naming what is missing", async () => {
-    const a = await appraise(bin("tdx/trustee_tdx_quote_5.dat"), { at: new Date("2024-01-01T00:00:00Z") });
+    const a = await appraise(bin("tdx/trustee_tdx_quote_5.dat"), { at: new Date("2025-01-01T00:00:00Z") });
     expect(a.trusted).toBe(false);
     expect(check(a, "collateral")?.detail).toMatch(/TCB status/);
+    for (const name of ["quote-signature", "pck-chain", "qe-report-signature", "qe-report-data"]) {
+      expect(check(a, name)?.status, name).toBe("pass");
+    }
+    expect(check(a, "tcb-status")?.detail).toMatch(/collateral/);
     const td = expected("tdx", "trustee_tdx_quote_5.dat").parsed.td_body;
     expect(a.report.measurement_hash).toBe(td.mrtd);
     expect(a.result.claims.reportData).toBe(td.reportdata);
@@ -154,6 +160,7 @@ describe("appraiseEvidence on real vectors", () => {
   it("TDX with the DEBUG attribute is flagged debug from the bytes alone", async () => {
     const a = await appraise(bin("tdx/trustee_tdx_quote_4.dat"), { at: new Date("2024-01-01") });
     expect(a.result.debug).toBe(true);
+    expect(check(a, "debug")?.detail).toMatch(/TD_ATTRIBUTES\.DEBUG is set/);
     expect(a.trusted).toBe(false);
   });
 
@@ -210,6 +217,17 @@ describe("appraiseEvidence on real vectors", () => {
     rd.set(Buffer.from(nonce, "hex"));
     const c = await appraise(bytes, { ...opts, expectedReportData: rd });
     expect(check(c, "policy.binding")?.status).toBe("pass");
+  });
+
+  it("NVIDIA H100 with unsigned bytes after the signature: trusted, with a warning; the signature is still the SPDM one", async () => {
+    const { bytes, opts } = CASES.nvidia();
+    const padded = new Uint8Array(bytes.length + 6);
+    padded.set(bytes);
+    padded.set([1, 2, 3, 4, 5, 6], bytes.length);
+    const a = await appraise(padded, opts);
+    expect(a.trusted, JSON.stringify(a.result.checks)).toBe(true);
+    expect(check(a, "trailing-bytes")?.status).toBe("warn");
+    expect(a.report.enclave_signature).toBe(Buffer.from(bytes.subarray(bytes.length - 96)).toString("hex"));
   });
 
   it("every vector's kind is recognised from its bytes (hex and base64 text too)", () => {

@@ -2,8 +2,6 @@ import type { TrustPolicy } from "../schemas/trust-policy.js";
 import {
   parseSgxQuote,
   parseTdxQuote,
-  SGX_FLAGS_DEBUG,
-  TD_ATTRIBUTES_DEBUG,
   verifySgxQuote,
   verifyTdxQuote,
   type DcapCollateral,
@@ -13,7 +11,7 @@ import { parseNvidiaEvidence, verifyNvidiaGpuEvidence } from "./nvidia/index.js"
 import { derToPem, parseCertificate } from "./pki/index.js";
 import { claimAt, hexClaim, numberClaim, type PolicyFacts } from "./policy/facts.js";
 import { verifySoftwareEvidence } from "./simulated-evidence.js";
-import { parseSnpReport, snpClaims, verifySnpReport } from "./snp/index.js";
+import { verifySnpReport, verifySnpReportWithoutVek } from "./snp/index.js";
 import type { EvidenceKind, VerificationResult } from "./types.js";
 
 /** What a kind's verifier receives besides the evidence bytes. */
@@ -42,27 +40,6 @@ export interface KindVerifier {
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
 
-/** The check that explains why the vendor verifier could not run. */
-function unverifiable(
-  kind: EvidenceKind,
-  name: string,
-  detail: string,
-  claims: Record<string, unknown>,
-  measurement: string,
-  reportData: Uint8Array | undefined,
-  debug: boolean,
-): VerificationResult {
-  return {
-    kind,
-    trusted: false,
-    checks: [{ name, status: "fail", detail }],
-    claims,
-    measurement,
-    reportData,
-    debug,
-  };
-}
-
 /**
  * Order SNP certificates as the verifier expects, leaf first: VCEK/VLEK, then ASK/ASVK, then ARK,
  * whatever order a certificate table or the command line gave them in (stable otherwise).
@@ -87,27 +64,13 @@ function snpLeafFirst(certs: Uint8Array[]): Uint8Array[] {
 const snp: KindVerifier = {
   kind: "snp",
   verify(bytes, ctx) {
-    if (ctx.certificates.length === 0) {
-      const report = parseSnpReport(bytes);
-      return unverifiable(
-        "snp",
-        "certificates",
-        "no VCEK/VLEK certificate given (from the report's certificate table or --cert); AMD's KDS that " +
-          "issues it is an online service, so the signature cannot be checked",
-        snpClaims(report),
-        hex(report.measurement),
-        report.reportData,
-        report.policy.debug,
-      );
-    }
     const min = ctx.policy.snp.min_tcb;
+    const policy = { allowDebug: ctx.policy.allow_debug, ...(min ? { minTcb: { ...min } } : {}) };
+    if (ctx.certificates.length === 0) return verifySnpReportWithoutVek(bytes, { policy });
     return verifySnpReport(bytes, {
       at: ctx.at,
       certificates: snpLeafFirst(ctx.certificates),
-      policy: {
-        allowDebug: ctx.policy.allow_debug,
-        ...(min ? { minTcb: { ...min } } : {}),
-      },
+      policy,
     });
   },
   facts(result) {
@@ -148,39 +111,12 @@ function dcapPolicy(policy: TrustPolicy) {
   };
 }
 
-const NO_COLLATERAL =
-  "no Intel collateral given (--collateral: TCB info, QE identity, CRLs and their issuer chains, as " +
-  "Intel PCS serves them); without it the TCB status and revocation cannot be established";
-
 const tdx: KindVerifier = {
   kind: "tdx",
   verify(bytes, ctx) {
-    if (ctx.collateral === undefined) {
-      const q = parseTdxQuote(bytes);
-      const b = q.body;
-      return unverifiable(
-        "tdx",
-        "collateral",
-        NO_COLLATERAL,
-        {
-          quoteVersion: q.header.version,
-          teeTcbSvn: hex(b.teeTcbSvn),
-          tdAttributes: hex(b.tdAttributes),
-          mrTd: hex(b.mrTd),
-          mrConfigId: hex(b.mrConfigId),
-          mrOwner: hex(b.mrOwner),
-          mrOwnerConfig: hex(b.mrOwnerConfig),
-          rtmr: b.rtmrs.map(hex),
-          reportData: hex(b.reportData),
-        },
-        hex(b.mrTd),
-        b.reportData,
-        (b.tdAttributes[0] & TD_ATTRIBUTES_DEBUG) !== 0,
-      );
-    }
     return verifyTdxQuote(bytes, {
       at: ctx.at,
-      collateral: ctx.collateral as DcapCollateral,
+      collateral: ctx.collateral as DcapCollateral | undefined,
       policy: dcapPolicy(ctx.policy),
     });
   },
@@ -210,30 +146,9 @@ const tdx: KindVerifier = {
 const sgx: KindVerifier = {
   kind: "sgx",
   verify(bytes, ctx) {
-    if (ctx.collateral === undefined) {
-      const q = parseSgxQuote(bytes);
-      const b = q.body;
-      return unverifiable(
-        "sgx",
-        "collateral",
-        NO_COLLATERAL,
-        {
-          quoteVersion: q.header.version,
-          attributes: hex(b.attributes),
-          mrEnclave: hex(b.mrEnclave),
-          mrSigner: hex(b.mrSigner),
-          isvProdId: b.isvProdId,
-          isvSvn: b.isvSvn,
-          reportData: hex(b.reportData),
-        },
-        hex(b.mrEnclave),
-        b.reportData,
-        (b.attributes[0] & SGX_FLAGS_DEBUG) !== 0,
-      );
-    }
     return verifySgxQuote(bytes, {
       at: ctx.at,
-      collateral: ctx.collateral as DcapCollateral,
+      collateral: ctx.collateral as DcapCollateral | undefined,
       policy: dcapPolicy(ctx.policy),
     });
   },

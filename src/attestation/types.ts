@@ -3,7 +3,11 @@ import { EnclaveError } from "../errors.js";
 /** Kinds of attestation evidence we can verify. */
 export type EvidenceKind = "snp" | "tdx" | "sgx" | "nitro" | "nvidia" | "simulated" | "insecure";
 
-export type CheckStatus = "pass" | "fail" | "skipped";
+/**
+ * `warn`: something outside what is signed that the vendors' own verifiers accept (unsigned
+ * trailing bytes): it is reported, never interpreted, and neither fails nor passes a verdict.
+ */
+export type CheckStatus = "pass" | "fail" | "skipped" | "warn";
 
 /** One named check a verifier performed, with a human-readable reason. */
 export interface CheckResult {

@@ -5,7 +5,13 @@ import { describe, expect, it } from "vitest";
 import { parseCertificate } from "../pki/index.js";
 import { EvidenceFormatError } from "../types.js";
 import { parsePckExtensions } from "./pck-extensions.js";
-import { MAX_QUOTE_BYTES, parseSgxQuote, parseTdxQuote, type DcapQuote } from "./quote.js";
+import {
+  MAX_QUOTE_BYTES,
+  MAX_TRAILING_BYTES,
+  parseSgxQuote,
+  parseTdxQuote,
+  type DcapQuote,
+} from "./quote.js";
 import type { EnclaveReport, TdReport } from "./report-body.js";
 
 const VECTORS = fileURLToPath(new URL("../../../test/vectors/", import.meta.url));
@@ -153,8 +159,11 @@ describe("parseTdxQuote against EXPECTED.json", () => {
     if (file !== SPR) expect(quote.paddingLength).toBe(v.parsed.trailing_bytes_after_signed_data ?? 0);
   });
 
-  it("rejects the SPR vector's appended non-zero bytes, naming them", () => {
-    expect(() => parseTdxQuote(read(`tdx/${SPR}`))).toThrow(/trailing bytes/);
+  it("accepts the SPR vector's 39 appended unsigned bytes, as go-tdx-guest does, and flags them", () => {
+    const quote = parseTdxQuote(read(`tdx/${SPR}`));
+    expect(quote.paddingLength).toBe(39);
+    expect(quote.trailingNonZero).toBe(true);
+    expect(quote.signedRegion.length).toBe(632);
   });
 
   it("rejects an SGX quote and wrong versions, naming the header field", () => {
@@ -225,15 +234,22 @@ describe("length handling", () => {
     expect(rejected).toBe(bytes.length);
   });
 
-  it.each(inputs)("%s: appended non-zero bytes and oversized input are rejected", (_, bytes, parse) => {
-    const extra = new Uint8Array(bytes.length + 1);
-    extra.set(bytes);
-    extra[bytes.length] = 1;
-    expect(() => parse(extra)).toThrow(/trailing bytes/);
-    const huge = new Uint8Array(MAX_QUOTE_BYTES + 1);
-    huge.set(bytes);
-    expect(() => parse(huge)).toThrow(/exceeds/);
-  });
+  it.each(inputs)(
+    "%s: a few appended non-zero bytes are flagged, more and oversized input are rejected",
+    (_, bytes, parse) => {
+      const few = new Uint8Array(bytes.length + MAX_TRAILING_BYTES);
+      few.set(bytes);
+      few[bytes.length] = 1;
+      expect((parse(few) as DcapQuote<unknown>).trailingNonZero).toBe(true);
+      const extra = new Uint8Array(bytes.length + MAX_TRAILING_BYTES + 1);
+      extra.set(bytes);
+      extra[bytes.length] = 1;
+      expect(() => parse(extra)).toThrow(/trailing bytes/);
+      const huge = new Uint8Array(MAX_QUOTE_BYTES + 1);
+      huge.set(bytes);
+      expect(() => parse(huge)).toThrow(/exceeds/);
+    },
+  );
 
   it.each(inputs)("%s: zero padding is tolerated and reported", (_, bytes, parse) => {
     const padded = new Uint8Array(bytes.length + 100);

@@ -73,8 +73,10 @@ export interface DcapQuote<Body> {
   qeAuthData: Uint8Array;
   /** PCK certificate chain as DER, leaf first. */
   pckChain: Uint8Array[];
-  /** Number of zero bytes after the quote (fixed-size quote buffers are zero-padded). */
+  /** Number of bytes after the quote (fixed-size quote buffers are zero-padded). */
   paddingLength: number;
+  /** Some of those bytes are not zero (at most MAX_TRAILING_BYTES then): reported, never read. */
+  trailingNonZero: boolean;
 }
 
 export type TdxQuote = DcapQuote<TdReport>;
@@ -124,8 +126,7 @@ export function parseTdxQuote(bytes: Uint8Array): TdxQuote {
   }
   const signedRegion = bytes.subarray(0, r.offset);
   const sig = parseSignatureDataV4(r, "tdx");
-  const paddingLength = expectZeroPadding(r, "tdx");
-  return { header, bodyType, body, signedRegion, ...sig, paddingLength };
+  return { header, bodyType, body, signedRegion, ...sig, ...trailingBytes(r, "tdx") };
 }
 
 /** Parse an Intel SGX ECDSA quote (v3). Throws EvidenceFormatError naming the offending field. */
@@ -150,8 +151,7 @@ export function parseSgxQuote(bytes: Uint8Array): SgxQuote {
   );
   const signedRegion = bytes.subarray(0, r.offset);
   const sig = parseSignatureDataV3(r);
-  const paddingLength = expectZeroPadding(r, "sgx");
-  return { header, body, signedRegion, ...sig, paddingLength };
+  return { header, body, signedRegion, ...sig, ...trailingBytes(r, "sgx") };
 }
 
 function checkInput(bytes: Uint8Array, kind: EvidenceKind): void {
@@ -246,20 +246,29 @@ function parsePckChainCertData(r: ByteReader, kind: EvidenceKind, field: string)
 }
 
 /**
- * Quote buffers from the driver or a cloud API are often fixed-size and zero-filled after the
- * quote. Those zeros are tolerated (and reported); any other trailing byte is rejected, since
- * nothing unsigned and unexplained should ride along with evidence.
+ * Unsigned non-zero bytes accepted after a quote. go-tdx-guest's own production sample carries 39
+ * ("extra bytes(only for testing purpose)") and go-tdx-guest and dcap-qvl verify it; they are
+ * outside what the attestation key signs, so they are never interpreted, only reported.
  */
-function expectZeroPadding(r: ByteReader, kind: EvidenceKind): number {
+export const MAX_TRAILING_BYTES = 64;
+
+/**
+ * Quote buffers from the driver or a cloud API are often fixed-size and zero-filled after the
+ * quote: those zeros are tolerated whatever their length (within MAX_QUOTE_BYTES). Other trailing
+ * bytes are tolerated up to MAX_TRAILING_BYTES and flagged; more is refused.
+ */
+function trailingBytes(
+  r: ByteReader,
+  kind: EvidenceKind,
+): { paddingLength: number; trailingNonZero: boolean } {
   const start = r.offset;
   const rest = r.take(r.remaining, "trailing bytes");
-  for (let i = 0; i < rest.length; i++) {
-    if (rest[i] !== 0) {
-      throw new EvidenceFormatError(
-        kind,
-        `trailing bytes: ${rest.length} byte(s) follow the quote at offset ${start} and are not zero padding`,
-      );
-    }
+  const trailingNonZero = rest.some((b) => b !== 0);
+  if (trailingNonZero && rest.length > MAX_TRAILING_BYTES) {
+    throw new EvidenceFormatError(
+      kind,
+      `trailing bytes: ${rest.length} byte(s) follow the quote at offset ${start}; more than ${MAX_TRAILING_BYTES} that are not zero padding`,
+    );
   }
-  return rest.length;
+  return { paddingLength: rest.length, trailingNonZero };
 }

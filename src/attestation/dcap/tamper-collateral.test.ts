@@ -36,18 +36,19 @@ function sweep(
   verify: Verify,
   fields: Array<[Field, number]>,
 ) {
+  const collateral = options.collateral!;
   const baseline = verify(quote, options);
   expect(baseline.trusted).toBe(true);
   const passing = new Set(baseline.checks.filter((c) => c.status === "pass").map((c) => c.name));
   const result: Record<string, { flips: number; accepted: number[] }> = {};
   for (const [field, stride] of fields) {
     const hexField = HEX_FIELDS.has(field);
-    const length = Buffer.from(options.collateral[field], hexField ? "hex" : "utf8").length;
+    const length = Buffer.from(collateral[field], hexField ? "hex" : "utf8").length;
     const r = (result[field] = { flips: 0, accepted: [] as number[] });
     for (let i = 0; i < length; i += stride) {
       r.flips++;
       try {
-        const out = verify(quote, { ...options, collateral: flipField(options.collateral, field, i) });
+        const out = verify(quote, { ...options, collateral: flipField(collateral, field, i) });
         if (out.trusted || !out.checks.some((c) => c.status === "fail" && passing.has(c.name)))
           r.accepted.push(i);
       } catch (error) {

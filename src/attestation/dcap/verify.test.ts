@@ -235,8 +235,15 @@ describe("go-tdx-guest TDX v4 (SPR E4) with its PCS collateral", () => {
   const quote = raw.subarray(0, raw.length - 39); // see PROVENANCE note 1
   const collateral = goTdxCollateral();
 
-  it("as shipped (with appended test bytes) is malformed", () => {
-    expect(() => verifyTdxQuote(raw, { at: GO_TDX_AT, collateral })).toThrow(EvidenceFormatError);
+  it("as shipped (with 39 appended unsigned bytes) gets go-tdx-guest's verdict, with a warning", () => {
+    const r = verifyTdxQuote(raw, { at: GO_TDX_AT, collateral });
+    for (const name of [...QUOTE_CHECKS, ...COLLATERAL_CHECKS, "tcb-info-platform", "tdx-module"]) {
+      expect(status(r, name), name).toBe("pass");
+    }
+    expect(r.checks.find((c) => c.name === "trailing-bytes")).toMatchObject({ status: "warn" });
+    expect(r.checks.find((c) => c.name === "trailing-bytes")!.detail).toMatch(/^39 unsigned byte/);
+    expect(failed(r)).toEqual(["tcb-status"]);
+    expect(status(verifyTdxQuote(quote, { at: GO_TDX_AT, collateral }), "trailing-bytes")).toBeUndefined();
   });
 
   it("verifies signatures, chain, CRLs and collateral, but no TCB level matches", () => {
@@ -370,5 +377,65 @@ describe("go-tdx-guest TDX v5 sample", () => {
       ]),
     );
     expect(r.trusted).toBe(false);
+  });
+});
+
+describe("quotes checked without any collateral", () => {
+  const ALL_COLLATERAL = [...COLLATERAL_CHECKS, "tcb-info-platform", "tcb-status"];
+
+  it("trustee TDX v4 (DEBUG set): every quote-only check runs, the debug TD is named, collateral checks fail for want of it", () => {
+    const r = verifyTdxQuote(read("tdx/trustee_tdx_quote_4.dat"), { at: new Date("2024-01-01T00:00:00Z") });
+    for (const name of QUOTE_CHECKS) expect(status(r, name), name).toBe("pass");
+    const debug = r.checks.find((c) => c.name === "debug")!;
+    expect(debug.status).toBe("fail");
+    expect(debug.detail).toMatch(/TD_ATTRIBUTES\.DEBUG is set/);
+    expect(r.checks.find((c) => c.name === "collateral")).toMatchObject({ status: "fail" });
+    for (const name of [...ALL_COLLATERAL, "tdx-module"]) {
+      const c = r.checks.find((x) => x.name === name)!;
+      expect(c.status, name).toBe("fail");
+      expect(c.detail, name).toMatch(/collateral/);
+    }
+    expect(status(r, "report-data")).toBe("skipped");
+    expect(r.debug).toBe(true);
+    expect(r.trusted).toBe(false);
+  });
+
+  it("dcap-qvl SGX: quote signature, QE report, binding and PCK chain pass; not trusted without collateral", () => {
+    const r = verifySgxQuote(read("sgx/dcap-qvl_sgx_quote.bin"), { at: QVL_SGX_AT });
+    for (const name of [...QUOTE_CHECKS, "debug"]) expect(status(r, name), name).toBe("pass");
+    for (const name of ALL_COLLATERAL) expect(status(r, name), name).toBe("fail");
+    expect(r.trusted).toBe(false);
+  });
+
+  it("a report-data binding is checked without collateral too", () => {
+    const quote = read("tdx/trustee_tdx_quote_5.dat");
+    const td = expectedTdx("trustee-tdx-5").parsed.td_body;
+    const ok = verifyTdxQuote(quote, {
+      at: QVL_TDX_AT,
+      expectedReportData: new Uint8Array(Buffer.from(td.reportdata, "hex")),
+    });
+    expect(status(ok, "report-data")).toBe("pass");
+    const bad = verifyTdxQuote(quote, { at: QVL_TDX_AT, expectedReportData: new Uint8Array(64) });
+    expect(status(bad, "report-data")).toBe("fail");
+  });
+
+  it("a PCK chain that fails (validation time after the leaf expires) does not hide the QE report checks", () => {
+    const r = verifyTdxQuote(read("tdx/trustee_tdx_quote_5.dat"), { at: new Date("2040-01-01T00:00:00Z") });
+    expect(status(r, "pck-chain")).toBe("fail");
+    for (const name of ["quote-signature", "pck-extensions", "qe-report-signature", "qe-report-data"]) {
+      expect(status(r, name), name).toBe("pass");
+    }
+    expect(r.checks.find((c) => c.name === "qe-report-signature")!.detail).toMatch(/chain did not verify/);
+    expect(r.trusted).toBe(false);
+  });
+
+  it("a flipped body byte fails the quote signature and still reports the other quote checks", () => {
+    const quote = read("sgx/dcap-qvl_sgx_quote.bin");
+    quote[48 + 64] ^= 1; // inside MRENCLAVE
+    const r = verifySgxQuote(quote, { at: QVL_SGX_AT });
+    expect(status(r, "quote-signature")).toBe("fail");
+    for (const name of ["pck-chain", "qe-report-signature", "qe-report-data"]) {
+      expect(status(r, name), name).toBe("pass");
+    }
   });
 });

@@ -3,6 +3,7 @@ import { EnclaveError, ValidationError } from "../../errors.js";
 import {
   bytesEqual,
   describeChainFailure,
+  parseCertificate,
   verifyCertificateChain,
   verifyEcdsaRaw,
   type ParsedCertificate,
@@ -14,7 +15,13 @@ import { collateralVerdicts, PINNED_INTEL_ROOT, type CollateralVerdicts } from "
 import { parsePckExtensions, type PckExtensions } from "./pck-extensions.js";
 import type { QeIdentity, TcbInfo } from "./pcs-documents.js";
 import { parseDcapPolicy, type DcapPolicy, type DcapPolicyInput } from "./policy.js";
-import { INTEL_QE_VENDOR_ID, parseSgxQuote, parseTdxQuote, type DcapQuote } from "./quote.js";
+import {
+  INTEL_QE_VENDOR_ID,
+  MAX_TRAILING_BYTES,
+  parseSgxQuote,
+  parseTdxQuote,
+  type DcapQuote,
+} from "./quote.js";
 import { SGX_FLAGS_DEBUG, TD_ATTRIBUTES_DEBUG, type EnclaveReport, type TdReport } from "./report-body.js";
 import {
   checkTdxModuleIdentity,
@@ -27,8 +34,12 @@ import {
 export interface DcapVerifyOptions {
   /** Validation time for certificates, CRLs, TCB info and QE identity. */
   at: Date;
-  /** Intel collateral for this platform (see DcapCollateral); validated on entry. */
-  collateral: DcapCollateral;
+  /**
+   * Intel collateral for this platform (see DcapCollateral); validated on entry. Without it every
+   * check that needs only the quote still runs, the collateral-dependent checks fail for want of
+   * collateral, and the quote is never trusted.
+   */
+  collateral?: DcapCollateral;
   policy?: DcapPolicyInput;
   /** The 64 bytes REPORTDATA must equal (nonce / key binding). */
   expectedReportData?: Uint8Array;
@@ -44,9 +55,25 @@ const PCK_LEAF_CN = "Intel SGX PCK Certificate";
 const PCK_CA_CNS = new Set(["Intel SGX PCK Platform CA", "Intel SGX PCK Processor CA"]);
 const DEFAULT_ACCEPTED = ["UpToDate"];
 
+/** Why a quote without collateral is not trusted, whatever its own checks say. */
+export const NO_COLLATERAL =
+  "no Intel collateral given (--collateral: TCB info, QE identity, CRLs and their issuer chains, as " +
+  "Intel PCS serves them); without it the TCB status and revocation cannot be established";
+const NEEDS_COLLATERAL = "needs Intel collateral (TCB info, QE identity, CRLs); none was given";
+const absent = { ok: false as const, detail: NEEDS_COLLATERAL };
+const ABSENT_COLLATERAL: CollateralVerdicts = {
+  tcbInfoSigner: absent,
+  qeIdentitySigner: absent,
+  tcbInfo: absent,
+  qeIdentity: absent,
+  pckCrlIssuer: absent,
+  pckCrl: absent,
+  rootCaCrl: absent,
+};
+
 interface Context {
   at: Date;
-  collateral: DcapCollateral;
+  collateral?: DcapCollateral;
   policy: DcapPolicy;
   expectedReportData?: Uint8Array;
 }
@@ -54,6 +81,9 @@ interface Context {
 /** Runs named checks; a check that throws our typed error fails with that error's message. */
 class CheckList {
   readonly checks: CheckResult[] = [];
+  add(check: CheckResult): void {
+    this.checks.push(check);
+  }
   run(name: string, fn: () => Outcome): void {
     try {
       this.checks.push({ name, ...fn() });
@@ -93,6 +123,7 @@ export function verifyTdxQuote(bytes: Uint8Array, options: DcapVerifyOptions): V
   const state = verifyDcapCommon("tdx", quote, ctx, list);
 
   list.run("tdx-module", () => {
+    if (!ctx.collateral) return fail(NEEDS_COLLATERAL);
     if (!state.tcbInfo) return fail("needs a parsed TCB info");
     const r = checkTdxModuleIdentity(state.tcbInfo, body);
     return r.ok ? pass(r.detail) : fail(r.reason);
@@ -198,7 +229,7 @@ function validateOptions(options: DcapVerifyOptions): Context {
   }
   return {
     at: options.at,
-    collateral: parseDcapCollateral(options.collateral),
+    collateral: options.collateral === undefined ? undefined : parseDcapCollateral(options.collateral),
     policy: parseDcapPolicy(options.policy),
     expectedReportData,
   };
@@ -212,8 +243,17 @@ function verifyDcapCommon(
   list: CheckList,
 ): DcapState {
   const { at } = ctx;
-  const verdicts = collateralVerdicts(ctx.collateral, at);
+  const verdicts = ctx.collateral ? collateralVerdicts(ctx.collateral, at) : ABSENT_COLLATERAL;
   const state: DcapState = { collateralSigned: verdicts.tcbInfoSigner.ok && verdicts.qeIdentitySigner.ok };
+
+  if (quote.trailingNonZero) {
+    list.add({
+      name: "trailing-bytes",
+      status: "warn",
+      detail: `${quote.paddingLength} unsigned byte(s) that are not zero padding follow the quote (at most ${MAX_TRAILING_BYTES} accepted); ignored, never interpreted`,
+    });
+  }
+  if (!ctx.collateral) list.run("collateral", () => fail(NO_COLLATERAL));
 
   list.run("qe-vendor-id", () =>
     hex(quote.header.qeVendorId) === INTEL_QE_VENDOR_ID
@@ -233,6 +273,15 @@ function verifyDcapCommon(
       : fail("quote signature does not verify with the attestation key"),
   );
 
+  // The leaf as carried: the QE report signature and the PCK extensions are checked with it even
+  // when its chain fails, so one failure does not hide the others.
+  let carriedLeaf: ParsedCertificate | undefined;
+  try {
+    carriedLeaf = quote.pckChain.length > 0 ? parseCertificate(quote.pckChain[0]) : undefined;
+  } catch (error) {
+    if (!(error instanceof EnclaveError)) throw error;
+  }
+
   list.run("pck-chain", () => {
     const r = verifyCertificateChain({ chain: quote.pckChain, trustedRoots: PINNED_INTEL_ROOT, at });
     if (!r.ok) return fail(describeChainFailure(r.failure));
@@ -247,21 +296,22 @@ function verifyDcapCommon(
     );
   });
 
+  const unverified = () => (state.pckPath ? "" : " (from the carried PCK leaf; its chain did not verify)");
   list.run("pck-extensions", () => {
-    if (!state.pckPath) return fail("needs a verified PCK certificate");
-    state.pck = parsePckExtensions(state.pckPath[0]);
-    return pass("SGX extension (FMSPC, PCE-ID, TCB) parsed");
+    if (!carriedLeaf) return fail("the quote carries no parsable PCK leaf certificate");
+    state.pck = parsePckExtensions(carriedLeaf);
+    return pass(`SGX extension (FMSPC, PCE-ID, TCB) parsed${unverified()}`);
   });
 
   list.run("qe-report-signature", () => {
-    if (!state.pckPath) return fail("needs a verified PCK certificate");
+    if (!carriedLeaf) return fail("the quote carries no parsable PCK leaf certificate");
     return verifyEcdsaRaw({
-      publicKey: state.pckPath[0].publicKey,
+      publicKey: carriedLeaf.publicKey,
       hash: "sha256",
       data: quote.qeReport.raw,
       signature: quote.qeReportSignature,
     })
-      ? pass("QE report signature verifies with the PCK leaf key")
+      ? pass(`QE report signature verifies with the PCK leaf key${unverified()}`)
       : fail("QE report signature does not verify with the PCK leaf key");
   });
 
@@ -276,6 +326,7 @@ function verifyDcapCommon(
   });
 
   list.run("pck-crl", () => {
+    if (!ctx.collateral) return fail(NEEDS_COLLATERAL);
     if (!state.pckPath) return fail("needs a verified PCK certificate");
     const [leaf, pckCa] = state.pckPath;
     if (!verdicts.pckCrlIssuer.ok) return fail(verdicts.pckCrlIssuer.detail);
@@ -326,6 +377,7 @@ function verifyDcapCommon(
   });
 
   list.run("tcb-info-platform", () => {
+    if (!ctx.collateral) return fail(NEEDS_COLLATERAL);
     if (!state.tcbInfo || !state.pck) return fail("needs a parsed TCB info and PCK extensions");
     if (!bytesEqual(state.tcbInfo.fmspc, state.pck.fmspc))
       return fail("TCB info FMSPC does not match the PCK certificate");
@@ -363,6 +415,7 @@ function tcbStatusCheck(
   ctx: Context,
   tdxInputs: () => { teeTcbSvn: Uint8Array; teeTcbSvn2?: Uint8Array } | undefined,
 ): Outcome {
+  if (!ctx.collateral) return fail(NEEDS_COLLATERAL);
   if (!state.collateralSigned) {
     return fail("no TCB status is derived from TCB info or QE identity whose signature did not verify");
   }

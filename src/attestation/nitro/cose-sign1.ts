@@ -12,7 +12,7 @@ import {
 
 /**
  * COSE_Sign1 (RFC 9052 section 4.2) as AWS Nitro uses it: protected header {1: -35} (ES384),
- * empty unprotected header, an embedded payload and a 96-byte raw r||s ECDSA P-384 signature.
+ * an unprotected header (empty from the NSM; any map is accepted and ignored, as it is unsigned), an embedded payload and a 96-byte raw r||s ECDSA P-384 signature.
  */
 export interface CoseSign1 {
   /** True when the message carried CBOR tag 18. */
@@ -21,6 +21,8 @@ export interface CoseSign1 {
   protectedBytes: Uint8Array;
   /** COSE algorithm id from the protected header (always -35 here). */
   alg: number;
+  /** Parameters in the unsigned unprotected header (0 from the NSM); never interpreted. */
+  unprotectedEntries: number;
   payload: Uint8Array;
   signature: Uint8Array;
 }
@@ -59,9 +61,8 @@ export function parseCoseSign1(bytes: Uint8Array): CoseSign1 {
   const [prot, unprot, payload, signature] = top.items;
   if (prot.type !== "bytes") throw malformed("COSE_Sign1.protected: must be a byte string");
   if (unprot.type !== "map") throw malformed("COSE_Sign1.unprotected: must be a map");
-  if (unprot.entries.length !== 0) {
-    throw malformed("COSE_Sign1.unprotected: must be empty (unprotected parameters are not accepted)");
-  }
+  // AWS's NSM sends an empty map; AWS's COSE library and nitrite accept any map here. It is not
+  // signed, so its entries are counted and reported, never read.
   if (payload.type !== "bytes") {
     throw malformed("COSE_Sign1.payload: must be an embedded byte string (detached payloads not accepted)");
   }
@@ -73,7 +74,14 @@ export function parseCoseSign1(bytes: Uint8Array): CoseSign1 {
     throw malformed(`COSE_Sign1.signature: must be ${ES384_SIGNATURE_BYTES} bytes (ES384 r||s)`);
   }
   const alg = parseProtectedHeader(prot.value);
-  return { tagged, protectedBytes: prot.value, alg, payload: payload.value, signature: signature.value };
+  return {
+    tagged,
+    protectedBytes: prot.value,
+    alg,
+    unprotectedEntries: unprot.entries.length,
+    payload: payload.value,
+    signature: signature.value,
+  };
 }
 
 /** The protected header must be exactly {1: -35}; unknown parameters (e.g. crit) fail closed. */

@@ -174,6 +174,44 @@ describe("verifyNitroDocument on the real document", () => {
   });
 });
 
+describe("the real document with parameters in its unsigned unprotected header", () => {
+  // 84 44 a1013822 [a0 -> a1 04 43 "kid"]: AWS's COSE library and nitrite ignore this header.
+  const withKid = new Uint8Array([
+    ...doc.subarray(0, 6),
+    0xa1,
+    0x04,
+    0x43,
+    0x6b,
+    0x69,
+    0x64,
+    ...doc.subarray(7),
+  ]);
+
+  it("still verifies, with a warning that the parameters were ignored", () => {
+    expect(doc[6]).toBe(0xa0);
+    const r = verifyNitroDocument(withKid, { at: "document" });
+    expect(r.trusted, JSON.stringify(r.checks)).toBe(true);
+    expect(check(r, "cose-signature").status).toBe("pass");
+    expect(check(r, "unprotected-header")).toMatchObject({ status: "warn" });
+    expect(check(r, "unprotected-header").detail).toMatch(/1 parameter/);
+    expect(
+      verifyNitroDocument(doc, { at: "document" }).checks.some((c) => c.name === "unprotected-header"),
+    ).toBe(false);
+  });
+
+  it("leaves the signed parts strict: a flipped payload byte still fails", () => {
+    const t = Uint8Array.from(withKid);
+    t[t.length - 200] ^= 1;
+    let trusted = false;
+    try {
+      trusted = verifyNitroDocument(t, { at: "document" }).trusted;
+    } catch (err) {
+      if (!(err instanceof EvidenceFormatError)) throw err;
+    }
+    expect(trusted).toBe(false);
+  });
+});
+
 describe("the self-signed test document", () => {
   const self = read("blocky-nitrite_selfsigned_attestation.cbor");
 

@@ -68,6 +68,14 @@ export function verifyNitroDocument(
 
   const at = opts.at === "document" ? new Date(doc.timestamp) : (opts.at ?? new Date());
 
+  if (doc.cose.unprotectedEntries > 0) {
+    checks.push({
+      name: "unprotected-header",
+      status: "warn",
+      detail: `the unsigned COSE unprotected header holds ${doc.cose.unprotectedEntries} parameter(s); ignored, never interpreted`,
+    });
+  }
+
   let leaf: ParsedCertificate | undefined;
   run("leaf-certificate", () => {
     leaf = parseCertificate(doc.certificate);

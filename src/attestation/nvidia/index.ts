@@ -9,6 +9,7 @@ export {
 } from "./reference.js";
 export { fwidFromCertificate, TCG_DICE_TCBINFO_OID } from "./fwid.js";
 export { formatVbiosVersion, OPAQUE_FIELD, type NvidiaOpaqueData } from "./opaque.js";
+export { MAX_TRAILING_BYTES } from "./spdm.js";
 export type { MeasurementBlock, SpdmMeasurementsRequest, SpdmMeasurementsResponse } from "./spdm.js";
 export { NVIDIA_DEVICE_ROOT_PEM, NVIDIA_DEVICE_ROOT_SHA256 } from "./device-root.js";
 export {

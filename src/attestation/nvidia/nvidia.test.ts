@@ -10,6 +10,7 @@ import {
   fwidFromCertificate,
   formatVbiosVersion,
   MAX_EVIDENCE_BYTES,
+  MAX_TRAILING_BYTES,
   NVIDIA_DEVICE_ROOT_PEM,
   NVIDIA_DEVICE_ROOT_SHA256,
   NVIDIA_RIM_ROOT_PEM,
@@ -431,12 +432,76 @@ describe("tampering and malformed evidence", () => {
     for (let n = 0; n < REPORT.length; n++) {
       expect(() => parseNvidiaEvidence(REPORT.subarray(0, n))).toThrow(EvidenceFormatError);
     }
-    const longer = new Uint8Array(REPORT.length + 1);
+    const longer = new Uint8Array(REPORT.length + MAX_TRAILING_BYTES + 1);
     longer.set(REPORT);
     expect(() => parseNvidiaEvidence(longer)).toThrow(/trailing/);
     expect(() => parseNvidiaEvidence(new Uint8Array(MAX_EVIDENCE_BYTES + 1))).toThrow(/exceeds/);
     expect(() => verifyNvidiaGpuEvidence(new Uint8Array(MAX_EVIDENCE_BYTES + 1), CHAIN)).toThrow(
       EvidenceFormatError,
     );
+  });
+});
+
+describe("unsigned bytes after the SPDM signature (as Confidential Containers tooling collects them)", () => {
+  const withTrailing = (extra: Uint8Array) => {
+    const out = new Uint8Array(REPORT.length + extra.length);
+    out.set(REPORT);
+    out.set(extra, REPORT.length);
+    return out;
+  };
+
+  it("are accepted up to the bound, never interpreted, and reported as a warning", () => {
+    for (const extra of [
+      new Uint8Array([0xde, 0xad, 0xbe, 0xef]),
+      new Uint8Array(MAX_TRAILING_BYTES).fill(0xff),
+    ]) {
+      const bytes = withTrailing(extra);
+      const parsed = parseNvidiaEvidence(bytes);
+      expect(parsed.signedBytes.length).toBe(4021);
+      expect(hex(parsed.response.trailing)).toBe(hex(extra));
+      const r = verifyNvidiaGpuEvidence(bytes, CHAIN, { at: AT, expectedNonce: NONCE });
+      expect(r.trusted, JSON.stringify(r.checks)).toBe(true);
+      expect(check(r, "signature").status).toBe("pass");
+      expect(check(r, "trailing-bytes")).toMatchObject({ status: "warn" });
+      expect(check(r, "trailing-bytes").detail).toMatch(new RegExp(`^${extra.length} unsigned byte`));
+      // Hex text, as the samples are exchanged, too.
+      expect(verifyNvidiaGpuEvidence(hex(bytes), CHAIN, { at: AT, expectedNonce: NONCE }).trusted).toBe(true);
+    }
+  });
+
+  it("report no warning when there are none", () => {
+    const r = verifyNvidiaGpuEvidence(REPORT, CHAIN, { at: AT, expectedNonce: NONCE });
+    expect(r.checks.some((c) => c.name === "trailing-bytes")).toBe(false);
+  });
+
+  it("past the bound are refused as malformed", () => {
+    expect(() => parseNvidiaEvidence(withTrailing(new Uint8Array(MAX_TRAILING_BYTES + 1)))).toThrow(
+      /more than 64 trailing bytes/,
+    );
+  });
+
+  it("do not loosen the signed region: a flipped signed byte or signature byte still fails", () => {
+    for (const pos of [40, 2000, 4020, 4021, REPORT.length - 1]) {
+      const t = withTrailing(new Uint8Array(8));
+      t[pos] ^= 1;
+      let trusted = false;
+      try {
+        trusted = verifyNvidiaGpuEvidence(t, CHAIN, { at: AT, expectedNonce: NONCE }).trusted;
+      } catch (err) {
+        if (!(err instanceof EvidenceFormatError)) throw err;
+      }
+      expect(trusted, String(pos)).toBe(false);
+    }
+  });
+});
+
+describe("a chain without its root does not hide the signature check", () => {
+  it("chain case 2 (root only) and a leaf-only chain still check the SPDM signature with the leaf", () => {
+    const leafOnly = derToPem(pemToDerList(CHAIN)[0]);
+    const r = verifyNvidiaGpuEvidence(REPORT, leafOnly, { at: AT, expectedNonce: NONCE });
+    expect(check(r, "certificate-chain").detail).toMatch(/at least the signing certificate and the root/);
+    expect(check(r, "signature").status).toBe("pass");
+    expect(check(r, "fwid-binding").status).toBe("pass");
+    expect(r.trusted).toBe(false);
   });
 });

@@ -16,6 +16,13 @@ export const NONCE_BYTES = 32;
 export const MAX_OPAQUE_BYTES = 1024;
 /** Hopper signs with ECDSA P-384: raw r||s. */
 export const HOPPER_SIGNATURE_BYTES = 96;
+/**
+ * Unsigned bytes accepted after the signature. Evidence as Confidential Containers tooling collects
+ * it can carry a few bytes there; NVIDIA's verifier and trustee's ignore them. They are outside
+ * the signed transcript, so they are never interpreted, only counted and reported as a warning;
+ * more than this bound is refused as malformed.
+ */
+export const MAX_TRAILING_BYTES = 64;
 /** DMTF measurement specification bit (MeasurementSpecification = 1). */
 const DMTF_SPECIFICATION = 0x01;
 
@@ -56,6 +63,8 @@ export interface SpdmMeasurementsResponse {
   opaqueData: Uint8Array;
   opaqueFields: OpaqueField[];
   signature: Uint8Array;
+  /** Unsigned bytes after the signature (at most MAX_TRAILING_BYTES); never interpreted. */
+  trailing: Uint8Array;
 }
 
 export interface SpdmMeasurementsExchange {
@@ -109,7 +118,8 @@ export function parseSpdmMeasurementsExchange(
   if (response.version !== request.version) {
     throw malformed("MEASUREMENTS.SPDMVersion: differs from the request's version");
   }
-  const signedBytes = bytes.subarray(0, bytes.length - signatureBytes);
+  const signedLength = bytes.length - response.trailing.length - signatureBytes;
+  const signedBytes = bytes.subarray(0, signedLength);
   return { request, response, signedBytes };
 }
 
@@ -155,7 +165,10 @@ function parseResponse(bytes: Uint8Array, signatureBytes: number): SpdmMeasureme
   const opaqueData = c.take(opaqueLength, "OpaqueData");
   const opaqueFields = parseOpaqueData(opaqueData);
   const signature = c.take(signatureBytes, "Signature");
-  if (c.remaining !== 0) throw malformed("MEASUREMENTS: trailing bytes after the signature");
+  if (c.remaining > MAX_TRAILING_BYTES) {
+    throw malformed(`MEASUREMENTS: more than ${MAX_TRAILING_BYTES} trailing bytes after the signature`);
+  }
+  const trailing = c.take(c.remaining, "trailing bytes");
   return {
     version,
     param1,
@@ -167,6 +180,7 @@ function parseResponse(bytes: Uint8Array, signatureBytes: number): SpdmMeasureme
     opaqueData,
     opaqueFields,
     signature,
+    trailing,
   };
 }
 

@@ -15,7 +15,7 @@ import { parseNvidiaEvidence, type NvidiaEvidence } from "./evidence.js";
 import { fwidFromCertificate, TCG_DICE_TCBINFO_OID } from "./fwid.js";
 import { NVDEC_DISABLED, NVDEC_ENABLED } from "./opaque.js";
 import { compareMeasurements, type NvidiaReferenceMeasurements } from "./reference.js";
-import { NONCE_BYTES } from "./spdm.js";
+import { MAX_TRAILING_BYTES, NONCE_BYTES } from "./spdm.js";
 
 export interface NvidiaGpuPolicy {
   /** Fail (rather than skip) the measurement check when no reference values are given. */
@@ -71,13 +71,23 @@ export function verifyNvidiaGpuEvidence(
     detail: `SPDM 1.1 GET_MEASUREMENTS exchange with ${report.response.blocks.length} measurement blocks`,
   });
 
+  const trailing = report.response.trailing.length;
+  if (trailing > 0) {
+    checks.push({
+      name: "trailing-bytes",
+      status: "warn",
+      detail: `${trailing} unsigned byte(s) follow the SPDM signature (at most ${MAX_TRAILING_BYTES} accepted); ignored, never interpreted`,
+    });
+  }
+
   let chain: Uint8Array[] = [];
   let leaf: ParsedCertificate | undefined;
   run("certificate-chain", () => {
     chain = readChain(certChainPem);
+    // The leaf first: the signature and FWID checks use it even when its chain is incomplete.
+    if (chain.length > 0) leaf = parseCertificate(chain[0]);
     // trustee: a chain needs at least the signing certificate and the root.
     if (chain.length < 2) return fail("chain must hold at least the signing certificate and the root");
-    leaf = parseCertificate(chain[0]);
     const result = verifyCertificateChain({
       chain,
       trustedRoots: [nvidiaDeviceRoot().der],

@@ -20,6 +20,7 @@ export {
 export { parseVekExtensions, KDS_OID, type VekExtensions } from "./vek-extensions.js";
 export {
   verifySnpReport,
+  verifySnpReportWithoutVek,
   snpClaims,
   type VerifySnpOptions,
   type SnpVerificationPolicy,

@@ -6,7 +6,13 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { ValidationError } from "../../errors.js";
 import { derToPem, parseCertificate, pemToDerList } from "../pki/index.js";
 import { EvidenceFormatError, type VerificationResult } from "../types.js";
-import { AMD_ROOT_KEYS, verifySnpReport, type AmdProduct, type VerifySnpOptions } from "./index.js";
+import {
+  AMD_ROOT_KEYS,
+  verifySnpReport,
+  verifySnpReportWithoutVek,
+  type AmdProduct,
+  type VerifySnpOptions,
+} from "./index.js";
 
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
 
@@ -626,5 +632,33 @@ describe("forged chains and synthetic reports", () => {
     expect(alone.checks.find((c) => c.name === "certificate-chain")?.detail).toMatch(
       /signature failed at certificate 0/,
     );
+  });
+});
+
+describe("a report checked without its VCEK/VLEK", () => {
+  const status = (r: VerificationResult, name: string) => r.checks.find((c) => c.name === name)?.status;
+
+  it("go-sev-guest (DEBUG=1): the debug guest is named, VMPL and TCB order checked, the certificate checks fail for want of a VEK", () => {
+    const r = verifySnpReportWithoutVek(file("go-sev-guest_attestation.bin"));
+    expect(r.checks.find((c) => c.name === "debug")).toMatchObject({ status: "fail" });
+    expect(r.checks.find((c) => c.name === "debug")!.detail).toMatch(/DEBUG bit \(19\) is set/);
+    expect(status(r, "vmpl")).toBe("pass");
+    expect(status(r, "tcb-order")).toBe("pass");
+    for (const name of ["certificates", "certificate-chain", "report-signature", "tcb-binding", "chip-id"]) {
+      expect(status(r, name), name).toBe("fail");
+    }
+    expect(r.trusted).toBe(false);
+  });
+
+  it("trustee (DEBUG=0): report-only checks pass, a minimum TCB and the report data are still judged, never trusted", () => {
+    const report = file("trustee_test-report.bin");
+    const r = verifySnpReportWithoutVek(report, {
+      policy: { minTcb: { bootloader: 4 } },
+      expectedReportData: report.subarray(0x50, 0x90),
+    });
+    expect(status(r, "debug")).toBe("pass");
+    expect(status(r, "min-tcb")).toBe("fail");
+    expect(status(r, "report-data")).toBe("pass");
+    expect(r.trusted).toBe(false);
   });
 });

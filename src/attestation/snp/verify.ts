@@ -135,33 +135,11 @@ export function verifySnpReport(reportBytes: Uint8Array, options: VerifySnpOptio
   // 5. VEK TCB extensions must equal REPORTED_TCB.
   checkTcbBinding(report, vekExt, product, pass, fail);
 
-  // Firmware never reports a TCB above the one installed, and never runs below the committed one.
-  const order = tcbOrderProblems(report);
-  if (order.length) fail("tcb-order", order.join("; "));
-  else pass("tcb-order", "REPORTED_TCB <= CURRENT_TCB and COMMITTED_TCB <= CURRENT_TCB in every component");
-
   // 6. CHIP_ID binding (VCEK only).
   checkChipId(report, vekExt, signer ?? report.signerInfo.signingKey, product, pass, fail, skip);
 
-  // 7. Guest policy and platform.
-  if (!report.policy.debug) pass("debug", "guest policy DEBUG bit (19) is clear");
-  else if (policy.allowDebug)
-    pass("debug", "guest policy DEBUG bit (19) is set; allowed by policy.allowDebug");
-  else fail("debug", "guest policy DEBUG bit (19) is set: the host can read and write guest memory");
-
-  const maxVmpl = policy.maxVmpl ?? 3;
-  if (report.vmpl === 0xffffffff) fail("vmpl", "report was requested by the host, not by the guest");
-  else if (report.vmpl <= maxVmpl) pass("vmpl", `VMPL ${report.vmpl} <= ${maxVmpl}`);
-  else fail("vmpl", `VMPL ${report.vmpl} > ${maxVmpl}`);
-
-  checkMinTcb(report, policy.minTcb, pass, fail, skip);
-  checkAllowList("measurement", report.measurement, policy.measurements, pass, fail, skip);
-  checkAllowList("host-data", report.hostData, policy.hostData, pass, fail, skip);
-
-  if (!options.expectedReportData) skip("report-data", "no expected REPORT_DATA was given");
-  else if (timingSafeEqual(report.reportData, options.expectedReportData))
-    pass("report-data", "REPORT_DATA equals the expected 64 bytes");
-  else fail("report-data", "REPORT_DATA differs from the expected value");
+  // 7. Guest policy, platform and report data: the checks that need only the report.
+  checkReportOnly(report, policy, options.expectedReportData, pass, fail, skip);
 
   const claims = snpClaims(report, vekExt, product, signer);
   return {
@@ -176,6 +154,86 @@ export function verifySnpReport(reportBytes: Uint8Array, options: VerifySnpOptio
 }
 
 type Emit = (name: string, detail: string) => void;
+
+/**
+ * The checks that need only the report: TCB ordering, debug, VMPL, minimum TCB, allow-lists and
+ * REPORT_DATA. They run whether or not a VEK is at hand, so a missing certificate hides none.
+ */
+function checkReportOnly(
+  report: SnpReport,
+  policy: SnpVerificationPolicy,
+  expectedReportData: Uint8Array | undefined,
+  pass: Emit,
+  fail: Emit,
+  skip: Emit,
+): void {
+  // Firmware never reports a TCB above the one installed, and never runs below the committed one.
+  const order = tcbOrderProblems(report);
+  if (order.length) fail("tcb-order", order.join("; "));
+  else pass("tcb-order", "REPORTED_TCB <= CURRENT_TCB and COMMITTED_TCB <= CURRENT_TCB in every component");
+
+  if (!report.policy.debug) pass("debug", "guest policy DEBUG bit (19) is clear");
+  else if (policy.allowDebug)
+    pass("debug", "guest policy DEBUG bit (19) is set; allowed by policy.allowDebug");
+  else fail("debug", "guest policy DEBUG bit (19) is set: the host can read and write guest memory");
+
+  const maxVmpl = policy.maxVmpl ?? 3;
+  if (report.vmpl === 0xffffffff) fail("vmpl", "report was requested by the host, not by the guest");
+  else if (report.vmpl <= maxVmpl) pass("vmpl", `VMPL ${report.vmpl} <= ${maxVmpl}`);
+  else fail("vmpl", `VMPL ${report.vmpl} > ${maxVmpl}`);
+
+  checkMinTcb(report, policy.minTcb, pass, fail, skip);
+  checkAllowList("measurement", report.measurement, policy.measurements, pass, fail, skip);
+  checkAllowList("host-data", report.hostData, policy.hostData, pass, fail, skip);
+
+  if (!expectedReportData) skip("report-data", "no expected REPORT_DATA was given");
+  else if (timingSafeEqual(report.reportData, expectedReportData))
+    pass("report-data", "REPORT_DATA equals the expected 64 bytes");
+  else fail("report-data", "REPORT_DATA differs from the expected value");
+}
+
+/** Why an SNP report without its VCEK/VLEK is not trusted, whatever its own fields say. */
+export const NO_VEK =
+  "no VCEK/VLEK certificate given (from the report's certificate table or --cert); AMD's KDS that " +
+  "issues it is an online service, so the signature cannot be checked";
+
+/**
+ * An SNP report without its VCEK/VLEK: the certificate-dependent checks fail for want of it, the
+ * report-only checks (debug, VMPL, TCB order, minimum TCB, allow-lists, REPORT_DATA) still run and
+ * are reported. Never trusted. Malformed reports throw EvidenceFormatError.
+ */
+export function verifySnpReportWithoutVek(
+  reportBytes: Uint8Array,
+  options: Pick<VerifySnpOptions, "policy" | "expectedReportData"> = {},
+): VerificationResult {
+  const report = parseSnpReport(reportBytes);
+  const checks: CheckResult[] = [];
+  const pass = (name: string, detail: string) => checks.push({ name, status: "pass", detail });
+  const fail = (name: string, detail: string) => checks.push({ name, status: "fail", detail });
+  const skip = (name: string, detail: string) => checks.push({ name, status: "skipped", detail });
+  fail("certificates", NO_VEK);
+  const needs = "needs the VCEK/VLEK certificate; none was given";
+  for (const name of [
+    "certificate-chain",
+    "signing-key",
+    "report-signature",
+    "product",
+    "tcb-binding",
+    "chip-id",
+  ]) {
+    fail(name, needs);
+  }
+  checkReportOnly(report, options.policy ?? {}, options.expectedReportData, pass, fail, skip);
+  return {
+    kind: "snp",
+    trusted: false,
+    checks,
+    claims: snpClaims(report),
+    measurement: hex(report.measurement),
+    reportData: report.reportData,
+    debug: report.policy.debug,
+  };
+}
 
 function checkSigningKey(
   report: SnpReport,

@@ -152,7 +152,7 @@ function claimLines(claims: Record<string, unknown>, prefix = "  "): string[] {
 }
 
 export function formatVerification(file: string, a: Appraisal): string {
-  const mark = { pass: "PASS", fail: "FAIL", skipped: "SKIP" } as const;
+  const mark = { pass: "PASS", fail: "FAIL", skipped: "SKIP", warn: "WARN" } as const;
   const lines = [
     `evidence: ${file}`,
     `kind:     ${a.kind} (${a.kindSource})`,
