@@ -371,12 +371,15 @@ function verifyDcapCommon(
     state.qeIdentity = identity;
     const wanted = kind === "tdx" ? "TD_QE" : "QE";
     if (identity.id !== wanted) return fail(`QE identity is for ${identity.id}, not ${wanted}`);
+    // An expired identity is still matched (as an expired TCB info is still read), so the
+    // expiry does not hide whether this QE is the one Intel describes.
     const window = validityWindow("QE identity", identity.issueDate, identity.nextUpdate, at);
-    if (window.status === "fail") return window;
-    state.qe = evaluateQeIdentity(identity, quote.qeReport);
-    if (!state.qe.ok) return fail(state.qe.reason);
+    const qe = (state.qe = evaluateQeIdentity(identity, quote.qeReport));
+    const expired = window.status === "fail" ? [window.detail] : [];
+    if (!qe.ok) return fail([...expired, qe.reason].join("; "));
+    if (expired.length) return fail(`${expired[0]}; the QE matches it otherwise (QE TCB ${qe.status})`);
     return pass(
-      `QE matches ${wanted} identity (MRSIGNER, ISVPRODID, masked MISCSELECT/ATTRIBUTES); QE TCB ${state.qe.status}`,
+      `QE matches ${wanted} identity (MRSIGNER, ISVPRODID, masked MISCSELECT/ATTRIBUTES); QE TCB ${qe.status}`,
     );
   });
 
