@@ -3,6 +3,7 @@ import { EnclaveError, ValidationError } from "../errors.js";
 import { AttestationReport } from "../schemas/attestation.js";
 import { parseContract } from "../schemas/contract.js";
 import type { TrustPolicy } from "../schemas/trust-policy.js";
+import { allPassed } from "./checks.js";
 import { bindReportData, BINDING_FIELD, reportDataMatches, REPORT_DATA_BYTES } from "./binding.js";
 import { HARDWARE_TYPE, isHardwareKind, type Evidence } from "./evidence.js";
 import { detectEvidenceKind } from "./evidence-kind.js";
@@ -154,8 +155,8 @@ export async function appraiseEvidence(
   if (facts) policyChecks.push(ageCheck(policy, at, facts, fresh.nonceIssuedAt));
 
   const checks = [...preChecks, ...vendorChecks, ...policyChecks];
-  const vendorPassed = vendorChecks.some((c) => c.status === "pass");
-  const trusted = vendor.trusted && vendorPassed && checks.every((c) => c.status !== "fail");
+  // The verifier's verdict (its own checks by the one rule), then the same rule over everything.
+  const trusted = vendor.trusted && allPassed(checks);
 
   const result: VerificationResult = { ...vendor, kind, trusted, checks };
   const report = parseContract(

@@ -1,5 +1,6 @@
 import { createPublicKey, verify as verifySignature, type KeyObject } from "node:crypto";
-import { AttestationError, EvidenceFormatError, type CheckResult, type VerificationResult } from "./types.js";
+import { allPassed, type CheckResult } from "./checks.js";
+import { AttestationError, EvidenceFormatError, type VerificationResult } from "./types.js";
 
 /**
  * Software-signed evidence for development (`--simulation`) and for the explicit no-protection mode
@@ -199,7 +200,7 @@ export function verifySoftwareEvidence(bytes: Uint8Array): VerificationResult {
   const measurement = Buffer.from(ev.measurement).toString("hex");
   return {
     kind,
-    trusted: sigOk,
+    trusted: allPassed(checks),
     checks,
     claims: {
       label: ev.label,

@@ -1,20 +1,10 @@
 import { EnclaveError } from "../errors.js";
+import type { CheckResult } from "./checks.js";
 
 /** Kinds of attestation evidence we can verify. */
 export type EvidenceKind = "snp" | "tdx" | "sgx" | "nitro" | "nvidia" | "simulated" | "insecure";
 
-/**
- * `warn`: something outside what is signed that the vendors' own verifiers accept (unsigned
- * trailing bytes): it is reported, never interpreted, and neither fails nor passes a verdict.
- */
-export type CheckStatus = "pass" | "fail" | "skipped" | "warn";
-
-/** One named check a verifier performed, with a human-readable reason. */
-export interface CheckResult {
-  name: string;
-  status: CheckStatus;
-  detail: string;
-}
+export type { CheckResult, CheckStatus } from "./checks.js";
 
 /**
  * The outcome of verifying one piece of evidence. `trusted` is true only when every

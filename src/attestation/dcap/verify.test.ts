@@ -439,3 +439,19 @@ describe("quotes checked without any collateral", () => {
     }
   });
 });
+
+describe("expired collateral does not hide the checks that read it", () => {
+  it("dcap-qvl TDX a year later: TCB info and QE identity fail as expired, the QE match and the TCB status are still reported", () => {
+    const r = verifyTdxQuote(read("tdx/dcap-qvl_tdx_quote.bin"), {
+      at: new Date(QVL_TDX_AT.getTime() + 365 * 86400_000),
+      collateral: qvlTdxCollateral,
+    });
+    const qe = r.checks.find((c) => c.name === "qe-identity")!;
+    expect(qe.status).toBe("fail");
+    expect(qe.detail).toMatch(/expired collateral/);
+    expect(status(r, "tcb-info")).toBe("fail");
+    expect(r.claims.qeTcbStatus).toBe("UpToDate");
+    expect(status(r, "tcb-status")).toBe("pass");
+    expect(r.trusted).toBe(false);
+  });
+});

@@ -9,7 +9,8 @@ import {
   type ParsedCertificate,
 } from "../pki/index.js";
 import { checkCrlIssuedBy, isRevokedBy } from "../pki/crl.js";
-import type { CheckResult, EvidenceKind, VerificationResult } from "../types.js";
+import { CheckList, fail, pass, skip, warn, type Outcome } from "../checks.js";
+import type { EvidenceKind, VerificationResult } from "../types.js";
 import { parseDcapCollateral, type DcapCollateral } from "./collateral.js";
 import { collateralVerdicts, PINNED_INTEL_ROOT, type CollateralVerdicts } from "./collateral-verdicts.js";
 import { parsePckExtensions, type PckExtensions } from "./pck-extensions.js";
@@ -45,10 +46,6 @@ export interface DcapVerifyOptions {
   expectedReportData?: Uint8Array;
 }
 
-type Outcome = Omit<CheckResult, "name">;
-const pass = (detail: string): Outcome => ({ status: "pass", detail });
-const fail = (detail: string): Outcome => ({ status: "fail", detail });
-const skip = (detail: string): Outcome => ({ status: "skipped", detail });
 const hex = (b: Uint8Array): string => Buffer.from(b).toString("hex");
 
 const PCK_LEAF_CN = "Intel SGX PCK Certificate";
@@ -76,25 +73,6 @@ interface Context {
   collateral?: DcapCollateral;
   policy: DcapPolicy;
   expectedReportData?: Uint8Array;
-}
-
-/** Runs named checks; a check that throws our typed error fails with that error's message. */
-class CheckList {
-  readonly checks: CheckResult[] = [];
-  add(check: CheckResult): void {
-    this.checks.push(check);
-  }
-  run(name: string, fn: () => Outcome): void {
-    try {
-      this.checks.push({ name, ...fn() });
-    } catch (error) {
-      const detail = error instanceof EnclaveError ? error.message : "check could not be evaluated";
-      this.checks.push({ name, status: "fail", detail });
-    }
-  }
-  get trusted(): boolean {
-    return this.checks.every((c) => c.status !== "fail") && this.checks.some((c) => c.status === "pass");
-  }
 }
 
 /** What the shared DCAP checks learned, for the TEE-specific checks that follow. */
@@ -247,11 +225,12 @@ function verifyDcapCommon(
   const state: DcapState = { collateralSigned: verdicts.tcbInfoSigner.ok && verdicts.qeIdentitySigner.ok };
 
   if (quote.trailingNonZero) {
-    list.add({
-      name: "trailing-bytes",
-      status: "warn",
-      detail: `${quote.paddingLength} unsigned byte(s) that are not zero padding follow the quote (at most ${MAX_TRAILING_BYTES} accepted); ignored, never interpreted`,
-    });
+    list.add(
+      "trailing-bytes",
+      warn(
+        `${quote.paddingLength} unsigned byte(s) that are not zero padding follow the quote (at most ${MAX_TRAILING_BYTES} accepted); ignored, never interpreted`,
+      ),
+    );
   }
   if (!ctx.collateral) list.run("collateral", () => fail(NO_COLLATERAL));
 
@@ -392,12 +371,15 @@ function verifyDcapCommon(
     state.qeIdentity = identity;
     const wanted = kind === "tdx" ? "TD_QE" : "QE";
     if (identity.id !== wanted) return fail(`QE identity is for ${identity.id}, not ${wanted}`);
+    // An expired identity is still matched (as an expired TCB info is still read), so the
+    // expiry does not hide whether this QE is the one Intel describes.
     const window = validityWindow("QE identity", identity.issueDate, identity.nextUpdate, at);
-    if (window.status === "fail") return window;
-    state.qe = evaluateQeIdentity(identity, quote.qeReport);
-    if (!state.qe.ok) return fail(state.qe.reason);
+    const qe = (state.qe = evaluateQeIdentity(identity, quote.qeReport));
+    const expired = window.status === "fail" ? [window.detail] : [];
+    if (!qe.ok) return fail([...expired, qe.reason].join("; "));
+    if (expired.length) return fail(`${expired[0]}; the QE matches it otherwise (QE TCB ${qe.status})`);
     return pass(
-      `QE matches ${wanted} identity (MRSIGNER, ISVPRODID, masked MISCSELECT/ATTRIBUTES); QE TCB ${state.qe.status}`,
+      `QE matches ${wanted} identity (MRSIGNER, ISVPRODID, masked MISCSELECT/ATTRIBUTES); QE TCB ${qe.status}`,
     );
   });
 

@@ -1,12 +1,13 @@
 import { timingSafeEqual } from "node:crypto";
-import { EnclaveError, ValidationError } from "../../errors.js";
+import { ValidationError } from "../../errors.js";
 import {
   describeChainFailure,
   parseCertificate,
   verifyCertificateChain,
   type ParsedCertificate,
 } from "../pki/index.js";
-import type { CheckResult, VerificationResult } from "../types.js";
+import { CheckList, fail, pass, skip, warn, type Outcome } from "../checks.js";
+import type { VerificationResult } from "../types.js";
 import { awsNitroRoot } from "./aws-root.js";
 import { verifyCoseSign1Es384 } from "./cose-sign1.js";
 import { parseNitroDocument, type NitroDocument } from "./document.js";
@@ -55,25 +56,18 @@ export function verifyNitroDocument(
 ): VerificationResult {
   const opts = validateOptions(options);
   const doc = parseNitroDocument(bytes);
-  const checks: CheckResult[] = [];
-  const run = (name: string, fn: () => Omit<CheckResult, "name">): void => {
-    try {
-      checks.push({ name, ...fn() });
-    } catch (error) {
-      // Our own typed errors name a structure and rule, never data; anything else stays opaque.
-      const detail = error instanceof EnclaveError ? error.message : "check could not be evaluated";
-      checks.push({ name, status: "fail", detail });
-    }
-  };
+  const list = new CheckList();
+  const run = (name: string, fn: () => Outcome) => list.run(name, fn);
 
   const at = opts.at === "document" ? new Date(doc.timestamp) : (opts.at ?? new Date());
 
   if (doc.cose.unprotectedEntries > 0) {
-    checks.push({
-      name: "unprotected-header",
-      status: "warn",
-      detail: `the unsigned COSE unprotected header holds ${doc.cose.unprotectedEntries} parameter(s); ignored, never interpreted`,
-    });
+    list.add(
+      "unprotected-header",
+      warn(
+        `the unsigned COSE unprotected header holds ${doc.cose.unprotectedEntries} parameter(s); ignored, never interpreted`,
+      ),
+    );
   }
 
   let leaf: ParsedCertificate | undefined;
@@ -151,11 +145,10 @@ export function verifyNitroDocument(
   run("user-data", () => binding(doc.userData, opts.expectedUserData, "user_data"));
   run("public-key", () => binding(doc.publicKey, opts.expectedPublicKey, "public_key"));
 
-  const trusted = checks.every((c) => c.status !== "fail") && checks.some((c) => c.status === "pass");
   const result: VerificationResult = {
     kind: "nitro",
-    trusted,
-    checks,
+    trusted: list.trusted,
+    checks: list.checks,
     claims: claimsOf(doc, leaf, at, rootFingerprint),
     measurement: hexOf(doc.pcrs.get(0)),
     debug,
@@ -279,14 +272,4 @@ function isAllZero(bytes: Uint8Array): boolean {
 
 function hexOf(bytes: Uint8Array | undefined): string {
   return bytes ? Buffer.from(bytes).toString("hex") : "";
-}
-
-function pass(detail: string): Omit<CheckResult, "name"> {
-  return { status: "pass", detail };
-}
-function fail(detail: string): Omit<CheckResult, "name"> {
-  return { status: "fail", detail };
-}
-function skip(detail: string): Omit<CheckResult, "name"> {
-  return { status: "skipped", detail };
 }

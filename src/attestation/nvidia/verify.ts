@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from "node:crypto";
-import { EnclaveError, ValidationError } from "../../errors.js";
+import { ValidationError } from "../../errors.js";
 import {
   CertificateFormatError,
   describeChainFailure,
@@ -9,7 +9,8 @@ import {
   verifyEcdsaRaw,
   type ParsedCertificate,
 } from "../pki/index.js";
-import type { CheckResult, VerificationResult } from "../types.js";
+import { CheckList, fail, pass, skip, warn, type Outcome } from "../checks.js";
+import type { VerificationResult } from "../types.js";
 import { nvidiaDeviceRoot } from "./device-root.js";
 import { parseNvidiaEvidence, type NvidiaEvidence } from "./evidence.js";
 import { fwidFromCertificate, TCG_DICE_TCBINFO_OID } from "./fwid.js";
@@ -55,29 +56,22 @@ export function verifyNvidiaGpuEvidence(
   const opts = validateOptions(options);
   const report = parseNvidiaEvidence(evidence);
   const at = opts.at ?? new Date();
-  const checks: CheckResult[] = [];
-  const run = (name: string, fn: () => Omit<CheckResult, "name">): void => {
-    try {
-      checks.push({ name, ...fn() });
-    } catch (error) {
-      const detail = error instanceof EnclaveError ? error.message : "check could not be evaluated";
-      checks.push({ name, status: "fail", detail });
-    }
-  };
+  const list = new CheckList();
+  const run = (name: string, fn: () => Outcome) => list.run(name, fn);
 
-  checks.push({
-    name: "spdm-structure",
-    status: "pass",
-    detail: `SPDM 1.1 GET_MEASUREMENTS exchange with ${report.response.blocks.length} measurement blocks`,
-  });
+  list.add(
+    "spdm-structure",
+    pass(`SPDM 1.1 GET_MEASUREMENTS exchange with ${report.response.blocks.length} measurement blocks`),
+  );
 
   const trailing = report.response.trailing.length;
   if (trailing > 0) {
-    checks.push({
-      name: "trailing-bytes",
-      status: "warn",
-      detail: `${trailing} unsigned byte(s) follow the SPDM signature (at most ${MAX_TRAILING_BYTES} accepted); ignored, never interpreted`,
-    });
+    list.add(
+      "trailing-bytes",
+      warn(
+        `${trailing} unsigned byte(s) follow the SPDM signature (at most ${MAX_TRAILING_BYTES} accepted); ignored, never interpreted`,
+      ),
+    );
   }
 
   let chain: Uint8Array[] = [];
@@ -178,17 +172,12 @@ export function verifyNvidiaGpuEvidence(
       : pass("reference values come from RIMs whose signature and chain verified");
   });
 
-  checks.push({
-    name: "revocation",
-    status: "skipped",
-    detail: "OCSP status of the device chain needs NVIDIA's online OCSP service",
-  });
+  list.add("revocation", skip("OCSP status of the device chain needs NVIDIA's online OCSP service"));
 
-  const trusted = checks.every((c) => c.status !== "fail");
   const result: VerificationResult = {
     kind: "nvidia",
-    trusted,
-    checks,
+    trusted: list.trusted,
+    checks: list.checks,
     claims: claimsOf(report, leaf, at),
     measurement: createHash("sha384").update(report.response.measurementRecord).digest("hex"),
     reportData: new Uint8Array(report.request.nonce),
@@ -344,14 +333,4 @@ function validateOptions(options: NvidiaVerifyOptions): ValidOptions {
   }
   if (issues.length) throw new ValidationError("NVIDIA verification options", issues);
   return out;
-}
-
-function pass(detail: string): Omit<CheckResult, "name"> {
-  return { status: "pass", detail };
-}
-function fail(detail: string): Omit<CheckResult, "name"> {
-  return { status: "fail", detail };
-}
-function skip(detail: string): Omit<CheckResult, "name"> {
-  return { status: "skipped", detail };
 }

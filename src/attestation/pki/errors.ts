@@ -6,3 +6,13 @@ export class CertificateFormatError extends EnclaveError {
     super("CERTIFICATE_MALFORMED", message);
   }
 }
+
+/**
+ * A vendor root or key compiled into the code does not match its pinned SHA-256 fingerprint: the
+ * build is corrupt, and nothing may be verified against it. One code for every vendor.
+ */
+export class PinnedRootError extends EnclaveError {
+  constructor(name: string) {
+    super("PINNED_ROOT_MISMATCH", `embedded ${name} does not match its pinned fingerprint`);
+  }
+}

@@ -1,5 +1,5 @@
 // Shared X.509 helpers for attestation verifiers (SNP, DCAP, Nitro, NVIDIA).
-export { CertificateFormatError } from "./errors.js";
+export { CertificateFormatError, PinnedRootError } from "./errors.js";
 export {
   readDerElement,
   readDerExact,

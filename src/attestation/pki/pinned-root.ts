@@ -1,4 +1,4 @@
-import { EnclaveError } from "../../errors.js";
+import { PinnedRootError } from "./errors.js";
 import { parseCertificate, type ParsedCertificate } from "./certificate.js";
 import { pemToDerList } from "./pem.js";
 
@@ -12,10 +12,7 @@ export function pinnedRoot(name: string, pem: string, sha256: string): () => Par
     if (!cached) {
       const cert = parseCertificate(pemToDerList(pem)[0]);
       if (cert.fingerprint256 !== sha256) {
-        throw new EnclaveError(
-          "PINNED_ROOT_MISMATCH",
-          `embedded ${name} does not match its pinned fingerprint`,
-        );
+        throw new PinnedRootError(name);
       }
       cached = cert;
     }

@@ -6,17 +6,14 @@ import {
   describeChainFailure,
   parseCertificate,
   pemToDerList,
+  pinnedRoot,
   verifyCertificateChain,
   verifyEcdsaRaw,
   type CertificateInput,
   type ParsedCertificate,
 } from "../pki/index.js";
-import {
-  AttestationError,
-  EvidenceFormatError,
-  type CheckResult,
-  type VerificationResult,
-} from "../types.js";
+import { CheckList, fail, pass, skip } from "../checks.js";
+import { EvidenceFormatError, type VerificationResult } from "../types.js";
 import { AMD_ROOT_KEYS, AMD_SIGNING_KEYS, type AmdProduct } from "./amd-roots.js";
 import { parseSnpReport, productFromCpuid, type SnpReport, type SnpTcb } from "./report.js";
 import { parseVekExtensions, type VekExtensions } from "./vek-extensions.js";
@@ -82,10 +79,8 @@ export function verifySnpReport(reportBytes: Uint8Array, options: VerifySnpOptio
   const { vek, chain } = collectCertificates(options.certificates);
   const vekExt = wrapFormat(() => parseVekExtensions(vek), "certificates.vek");
 
-  const checks: CheckResult[] = [];
-  const pass = (name: string, detail: string) => checks.push({ name, status: "pass", detail });
-  const fail = (name: string, detail: string) => checks.push({ name, status: "fail", detail });
-  const skip = (name: string, detail: string) => checks.push({ name, status: "skipped", detail });
+  const list = new CheckList();
+  const { pass, fail, skip } = emitters(list);
 
   // 1. Certificate chain VEK -> ASK/ASVK -> pinned ARK, valid at `at`.
   const roots = pinnedRoots(options.trustedRoots);
@@ -144,8 +139,8 @@ export function verifySnpReport(reportBytes: Uint8Array, options: VerifySnpOptio
   const claims = snpClaims(report, vekExt, product, signer);
   return {
     kind: "snp",
-    trusted: checks.every((c) => c.status !== "fail"),
-    checks,
+    trusted: list.trusted,
+    checks: list.checks,
     claims,
     measurement: hex(report.measurement),
     reportData: report.reportData,
@@ -154,6 +149,14 @@ export function verifySnpReport(reportBytes: Uint8Array, options: VerifySnpOptio
 }
 
 type Emit = (name: string, detail: string) => void;
+
+function emitters(list: CheckList): { pass: Emit; fail: Emit; skip: Emit } {
+  return {
+    pass: (name, detail) => list.add(name, pass(detail)),
+    fail: (name, detail) => list.add(name, fail(detail)),
+    skip: (name, detail) => list.add(name, skip(detail)),
+  };
+}
 
 /**
  * The checks that need only the report: TCB ordering, debug, VMPL, minimum TCB, allow-lists and
@@ -207,10 +210,8 @@ export function verifySnpReportWithoutVek(
   options: Pick<VerifySnpOptions, "policy" | "expectedReportData"> = {},
 ): VerificationResult {
   const report = parseSnpReport(reportBytes);
-  const checks: CheckResult[] = [];
-  const pass = (name: string, detail: string) => checks.push({ name, status: "pass", detail });
-  const fail = (name: string, detail: string) => checks.push({ name, status: "fail", detail });
-  const skip = (name: string, detail: string) => checks.push({ name, status: "skipped", detail });
+  const list = new CheckList();
+  const { pass, fail, skip } = emitters(list);
   fail("certificates", NO_VEK);
   const needs = "needs the VCEK/VLEK certificate; none was given";
   for (const name of [
@@ -227,7 +228,7 @@ export function verifySnpReportWithoutVek(
   return {
     kind: "snp",
     trusted: false,
-    checks,
+    checks: list.checks,
     claims: snpClaims(report),
     measurement: hex(report.measurement),
     reportData: report.reportData,
@@ -434,13 +435,8 @@ function pinnedRoots(override: VerifySnpOptions["trustedRoots"]): PinnedRoots {
     return { certs, productOf };
   }
   for (const root of AMD_ROOT_KEYS) {
-    const cert = parseCertificate(pemToDerList(root.pem)[0]);
-    // The embedded PEM must be the certificate whose fingerprint we pin.
-    if (cert.fingerprint256 !== root.sha256)
-      throw new AttestationError(
-        "trust-anchors",
-        `pinned AMD root ${root.commonName} does not match its fingerprint`,
-      );
+    // The embedded PEM must be the certificate whose fingerprint we pin (PINNED_ROOT_MISMATCH).
+    const cert = pinnedRoot(`AMD root ${root.commonName}`, root.pem, root.sha256)();
     certs.push(cert);
     productOf.set(cert.fingerprint256, root.product);
   }
@@ -452,15 +448,7 @@ let signingKeys: ParsedCertificate[] | undefined;
 
 /** The embedded ASK/ASVK whose subject issued the VEK (still verified against the pinned ARK). */
 function defaultIntermediates(vek: ParsedCertificate): ParsedCertificate[] {
-  signingKeys ??= AMD_SIGNING_KEYS.map((k) => {
-    const cert = parseCertificate(pemToDerList(k.pem)[0]);
-    if (cert.fingerprint256 !== k.sha256)
-      throw new AttestationError(
-        "trust-anchors",
-        `embedded AMD key ${k.commonName} does not match its fingerprint`,
-      );
-    return cert;
-  });
+  signingKeys ??= AMD_SIGNING_KEYS.map((k) => pinnedRoot(`AMD key ${k.commonName}`, k.pem, k.sha256)());
   return signingKeys.filter((k) => bytesEqual(k.subjectDer, vek.issuerDer)).slice(0, 1);
 }
 
