@@ -124,14 +124,17 @@ export async function runLocalTraining(o: LocalTrainingOptions): Promise<{
     });
 
   const jobId = randomUUID();
-  // The budget belongs to the data, not its file name: key the ledger by content hash.
-  const datasetKey = `sha256:${source.sha256}`;
+  // The budget belongs to the records, not their file: key the ledger by the records' identity.
+  const datasetKey = source.identity;
   const db = await openDatabase({ workspace: o.workspace });
   try {
     const ledger = await BudgetLedger.open(db);
     const guard = await new PrivacyGuard({
       ledger,
       datasetId: datasetKey,
+      // Before records identities, train keyed the ledger by the file's byte hash.
+      legacyKeys: [`sha256:${source.sha256}`],
+      rows: trainSet.rows,
       jobId,
       targetEpsilon: o.targetEpsilon,
       delta: o.delta,

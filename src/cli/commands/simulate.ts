@@ -13,7 +13,7 @@ import {
 } from "../../simulation/simulation.js";
 import { FederationJob, type FederationJobInput } from "../../schemas/federation.js";
 import { parseContract } from "../../schemas/contract.js";
-import { DEFAULT_DELTA, EPSILON_HARD_CEILING } from "../../schemas/privacy.js";
+import { DEFAULT_DELTA, EPSILON_HARD_CEILING, MAX_DELTA } from "../../schemas/privacy.js";
 import { choiceFlag, intListFlag, numberFlag } from "../flags.js";
 
 /** The bundled demo data, resolved from the installed package (works from any directory). */
@@ -173,7 +173,7 @@ export function registerSimulateCommand(program: Command): void {
       "dp-fedavg: server learning rate on the noised mean update (default 1)",
       numberFlag({ min: 0, exclusiveMin: true }),
     )
-    .option("--delta <d>", "delta", numberFlag({ min: 0, exclusiveMin: true, max: 0.1 }), DEFAULT_DELTA)
+    .option("--delta <d>", "delta", numberFlag({ min: 0, exclusiveMin: true, max: MAX_DELTA }), DEFAULT_DELTA)
     .option(
       "--max-grad-norm <c>",
       "clip norm: per-example gradient (dp-sgd, default 1.0) or per-site model update (dp-fedavg, default 0.3)",

@@ -4,7 +4,8 @@ import type { Command } from "commander";
 import { serializeSafetensors } from "../../model/safetensors.js";
 import { encodeModelFile } from "../../model/model-file.js";
 import { modelArchitectures } from "../../model/registry.js";
-import { DEFAULT_DELTA, EPSILON_HARD_CEILING } from "../../schemas/privacy.js";
+import { DEFAULT_DELTA, EPSILON_HARD_CEILING, MAX_DELTA } from "../../schemas/privacy.js";
+import { MAX_NOISE_MULTIPLIER } from "../../privacy/accountant/index.js";
 import { runLocalTraining } from "../../training/local-training.js";
 import { choiceFlag, intListFlag, numberFlag } from "../flags.js";
 import { ProgressBar } from "../progress.js";
@@ -52,9 +53,9 @@ export function registerTrainCommand(program: Command): void {
     .option(
       "--noise-multiplier <s>",
       "noise multiplier (calibrated from the target when omitted)",
-      numberFlag({ min: 0, exclusiveMin: true }),
+      numberFlag({ min: 0, exclusiveMin: true, max: MAX_NOISE_MULTIPLIER }),
     )
-    .option("--delta <d>", "delta", numberFlag({ min: 0, exclusiveMin: true, max: 0.1 }), DEFAULT_DELTA)
+    .option("--delta <d>", "delta", numberFlag({ min: 0, exclusiveMin: true, max: MAX_DELTA }), DEFAULT_DELTA)
     .option(
       "--max-grad-norm <c>",
       "per-example clipping norm",
