@@ -46,6 +46,34 @@ type Tx = Pick<Database, "query" | "exec">;
 
 const lockKey = (datasetId: string) => `privacy-budget:${datasetId}`;
 
+/** The ledger's tables; the `alter`s upgrade a ledger written before deltas and resets were kept. */
+const SCHEMA = `
+  create table if not exists privacy_budget_ledger (
+    id bigserial primary key,
+    dataset_id text not null,
+    job_id text not null,
+    noise_multiplier double precision not null check (noise_multiplier >= 0),
+    sample_rate double precision not null check (sample_rate >= 0 and sample_rate <= 1),
+    steps integer not null check (steps >= 0),
+    state text not null check (state in ('reserved', 'settled')),
+    created_at timestamptz not null default now(),
+    updated_at timestamptz not null default now()
+  );
+  create index if not exists privacy_budget_ledger_dataset on privacy_budget_ledger (dataset_id);
+  alter table privacy_budget_ledger add column if not exists delta double precision
+    check (delta > 0 and delta < 1);
+  alter table privacy_budget_ledger add column if not exists reset_by bigint;
+  create table if not exists privacy_budget_audit (
+    id bigserial primary key,
+    dataset_id text not null,
+    action text not null check (action in ('reset', 'migrate')),
+    operator text not null,
+    reason text not null,
+    detail text not null,
+    created_at timestamptz not null default now()
+  );
+`;
+
 /**
  * Persistent, per-dataset record of spent privacy budget. Steps are written ahead as reservations
  * before they are taken; a clean finish settles a reservation down to the steps actually used, and
@@ -55,33 +83,22 @@ const lockKey = (datasetId: string) => `privacy-budget:${datasetId}`;
 export class BudgetLedger {
   private constructor(private readonly db: Database) {}
 
+  /**
+   * Creates or upgrades the tables once, under a lock: concurrent processes opening one server's
+   * ledger would otherwise deadlock their DDL against each other's reservations. When the schema is
+   * current (the common case) no DDL runs at all.
+   */
   static async open(db: Database): Promise<BudgetLedger> {
-    await db.exec(`
-      create table if not exists privacy_budget_ledger (
-        id bigserial primary key,
-        dataset_id text not null,
-        job_id text not null,
-        noise_multiplier double precision not null check (noise_multiplier >= 0),
-        sample_rate double precision not null check (sample_rate >= 0 and sample_rate <= 1),
-        steps integer not null check (steps >= 0),
-        state text not null check (state in ('reserved', 'settled')),
-        created_at timestamptz not null default now(),
-        updated_at timestamptz not null default now()
+    await db.transaction(async (tx) => {
+      await tx.query("select pg_advisory_xact_lock(hashtext('privacy-budget-ledger:schema'))");
+      const [{ current }] = await tx.query<{ current: boolean }>(
+        `select to_regclass('privacy_budget_audit') is not null and exists (
+           select 1 from information_schema.columns
+           where table_name = 'privacy_budget_ledger' and column_name = 'reset_by'
+             and table_schema = current_schema()) as current`,
       );
-      create index if not exists privacy_budget_ledger_dataset on privacy_budget_ledger (dataset_id);
-      alter table privacy_budget_ledger add column if not exists delta double precision
-        check (delta > 0 and delta < 1);
-      alter table privacy_budget_ledger add column if not exists reset_by bigint;
-      create table if not exists privacy_budget_audit (
-        id bigserial primary key,
-        dataset_id text not null,
-        action text not null check (action in ('reset', 'migrate')),
-        operator text not null,
-        reason text not null,
-        detail text not null,
-        created_at timestamptz not null default now()
-      );
-    `);
+      if (!current) await tx.exec(SCHEMA);
+    });
     return new BudgetLedger(db);
   }
 
