@@ -35,7 +35,8 @@ function checkCreatable(path: string, flag: string): void {
   let up = dirname(path);
   while (kind(up) === null && dirname(up) !== up) up = dirname(up);
   if (kind(up) !== "dir") throw new OutputPathError(flag, "a parent of the path is not a directory");
-  if (!writableDir(up)) throw new OutputPathError(flag, "the directory it would be created in is not writable");
+  if (!writableDir(up))
+    throw new OutputPathError(flag, "the directory it would be created in is not writable");
 }
 
 /**

@@ -152,7 +152,14 @@ export class BudgetLedger {
       const [row] = await tx.query<{ id: string }>(
         `insert into privacy_budget_ledger (dataset_id, job_id, noise_multiplier, sample_rate, steps, state, delta)
          values ($1, $2, $3, $4, $5, 'reserved', $6) returning id`,
-        [datasetId, jobId, segment.noiseMultiplier, segment.sampleRate, steps, segment.delta ?? DEFAULT_DELTA],
+        [
+          datasetId,
+          jobId,
+          segment.noiseMultiplier,
+          segment.sampleRate,
+          steps,
+          segment.delta ?? DEFAULT_DELTA,
+        ],
       );
       return { id: String(row.id), steps, history: state.history, state };
     });
@@ -240,7 +247,11 @@ export class BudgetLedger {
 
   /** Per-job totals for reporting (resets excluded). */
   async jobs(datasetId: string): Promise<{ jobId: string; steps: number; reserved: boolean }[]> {
-    return (await this.jobDetails(datasetId)).map(({ jobId, steps, reserved }) => ({ jobId, steps, reserved }));
+    return (await this.jobDetails(datasetId)).map(({ jobId, steps, reserved }) => ({
+      jobId,
+      steps,
+      reserved,
+    }));
   }
 
   /** Per-job rows with their segments and times, oldest first (resets excluded). */

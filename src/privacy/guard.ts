@@ -154,7 +154,11 @@ export class PrivacyGuard {
       },
     );
     if (res.steps === 0) {
-      throw new PrivacyBudgetExhaustedError(this.spentEpsilon(), this.epsilonAfter(sampleRate, 1), this.limit);
+      throw new PrivacyBudgetExhaustedError(
+        this.spentEpsilon(),
+        this.epsilonAfter(sampleRate, 1),
+        this.limit,
+      );
     }
     this.reservation = { id: res.id, steps: res.steps, used: 0, sampleRate };
   }

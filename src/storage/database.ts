@@ -1,5 +1,15 @@
 import { createHash } from "node:crypto";
-import { closeSync, mkdirSync, openSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
+import {
+  closeSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { EnclaveError } from "../errors.js";
@@ -89,7 +99,8 @@ function checkWorkspace(workspace: string): void {
       if (code === "ENOENT") continue;
       throw new EnclaveError("WORKSPACE_INVALID", `the workspace cannot be used (${code})`);
     }
-    if (!isDir) throw new EnclaveError("WORKSPACE_INVALID", "the workspace (--workspace) must be a directory");
+    if (!isDir)
+      throw new EnclaveError("WORKSPACE_INVALID", "the workspace (--workspace) must be a directory");
   }
 }
 

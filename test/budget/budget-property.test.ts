@@ -3,7 +3,12 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createAccountant, DEFAULT_RDP_ORDERS, rdpOfOneStep, rdpToEpsilon } from "../../src/privacy/accountant/index.js";
+import {
+  createAccountant,
+  DEFAULT_RDP_ORDERS,
+  rdpOfOneStep,
+  rdpToEpsilon,
+} from "../../src/privacy/accountant/index.js";
 import { BudgetLedger } from "../../src/privacy/budget-ledger.js";
 import { EPSILON_HARD_CEILING } from "../../src/schemas/privacy.js";
 import { openDatabase } from "../../src/storage/database.js";
@@ -46,7 +51,10 @@ function runJob(args: object, killAfterMs: number | null, target: number): Promi
 }
 
 /** Epsilon of the recorded steps at `delta`, by a direct sum of per-step RDP (not the guard's path). */
-function independentRdpEpsilon(history: { noiseMultiplier: number; sampleRate: number; steps: number }[], delta: number) {
+function independentRdpEpsilon(
+  history: { noiseMultiplier: number; sampleRate: number; steps: number }[],
+  delta: number,
+) {
   const total = DEFAULT_RDP_ORDERS.map((a) =>
     history.reduce((s, h) => s + h.steps * rdpOfOneStep(h.sampleRate, h.noiseMultiplier, a), 0),
   );
@@ -74,7 +82,8 @@ async function runSequence(backend: { workspace: string; url: string }, seed: nu
         sampleRate: pick([0.01, 0.05, 0.0667, 0.2]),
         noiseMultiplier: 0.6 + rng.uniform() * 2.4,
         target,
-        steps: accountant === "prv" ? 3 + Math.floor(rng.uniform() * 6) : 50 + Math.floor(rng.uniform() * 600),
+        steps:
+          accountant === "prv" ? 3 + Math.floor(rng.uniform() * 6) : 50 + Math.floor(rng.uniform() * 600),
         chunk: pick([1, 8, 64]),
       };
       const kill = rng.uniform() < 0.25 ? 500 + Math.floor(rng.uniform() * 3000) : null;
@@ -105,27 +114,37 @@ function checkInvariants({ results, state }: Awaited<ReturnType<typeof runSequen
   // The dataset's spend at its accounting delta, evaluated from the recorded steps alone. Both
   // accountants are upper bounds; a PRV-guarded job may spend up to 5.0 by PRV (tighter than RDP).
   const rdp = independentRdpEpsilon(state.history, state.delta);
-  const spent = rdp <= EPSILON_HARD_CEILING ? rdp : Math.min(rdp, createAccountant("prv", state.history).getEpsilon(state.delta));
+  const spent =
+    rdp <= EPSILON_HARD_CEILING
+      ? rdp
+      : Math.min(rdp, createAccountant("prv", state.history).getEpsilon(state.delta));
   expect(spent).toBeLessThanOrEqual(EPSILON_HARD_CEILING);
   expect(state.history.reduce((s, h) => s + h.steps, 0)).toBeGreaterThan(0);
 }
 
 describe("budget property: random jobs on one dataset never overspend it", () => {
-  it("embedded PostgreSQL (PGlite): sequential and concurrent starts, kills, every presentation", { timeout: 600_000 }, async () => {
-    const workspace = mkdtempSync(join(tmpdir(), "enclave-prop-pglite-"));
-    checkInvariants(await runSequence({ workspace, url: "" }, 7, 6));
-  });
+  it(
+    "embedded PostgreSQL (PGlite): sequential and concurrent starts, kills, every presentation",
+    { timeout: 600_000 },
+    async () => {
+      const workspace = mkdtempSync(join(tmpdir(), "enclave-prop-pglite-"));
+      checkInvariants(await runSequence({ workspace, url: "" }, 7, 6));
+    },
+  );
 
   const bins = postgresBinaries();
-  describe.skipIf("missing" in bins)(`real PostgreSQL server${"missing" in bins ? ` (skipped: ${bins.missing})` : ""}`, () => {
-    let server: PostgresServer;
-    beforeAll(async () => {
-      server = await startPostgres();
-    });
-    afterAll(async () => server?.stop());
-    it("truly concurrent jobs, kills, every presentation", { timeout: 600_000 }, async () => {
-      const workspace = mkdtempSync(join(tmpdir(), "enclave-prop-pg-"));
-      checkInvariants(await runSequence({ workspace, url: await server.freshDatabase() }, 11, 10));
-    });
-  });
+  describe.skipIf("missing" in bins)(
+    `real PostgreSQL server${"missing" in bins ? ` (skipped: ${bins.missing})` : ""}`,
+    () => {
+      let server: PostgresServer;
+      beforeAll(async () => {
+        server = await startPostgres();
+      });
+      afterAll(async () => server?.stop());
+      it("truly concurrent jobs, kills, every presentation", { timeout: 600_000 }, async () => {
+        const workspace = mkdtempSync(join(tmpdir(), "enclave-prop-pg-"));
+        checkInvariants(await runSequence({ workspace, url: await server.freshDatabase() }, 11, 10));
+      });
+    },
+  );
 });

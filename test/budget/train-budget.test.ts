@@ -12,7 +12,10 @@ import { writePresentations } from "./presentations.js";
 const BIN = new URL("../../bin/enclave.js", import.meta.url).pathname;
 
 /** The built CLI as its own process: exit code, stdout, stderr. */
-function enclave(args: string[], env: Record<string, string> = {}): Promise<{ code: number; out: string; err: string }> {
+function enclave(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; out: string; err: string }> {
   return new Promise((res) => {
     execFile(
       process.execPath,
@@ -24,7 +27,19 @@ function enclave(args: string[], env: Record<string, string> = {}): Promise<{ co
 }
 
 const trainArgs = (file: string, ws: string, out: string, ...more: string[]) => [
-  "train", "--dataset", file, "--epochs", "20", "--target-epsilon", "5", "--workspace", ws, "--out", out, "--json", ...more,
+  "train",
+  "--dataset",
+  file,
+  "--epochs",
+  "20",
+  "--target-epsilon",
+  "5",
+  "--workspace",
+  ws,
+  "--out",
+  out,
+  "--json",
+  ...more,
 ];
 
 function backendSuite(name: string, freshEnv: () => Promise<Record<string, string>>) {
@@ -98,13 +113,29 @@ function backendSuite(name: string, freshEnv: () => Promise<Record<string, strin
       const [original] = writePresentations(dir);
       const ws = await workspace();
       expect((await enclave(trainArgs(original, ws, join(dir, "o1")), env())).code).toBe(0);
-      const key = JSON.parse((await enclave(["ledger", "show", "--workspace", ws, "--dataset", original, "--json"], env())).out)
-        .datasets[0].dataset;
-      const wrong = await enclave(["ledger", "reset", "--workspace", ws, "--dataset", original, "--confirm", "x", "--reason", "r"], env());
+      const key = JSON.parse(
+        (await enclave(["ledger", "show", "--workspace", ws, "--dataset", original, "--json"], env())).out,
+      ).datasets[0].dataset;
+      const wrong = await enclave(
+        ["ledger", "reset", "--workspace", ws, "--dataset", original, "--confirm", "x", "--reason", "r"],
+        env(),
+      );
       expect(wrong.code).toBe(1);
       expect(wrong.err).toContain("--confirm");
       const reset = await enclave(
-        ["ledger", "reset", "--workspace", ws, "--dataset", key, "--confirm", key, "--reason", "new consent round", "--json"],
+        [
+          "ledger",
+          "reset",
+          "--workspace",
+          ws,
+          "--dataset",
+          key,
+          "--confirm",
+          key,
+          "--reason",
+          "new consent round",
+          "--json",
+        ],
         env(),
       );
       expect(reset.code, reset.err).toBe(0);
@@ -124,17 +155,27 @@ function backendSuite(name: string, freshEnv: () => Promise<Record<string, strin
       const [original] = writePresentations(dir);
       const ws = await workspace();
       // The key `train` used before records identities: sha256 of the file bytes.
-      const sha = (await import("node:crypto")).createHash("sha256").update((await import("node:fs")).readFileSync(original)).digest("hex");
+      const sha = (await import("node:crypto"))
+        .createHash("sha256")
+        .update((await import("node:fs")).readFileSync(original))
+        .digest("hex");
       const db = await openDatabase({ workspace: ws, url: env().DATABASE_URL ?? "" });
       try {
         const ledger = await BudgetLedger.open(db);
-        await ledger.reserve(`sha256:${sha}`, "legacy-job", { noiseMultiplier: 0.8, sampleRate: 0.0667 }, () => 2000);
+        await ledger.reserve(
+          `sha256:${sha}`,
+          "legacy-job",
+          { noiseMultiplier: 0.8, sampleRate: 0.0667 },
+          () => 2000,
+        );
       } finally {
         await db.close();
       }
       const r = await enclave(trainArgs(original, ws, join(dir, "o")), env());
       expect(r.code, r.err).toBe(4);
-      const shown = JSON.parse((await enclave(["ledger", "show", "--workspace", ws, "--dataset", original, "--json"], env())).out);
+      const shown = JSON.parse(
+        (await enclave(["ledger", "show", "--workspace", ws, "--dataset", original, "--json"], env())).out,
+      );
       expect(shown.datasets[0].jobs.map((j: { job_id: string }) => j.job_id)).toEqual(["legacy-job"]);
       expect(shown.audit.filter((a: { action: string }) => a.action === "migrate")).toHaveLength(1);
     });
@@ -144,14 +185,17 @@ function backendSuite(name: string, freshEnv: () => Promise<Record<string, strin
 backendSuite("embedded PostgreSQL (PGlite)", async () => ({}));
 
 const bins = postgresBinaries();
-describe.skipIf("missing" in bins)(`real PostgreSQL server${"missing" in bins ? ` (skipped: ${bins.missing})` : ""}`, () => {
-  let server: PostgresServer;
-  beforeAll(async () => {
-    server = await startPostgres();
-  });
-  afterAll(async () => server?.stop());
-  backendSuite("a real PostgreSQL server", async () => ({ DATABASE_URL: await server.freshDatabase() }));
-});
+describe.skipIf("missing" in bins)(
+  `real PostgreSQL server${"missing" in bins ? ` (skipped: ${bins.missing})` : ""}`,
+  () => {
+    let server: PostgresServer;
+    beforeAll(async () => {
+      server = await startPostgres();
+    });
+    afterAll(async () => server?.stop());
+    backendSuite("a real PostgreSQL server", async () => ({ DATABASE_URL: await server.freshDatabase() }));
+  },
+);
 
 describe("checks before the first step (no budget spent, nothing written)", () => {
   it("refuses an unwritable --out, a file as workspace, hostile model names, huge models and batches", async () => {
@@ -172,13 +216,38 @@ describe("checks before the first step (no budget spent, nothing written)", () =
       [["--delta", "0.1"], "--delta"],
     ];
     for (const [more, code] of cases) {
-      const args = ["train", "--dataset", original, "--epochs", "1", "--target-epsilon", "1", "--workspace", ws, "--out", join(dir, "out"), ...more];
+      const args = [
+        "train",
+        "--dataset",
+        original,
+        "--epochs",
+        "1",
+        "--target-epsilon",
+        "1",
+        "--workspace",
+        ws,
+        "--out",
+        join(dir, "out"),
+        ...more,
+      ];
       const r = await enclave(args);
       expect(r.code, `${more.join(" ")}: ${r.err}`).not.toBe(0);
       expect(r.err).toContain(code);
       expect(r.err).not.toContain("unexpected error");
     }
-    const asWs = await enclave(["train", "--dataset", original, "--epochs", "1", "--target-epsilon", "1", "--workspace", file, "--out", join(dir, "out")]);
+    const asWs = await enclave([
+      "train",
+      "--dataset",
+      original,
+      "--epochs",
+      "1",
+      "--target-epsilon",
+      "1",
+      "--workspace",
+      file,
+      "--out",
+      join(dir, "out"),
+    ]);
     expect(asWs.err).toContain("WORKSPACE_INVALID");
     expect(existsSync(join(dir, "out"))).toBe(false);
     // No case reached the ledger with a step.
@@ -186,18 +255,55 @@ describe("checks before the first step (no budget spent, nothing written)", () =
       const shown = JSON.parse((await enclave(["ledger", "show", "--workspace", ws, "--json"])).out);
       expect(shown.datasets).toEqual([]);
     }
-    expect(readdirSync(dir).sort()).toEqual(readdirSync(dir).filter((n) => n !== "out").sort());
+    expect(readdirSync(dir).sort()).toEqual(
+      readdirSync(dir)
+        .filter((n) => n !== "out")
+        .sort(),
+    );
   });
 
   it("budget refuses delta 0.99 and an extreme PRV noise multiplier quickly; epsilon is never negative", async () => {
     const t0 = Date.now();
-    const big = await enclave(["budget", "--sample-rate", "0.01", "--noise-multiplier", "1.1", "--steps", "15", "--delta", "0.99"]);
+    const big = await enclave([
+      "budget",
+      "--sample-rate",
+      "0.01",
+      "--noise-multiplier",
+      "1.1",
+      "--steps",
+      "15",
+      "--delta",
+      "0.99",
+    ]);
     expect(big.code).toBe(1);
     expect(big.err).toContain("--delta");
-    const prv = await enclave(["budget", "--accountant", "prv", "--sample-rate", "0.01", "--noise-multiplier", "1e308", "--steps", "15", "--delta", "1e-5"]);
+    const prv = await enclave([
+      "budget",
+      "--accountant",
+      "prv",
+      "--sample-rate",
+      "0.01",
+      "--noise-multiplier",
+      "1e308",
+      "--steps",
+      "15",
+      "--delta",
+      "1e-5",
+    ]);
     expect(prv.code).toBe(1);
     expect(prv.err).toContain("--noise-multiplier");
-    const tiny = await enclave(["budget", "--sample-rate", "0.01", "--noise-multiplier", "1e6", "--steps", "15", "--delta", "1e-3", "--json"]);
+    const tiny = await enclave([
+      "budget",
+      "--sample-rate",
+      "0.01",
+      "--noise-multiplier",
+      "1e6",
+      "--steps",
+      "15",
+      "--delta",
+      "1e-3",
+      "--json",
+    ]);
     expect(tiny.code, tiny.err).toBe(0);
     const j = JSON.parse(tiny.out);
     expect(j.rdp.epsilon).toBeGreaterThanOrEqual(0);

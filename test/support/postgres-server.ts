@@ -44,7 +44,9 @@ export async function startPostgres(): Promise<PostgresServer> {
   const dir = mkdtempSync(join(tmpdir(), "enclave-pg-"));
   const asRoot = userInfo().uid === 0;
   const cmd = (tool: string, args: string[]): [string, string[]] =>
-    asRoot ? ["runuser", ["-u", "postgres", "--", join(found.bin, tool), ...args]] : [join(found.bin, tool), args];
+    asRoot
+      ? ["runuser", ["-u", "postgres", "--", join(found.bin, tool), ...args]]
+      : [join(found.bin, tool), args];
   if (asRoot) {
     const pg = Number(execFileSync("id", ["-u", "postgres"], { encoding: "utf8" }).trim());
     const gid = Number(execFileSync("id", ["-g", "postgres"], { encoding: "utf8" }).trim());

@@ -55,7 +55,12 @@ export function parseBudgetOptions(o: BudgetCommandOptions): BudgetQuery {
     (x) => /^\+?\d+$/.test(o.steps.trim()) && Number.isSafeInteger(x),
     "must be a whole number >= 0",
   );
-  const delta = num(o.delta, "--delta", (x) => x > 0 && x <= MAX_DELTA, `must be a number in (0, ${MAX_DELTA}]`);
+  const delta = num(
+    o.delta,
+    "--delta",
+    (x) => x > 0 && x <= MAX_DELTA,
+    `must be a number in (0, ${MAX_DELTA}]`,
+  );
   let accountants: AccountantName[] = ["rdp", "prv"];
   if (o.accountant !== undefined) {
     if (isAccountantName(o.accountant)) accountants = [o.accountant];

@@ -57,7 +57,10 @@ async function datasetKey(flag: string): Promise<string> {
   return (await loadDataset(dirname(file), basename(file))).source.identity;
 }
 
-async function withLedger<T>(f: LedgerFlags, fn: (ledger: BudgetLedger, where: string) => Promise<T>): Promise<T> {
+async function withLedger<T>(
+  f: LedgerFlags,
+  fn: (ledger: BudgetLedger, where: string) => Promise<T>,
+): Promise<T> {
   const workspace = resolve(f.workspace ?? defaultWorkspace());
   const db = await openDatabase({ workspace });
   try {
@@ -144,7 +147,8 @@ export function registerLedgerCommand(program: Command): void {
       const key = await datasetKey(f.dataset!);
       const reason = (f.reason ?? "").trim();
       const issues = [];
-      if (f.confirm !== key) issues.push({ path: "--confirm", rule: "must repeat the dataset's ledger key exactly" });
+      if (f.confirm !== key)
+        issues.push({ path: "--confirm", rule: "must repeat the dataset's ledger key exactly" });
       if (reason.length === 0 || reason.length > MAX_REASON)
         issues.push({ path: "--reason", rule: `must be 1 to ${MAX_REASON} characters` });
       if (issues.length > 0) throw new ValidationError("ledger reset", issues);

@@ -106,26 +106,26 @@ export function registerTrainCommand(program: Command): void {
       let run;
       try {
         run = await runLocalTraining({
-        datasetFile: resolve(f.dataset),
-        arch: f.model,
-        hidden: f.hidden,
-        activation: f.activation,
-        epochs: f.epochs,
-        targetEpsilon: f.targetEpsilon,
-        noiseMultiplier: f.noiseMultiplier,
-        delta: f.delta,
-        maxGradNorm: f.maxGradNorm,
-        batchSize: f.batchSize,
-        learningRate: f.lr,
-        momentum: f.momentum,
-        accountant: f.accountant,
-        workspace: resolve(f.workspace ?? defaultWorkspace()),
-        testFraction: f.testFraction,
-        seed: f.seed,
-        baseline: f.baseline,
-        onStep: f.json
-          ? undefined
-          : (s, t, loss) => bar.update(s, t, Number.isFinite(loss) ? `loss ${loss.toFixed(4)}` : ""),
+          datasetFile: resolve(f.dataset),
+          arch: f.model,
+          hidden: f.hidden,
+          activation: f.activation,
+          epochs: f.epochs,
+          targetEpsilon: f.targetEpsilon,
+          noiseMultiplier: f.noiseMultiplier,
+          delta: f.delta,
+          maxGradNorm: f.maxGradNorm,
+          batchSize: f.batchSize,
+          learningRate: f.lr,
+          momentum: f.momentum,
+          accountant: f.accountant,
+          workspace: resolve(f.workspace ?? defaultWorkspace()),
+          testFraction: f.testFraction,
+          seed: f.seed,
+          baseline: f.baseline,
+          onStep: f.json
+            ? undefined
+            : (s, t, loss) => bar.update(s, t, Number.isFinite(loss) ? `loss ${loss.toFixed(4)}` : ""),
         });
       } catch (err) {
         if (!(err instanceof PrivacyBudgetInsufficientError)) throw err;

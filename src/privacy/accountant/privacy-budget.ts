@@ -73,7 +73,6 @@ export interface NoiseMultiplierInput {
   epsilonTolerance?: number;
 }
 
-
 /**
  * The noise multiplier whose epsilon lies in (target - tolerance, target], by Opacus's search:
  * double σ from 10 (20 is the first tried) until ε(σ) <= target, then bisect on [0, σ_high] until
