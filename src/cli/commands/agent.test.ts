@@ -267,7 +267,9 @@ describe("enclave agent --simulation", () => {
     const lines = logLines(run.stderr());
     expect(lines.map((l) => l.msg)).toEqual(expect.arrayContaining(["shutting down", "agent stopped"]));
     expect(lines.find((l) => l.msg === "shutting down")?.signal).toBe("SIGTERM");
-    await (await lockEmbeddedDatabase(join(s.workspace, "db")))(); // the lock is free again
+    await (
+      await lockEmbeddedDatabase(join(s.workspace, "db"))
+    )(); // the lock is free again
     expect(existsSync(join(s.workspace, "db"))).toBe(true);
     await expect(fetch(`${base}/health`)).rejects.toThrow();
   });
@@ -295,7 +297,9 @@ describe("enclave agent: sidecar port taken", () => {
           "m",
         ),
       );
-      await (await lockEmbeddedDatabase(join(s.workspace, "db")))(); // the lock is free again
+      await (
+        await lockEmbeddedDatabase(join(s.workspace, "db"))
+      )(); // the lock is free again
     } finally {
       await new Promise<void>((resolve) => blocker.close(() => resolve()));
     }
@@ -343,7 +347,10 @@ describe("enclave agent: budget of the configured dataset", () => {
     const s = site({ dataset_id: "cohort/2024.csv", sidecar_port: port });
     mkdirSync(join(s.dir, "data", "cohort"));
     cpSync(join(DATA, "breast-cancer-wisconsin.csv"), join(s.dir, "data", "cohort", "2024.csv"));
-    cpSync(join(DATA, "breast-cancer-wisconsin.schema.json"), join(s.dir, "data", "cohort", "2024.schema.json"));
+    cpSync(
+      join(DATA, "breast-cancer-wisconsin.schema.json"),
+      join(s.dir, "data", "cohort", "2024.schema.json"),
+    );
     // Abadi et al.'s MNIST setting, recorded as one settled segment: q = 256/60000, sigma = 1.1,
     // 14062 steps; at delta 1e-5 RDP gives 2.5966 (Opacus). Recorded under the dataset id, the key
     // agents used before records identities: the agent adopts it for the records (migration).
