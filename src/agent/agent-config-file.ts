@@ -1,5 +1,4 @@
-import { readFile, stat } from "node:fs/promises";
-import { EnclaveError } from "../errors.js";
+import { readRegularFile } from "../storage/regular-file.js";
 import { AgentConfig } from "../schemas/agent-config.js";
 import { parseConfigText } from "../schemas/config-text.js";
 import { parseContract } from "../schemas/contract.js";
@@ -13,19 +12,6 @@ export function parseAgentConfigText(text: string): AgentConfig {
 
 /** Read and validate the agent's configuration file (`enclave agent --conf FILE`). */
 export async function loadAgentConfig(path: string): Promise<AgentConfig> {
-  let size: number;
-  try {
-    const st = await stat(path);
-    if (!st.isFile()) throw Object.assign(new Error("not a file"), { code: "ENOTFILE" });
-    size = st.size;
-  } catch (err) {
-    throw new EnclaveError(
-      "CONFIG_UNREADABLE",
-      `agent config file cannot be read (${(err as { code?: string }).code ?? "error"})`,
-    );
-  }
-  if (size > MAX_CONFIG_BYTES) {
-    throw new EnclaveError("CONFIG_UNREADABLE", `agent config file exceeds ${MAX_CONFIG_BYTES} bytes`);
-  }
-  return parseAgentConfigText(await readFile(path, "utf8"));
+  const bytes = await readRegularFile(path, "agent config file", MAX_CONFIG_BYTES, "CONFIG_UNREADABLE");
+  return parseAgentConfigText(bytes.toString("utf8"));
 }

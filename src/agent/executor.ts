@@ -38,7 +38,7 @@ export interface ExecutorDeps {
   /** Collects evidence and has it verified; resolves to the verifier's AttestationReport. */
   attest: () => Promise<AttestationReport>;
   /** The Data Sentry path: resolves the dataset id inside the data root and validates its schema. */
-  loadDataset: (datasetId: string) => Promise<Examples>;
+  loadDataset: (datasetId: string) => Promise<Examples & { identity?: string }>;
   ledger: BudgetLedger;
   accountantFromHistory: AccountantFromHistory;
   kernels: Kernels;
@@ -104,7 +104,7 @@ export class Executor {
     // 3. Train
     const net = new Network(task.model, this.deps.kernels, this.deps.init);
     net.loadWeights(task.global);
-    const guard = await this.guardFor(task).init();
+    const guard = await this.guardFor(task, data).init();
     // DP_FEDAVG spends no local per-example budget: the sidecar keeps showing the dataset's ledger.
     if (!clientLevel)
       service.setGuard(guard, task.job.dataset_id, task.job.privacy.target_epsilon, task.job.privacy.delta);
@@ -196,7 +196,7 @@ export class Executor {
   async probe(task: TrainTask): Promise<BudgetProbe> {
     const clientLevel = this.clientLevel(task);
     const data = await this.deps.loadDataset(task.job.dataset_id);
-    const guard = await this.guardFor(task).init();
+    const guard = await this.guardFor(task, data).init();
     if (clientLevel) {
       // A DP_FEDAVG round adds nothing to this dataset's per-example ledger.
       const spent = guard.spentEpsilon();
@@ -221,10 +221,13 @@ export class Executor {
     return true;
   }
 
-  private guardFor(task: TrainTask): PrivacyGuard {
+  /** The budget is the data's: keyed by the records' identity, never by the id the job used. */
+  private guardFor(task: TrainTask, data: Examples & { identity?: string }): PrivacyGuard {
     return new PrivacyGuard({
       ledger: this.deps.ledger,
-      datasetId: task.job.dataset_id,
+      datasetId: data.identity ?? task.job.dataset_id,
+      legacyKeys: data.identity ? [task.job.dataset_id] : undefined,
+      rows: data.rows,
       jobId: task.job.job_id,
       targetEpsilon: task.job.privacy.target_epsilon,
       delta: task.job.privacy.delta,

@@ -41,13 +41,16 @@ export interface LocalAgentOptions {
  * Loads a dataset through the Data Sentry and scales it with the schema's declared statistics
  * (or, without them, statistics of the local rows, which never leave the agent).
  */
-export async function loadTrainingExamples(dataRoot: string, datasetId: string): Promise<Examples> {
-  const { dataset, schema } = await loadDataset(dataRoot, datasetId);
+export async function loadTrainingExamples(
+  dataRoot: string,
+  datasetId: string,
+): Promise<Examples & { identity: string }> {
+  const { dataset, schema, source } = await loadDataset(dataRoot, datasetId);
   const declared = schema.format === "csv" ? schema.standardization : undefined;
   const st = declared
     ? { mean: Float64Array.from(declared.mean), std: Float64Array.from(declared.std) }
     : fitStandardizer(dataset);
-  return applyStandardizer(dataset, st);
+  return { ...applyStandardizer(dataset, st), identity: source.identity };
 }
 
 /** An agent running in this thread: its service, executor and ledger, behind the AgentHandle. */
@@ -62,6 +65,7 @@ export class LocalAgent implements AgentHandle {
     private readonly appraiseSelf: () => Promise<Appraisal>,
     private readonly ledger: BudgetLedger,
     private readonly accountantName: AccountantName,
+    private readonly dataRoot: string,
   ) {
     this.service = service;
   }
@@ -97,7 +101,17 @@ export class LocalAgent implements AgentHandle {
         logger: o.logger,
         acceptClientLevelDp: o.acceptClientLevelDp,
       });
-      return new LocalAgent(o.id, db, executor, o.provider, service, appraiseSelf, ledger, o.accountant);
+      return new LocalAgent(
+        o.id,
+        db,
+        executor,
+        o.provider,
+        service,
+        appraiseSelf,
+        ledger,
+        o.accountant,
+        o.dataRoot,
+      );
     } catch (err) {
       await db.close();
       throw err;
@@ -119,9 +133,11 @@ export class LocalAgent implements AgentHandle {
    * `delta`) through a guard on that ledger. A job replaces it with the guard it enforces.
    */
   async showBudget(datasetId: string, delta: number): Promise<void> {
+    const { identity } = await loadTrainingExamples(this.dataRoot, datasetId);
     const guard = await new PrivacyGuard({
       ledger: this.ledger,
-      datasetId,
+      datasetId: identity,
+      legacyKeys: [datasetId],
       jobId: "",
       targetEpsilon: EPSILON_HARD_CEILING,
       delta,

@@ -241,7 +241,11 @@ export async function parseCsvDataset(
     // csv-parse messages quote the offending text; keep only its stable code.
     const code = (e as { code?: unknown }).code;
     const what = typeof code === "string" && /^[A-Z_]+$/.test(code) ? ` (${code})` : "";
-    throw DatasetError.of(Code.MALFORMED, datasetId, `CSV syntax error${what}`, { row: row + 1 });
+    // The parser reads ahead in chunks, so `row` lags it: its own record count says where it failed.
+    const parsed = (e as { records?: unknown }).records;
+    const failedRow =
+      typeof parsed === "number" && Number.isSafeInteger(parsed) ? Math.max(1, parsed + 1 - (schema.header ? 1 : 0)) : row + 1;
+    throw DatasetError.of(Code.MALFORMED, datasetId, `CSV syntax error${what}`, { row: failedRow });
   } finally {
     source.destroy();
   }

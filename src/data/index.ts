@@ -4,6 +4,7 @@ export * from "./dataset-error.js";
 export * from "./dataset.js";
 export * from "./distributions.js";
 export * from "./fashion-mnist.js";
+export * from "./identity.js";
 export * from "./idx.js";
 export * from "./load.js";
 export * from "./partition.js";

@@ -3,6 +3,7 @@ import type { DatasetSchema } from "../schemas/dataset.js";
 import { parseCsvDataset } from "./csv-loader.js";
 import { DatasetError, DatasetErrorCode as Code } from "./dataset-error.js";
 import type { Dataset } from "./dataset.js";
+import { recordsIdentity } from "./identity.js";
 import { idxToDataset } from "./idx.js";
 import { findDatasetSchema, parseDatasetSchema } from "./schema-file.js";
 import { gunzipIfCompressed, readDatasetFile, type DatasetFile, type SentryLimits } from "./sentry.js";
@@ -26,6 +27,8 @@ export interface LoadedDataset {
     /** SHA-256 (hex) of the file bytes as stored (before decompression); with IDX, of the image file. */
     sha256: string;
     labelsSha256?: string;
+    /** The canonical identity of the records (recordsIdentity): the privacy ledger's key. */
+    identity: string;
   };
 }
 
@@ -58,7 +61,11 @@ export async function loadDataset(dataRoot: string, datasetId: string, options: 
   if (schema.format === "csv") {
     const text = await gunzipIfCompressed(file.bytes, file.id, limits);
     const dataset = await parseCsvDataset(text, schema, file.id);
-    return { dataset, schema, source: { id: file.id, schemaId, sha256: digest } };
+    return {
+      dataset,
+      schema,
+      source: { id: file.id, schemaId, sha256: digest, identity: recordsIdentity(dataset) },
+    };
   }
 
   const slash = datasetId.lastIndexOf("/");
@@ -81,5 +88,15 @@ export async function loadDataset(dataRoot: string, datasetId: string, options: 
       imageShape: schema.image_shape,
     },
   );
-  return { dataset, schema, source: { id: file.id, schemaId, sha256: digest, labelsSha256: labelsDigest } };
+  return {
+    dataset,
+    schema,
+    source: {
+      id: file.id,
+      schemaId,
+      sha256: digest,
+      labelsSha256: labelsDigest,
+      identity: recordsIdentity(dataset),
+    },
+  };
 }

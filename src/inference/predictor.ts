@@ -1,11 +1,10 @@
-import { readFile } from "node:fs/promises";
 import { parseCsvDataset } from "../data/csv-loader.js";
 import { applyStandardizer } from "../data/standardize.js";
-import { EnclaveError } from "../errors.js";
 import { decodeModelFile, type ModelFile } from "../model/model-file.js";
 import { Network } from "../model/network.js";
 import { weightsHash } from "../model/safetensors.js";
 import { CryptoRandom } from "../random.js";
+import { readRegularFile } from "../storage/regular-file.js";
 import { kernels } from "../tensor/backend.js";
 
 /** One row's prediction: the class name and the probability of every class, in class order. */
@@ -35,19 +34,7 @@ export class Predictor {
   }
 
   static async load(path: string): Promise<Predictor> {
-    let bytes: Buffer;
-    try {
-      bytes = await readFile(path);
-    } catch (err) {
-      const code = (err as { code?: unknown }).code;
-      throw new EnclaveError(
-        "MODEL_FILE_UNREADABLE",
-        `model file cannot be read (${String(code ?? "error")})`,
-      );
-    }
-    if (bytes.length > MAX_MODEL_FILE_BYTES) {
-      throw new EnclaveError("MODEL_FILE_UNREADABLE", `model file exceeds ${MAX_MODEL_FILE_BYTES} bytes`);
-    }
+    const bytes = await readRegularFile(path, "model file", MAX_MODEL_FILE_BYTES, "MODEL_FILE_UNREADABLE");
     return new Predictor(decodeModelFile(bytes));
   }
 

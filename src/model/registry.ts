@@ -74,12 +74,12 @@ export function modelArchitectures(): string[] {
 
 /** Build a declarative model spec from a registered architecture name and its options. */
 export function buildModelSpec(arch: string, options: Record<string, unknown>): ModelSpec {
-  const build = REGISTRY[arch];
-  if (!build) {
+  // Own keys only: "__proto__", "constructor" or "toString" must not reach Object.prototype.
+  if (typeof arch !== "string" || !Object.hasOwn(REGISTRY, arch)) {
     throw new EnclaveError(
       "UNKNOWN_MODEL_ARCH",
-      `unknown model_arch "${arch}"; known: ${modelArchitectures().join(", ")}`,
+      `model_arch is not a known architecture; known: ${modelArchitectures().join(", ")}`,
     );
   }
-  return build(options);
+  return REGISTRY[arch](options);
 }

@@ -1,6 +1,6 @@
 import { EnclaveError } from "../errors.js";
-import { EPSILON_HARD_CEILING } from "../schemas/privacy.js";
-import type { BudgetLedger, BudgetSegment } from "./budget-ledger.js";
+import { EPSILON_HARD_CEILING, deltaRowsIssue } from "../schemas/privacy.js";
+import type { BudgetLedger, BudgetSegment, DatasetBudgetState } from "./budget-ledger.js";
 
 /** What the guard needs of an accountant: epsilon now, and epsilon if more steps were taken. */
 export interface GuardAccountant {
@@ -24,6 +24,13 @@ export class PrivacyBudgetExhaustedError extends EnclaveError {
   }
 }
 
+/** The job's delta is not allowed on this dataset (too large for its n). */
+export class DeltaTooLargeError extends EnclaveError {
+  constructor(rule: string) {
+    super("DELTA_TOO_LARGE", `privacy.delta ${rule}`);
+  }
+}
+
 export interface PrivacyGuardOptions {
   ledger: BudgetLedger;
   datasetId: string;
@@ -34,28 +41,53 @@ export interface PrivacyGuardOptions {
   accountantFromHistory: AccountantFromHistory;
   /** Steps reserved per ledger write; larger means fewer writes, smaller means less over-count on a crash. */
   reserveChunk?: number;
+  /** Training rows: when given, the job's delta must be well below 1/rows (DeltaTooLargeError). */
+  rows?: number;
+  /** Keys the same data was recorded under before (file hash, dataset id): adopted by `init`. */
+  legacyKeys?: readonly string[];
 }
 
 /**
  * The Privacy Guard: before every step it computes the epsilon that step would reach, over
  * everything already spent on the dataset, and refuses the step if that passes the job's target
  * or the hard ceiling. Steps are reserved in the persistent ledger before they are taken.
+ *
+ * Epsilon is evaluated at min(job delta, the dataset's accounting delta): a job asking for a weaker
+ * guarantee (a larger delta) cannot re-evaluate the recorded history at its delta and find budget
+ * there; it gets only what the dataset's budget at its own delta allows.
  */
 export class PrivacyGuard {
   readonly limit: number;
   private accountant: GuardAccountant;
+  private accountingDelta: number;
   private reservation: { id: string; steps: number; used: number; sampleRate: number } | null = null;
   private stepsTaken = 0;
 
   constructor(private readonly o: PrivacyGuardOptions) {
     this.limit = Math.min(o.targetEpsilon, EPSILON_HARD_CEILING);
+    if (o.rows !== undefined) {
+      const issue = deltaRowsIssue(o.delta, o.rows);
+      if (issue) throw new DeltaTooLargeError(issue);
+    }
     this.accountant = o.accountantFromHistory([]);
+    this.accountingDelta = o.delta;
   }
 
   /** Load what was already spent on the dataset (by earlier jobs or runs). */
   async init(): Promise<this> {
-    this.accountant = this.o.accountantFromHistory(await this.o.ledger.history(this.o.datasetId));
+    if (this.o.legacyKeys) await this.o.ledger.adopt(this.o.datasetId, this.o.legacyKeys);
+    this.adoptState(await this.o.ledger.state(this.o.datasetId));
     return this;
+  }
+
+  private adoptState(state: DatasetBudgetState): GuardAccountant {
+    this.accountingDelta = Math.min(this.o.delta, state.delta ?? this.o.delta);
+    return (this.accountant = this.o.accountantFromHistory(state.history));
+  }
+
+  /** The delta epsilon is evaluated at: min(the job's delta, the dataset's accounting delta). */
+  get delta(): number {
+    return this.accountingDelta;
   }
 
   get steps(): number {
@@ -63,15 +95,20 @@ export class PrivacyGuard {
   }
 
   spentEpsilon(): number {
-    return this.accountant.getEpsilon(this.o.delta);
+    return this.accountant.getEpsilon(this.accountingDelta);
   }
 
   /** Epsilon after `steps` more steps at this sample rate (nothing recorded). */
   epsilonAfter(sampleRate: number, steps: number): number {
     return this.accountant.epsilonAfter(
       { noiseMultiplier: this.o.noiseMultiplier, sampleRate, steps },
-      this.o.delta,
+      this.accountingDelta,
     );
+  }
+
+  /** The most steps at this sample rate the budget still allows (capped at `max`; nothing recorded). */
+  affordableSteps(sampleRate: number, max: number): number {
+    return largestFitting(max, (k) => this.epsilonAfter(sampleRate, k) <= this.limit);
   }
 
   /**
@@ -94,7 +131,7 @@ export class PrivacyGuard {
 
   private takeStep(sampleRate: number): void {
     const sigma = this.o.noiseMultiplier;
-    const next = this.accountant.epsilonAfter({ noiseMultiplier: sigma, sampleRate, steps: 1 }, this.o.delta);
+    const next = this.epsilonAfter(sampleRate, 1);
     if (!(next <= this.limit)) {
       throw new PrivacyBudgetExhaustedError(this.spentEpsilon(), next, this.limit);
     }
@@ -107,32 +144,21 @@ export class PrivacyGuard {
   private async reserve(sampleRate: number): Promise<void> {
     const sigma = this.o.noiseMultiplier;
     const chunk = this.o.reserveChunk ?? 64;
-    let accountant = this.accountant;
     const res = await this.o.ledger.reserve(
       this.o.datasetId,
       this.o.jobId,
-      { noiseMultiplier: sigma, sampleRate },
-      (history) => {
-        accountant = this.o.accountantFromHistory(history);
-        const fits = (k: number) =>
-          accountant.epsilonAfter({ noiseMultiplier: sigma, sampleRate, steps: k }, this.o.delta) <=
-          this.limit;
-        if (!fits(1)) return 0;
-        if (fits(chunk)) return chunk;
-        let lo = 1;
-        let hi = chunk; // fits(lo) && !fits(hi): epsilon is monotone in steps
-        while (hi - lo > 1) {
-          const mid = (lo + hi) >> 1;
-          if (fits(mid)) lo = mid;
-          else hi = mid;
-        }
-        return lo;
+      { noiseMultiplier: sigma, sampleRate, delta: this.o.delta },
+      (_history, state) => {
+        this.adoptState(state);
+        return this.affordableSteps(sampleRate, chunk);
       },
     );
-    this.accountant = accountant;
     if (res.steps === 0) {
-      const next = accountant.epsilonAfter({ noiseMultiplier: sigma, sampleRate, steps: 1 }, this.o.delta);
-      throw new PrivacyBudgetExhaustedError(accountant.getEpsilon(this.o.delta), next, this.limit);
+      throw new PrivacyBudgetExhaustedError(
+        this.spentEpsilon(),
+        this.epsilonAfter(sampleRate, 1),
+        this.limit,
+      );
     }
     this.reservation = { id: res.id, steps: res.steps, used: 0, sampleRate };
   }
@@ -143,4 +169,18 @@ export class PrivacyGuard {
       await this.o.ledger.settle(this.reservation.id, this.reservation.used);
     this.reservation = null;
   }
+}
+
+/** Largest k in [0, max] with fits(k), for fits monotone (true up to some k, false after). */
+function largestFitting(max: number, fits: (k: number) => boolean): number {
+  if (max <= 0 || !fits(1)) return 0;
+  if (fits(max)) return max;
+  let lo = 1;
+  let hi = max; // fits(lo) && !fits(hi): epsilon is monotone in steps
+  while (hi - lo > 1) {
+    const mid = lo + Math.floor((hi - lo) / 2);
+    if (fits(mid)) lo = mid;
+    else hi = mid;
+  }
+  return lo;
 }

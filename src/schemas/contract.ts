@@ -7,7 +7,10 @@ export function issuesOf(error: z.ZodError): FieldIssue[] {
     const path = issue.path.map(String).join(".");
     if (issue.code === "unrecognized_keys") {
       const keys = (issue as { keys?: string[] }).keys ?? [];
-      return { path: path, rule: `unknown field(s) ${keys.map((k) => JSON.stringify(k)).join(", ")} not allowed` };
+      // A key is input too: bounded, so a huge or hostile key is never echoed whole.
+      const shown = keys.slice(0, 5).map((k) => JSON.stringify(k.length > 40 ? `${k.slice(0, 40)}...` : k));
+      const more = keys.length > 5 ? ` and ${keys.length - 5} more` : "";
+      return { path: path, rule: `unknown field(s) ${shown.join(", ")}${more} not allowed` };
     }
     return { path, rule: issue.message };
   });

@@ -1,5 +1,35 @@
 import { z } from "zod";
+import { checkDatasetId } from "../data/sentry.js";
+import { DatasetError } from "../data/dataset-error.js";
 import { PrivacyConfig } from "./privacy.js";
+
+/**
+ * A client id becomes a directory name (simulation homes, checkpoints): the agent's node_id rule,
+ * so `../`, NUL, separators and 5,000-character ids are refused before anything is written.
+ */
+export const ClientId = z
+  .string()
+  .min(1, "must be a non-empty string")
+  .max(128, "must be at most 128 characters")
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, "must be letters, digits, '.', '_' or '-' (not starting with '.', '_' or '-')");
+
+/** A dataset id is resolved as a path inside a data root: the Data Sentry's rules, checked in the contract. */
+const DatasetId = z
+  .string()
+  .min(1, "must be a non-empty string")
+  .max(1024, "must be at most 1024 characters")
+  .superRefine((id, ctx) => {
+    try {
+      checkDatasetId(id);
+    } catch (err) {
+      if (!(err instanceof DatasetError)) throw err;
+      ctx.addIssue({ code: "custom", message: err.issues[0]?.rule ?? "is not a valid dataset id" });
+    }
+  })
+  .meta({
+    description:
+      "A relative path inside the agent's data root: no '..', '.', empty or absolute segments, backslashes, drive letters or control characters.",
+  });
 
 export const AggregationStrategy = z
   .enum(["FED_AVG", "FED_PROX", "SCAFFOLD"])
@@ -12,7 +42,7 @@ export const FederationJob = z
   .object({
     job_id: z.uuid("must be a UUID"),
     clients: z
-      .array(z.string().min(1, "must be a non-empty string"))
+      .array(ClientId)
       .min(1, "must list at least one client")
       .refine((c) => new Set(c).size === c.length, "must not contain duplicates"),
     min_clients: z.number().int("must be an integer").min(1, "must be >= 1"),
@@ -20,8 +50,8 @@ export const FederationJob = z
     strategy: AggregationStrategy,
     proximal_mu: z.number().min(0, "must be >= 0").finite("must be finite").default(0.01),
     privacy: PrivacyConfig,
-    dataset_id: z.string().min(1, "must be a non-empty string"),
-    model_arch: z.string().min(1, "must be a non-empty string"),
+    dataset_id: DatasetId,
+    model_arch: z.string().min(1, "must be a non-empty string").max(128, "must be at most 128 characters"),
   })
   .strict()
   .superRefine((job, ctx) => {

@@ -3,6 +3,24 @@ import { z } from "zod";
 /** Hard ceiling on epsilon, whatever a job asks for (specification). */
 export const EPSILON_HARD_CEILING = 5.0;
 export const DEFAULT_DELTA = 1e-5;
+/**
+ * The largest delta any contract or flag takes. Delta is the probability that the epsilon guarantee
+ * fails outright; at delta >= 1/n a mechanism may publish a whole record. Every dataset here has
+ * n >= 100, and the data-time check (deltaRowsIssue) bounds it by the dataset's own n.
+ */
+export const MAX_DELTA = 1e-3;
+/** delta * n must stay at or below this: delta well below 1/n for the dataset's n rows. */
+export const MAX_DELTA_TIMES_ROWS = 0.1;
+
+/** The rule a delta breaks on a dataset of `rows` training rows, or null when it is allowed. */
+export function deltaRowsIssue(delta: number, rows: number): string | null {
+  if (!(delta > 0 && delta <= MAX_DELTA)) return `must be in (0, ${MAX_DELTA}]`;
+  if (delta * rows > MAX_DELTA_TIMES_ROWS) {
+    const bound = MAX_DELTA_TIMES_ROWS / rows;
+    return `must be <= ${bound.toPrecision(3)} (${MAX_DELTA_TIMES_ROWS}/n, well below 1/n for this dataset's n = ${rows} training rows)`;
+  }
+  return null;
+}
 
 /**
  * DP_SGD: example-level DP on each agent (per-example clipping and noise while training).
@@ -36,7 +54,14 @@ export const PrivacyConfig = z
       .number()
       .positive("must be > 0")
       .max(EPSILON_HARD_CEILING, `must be <= ${EPSILON_HARD_CEILING} (the hard ceiling)`),
-    delta: z.number().gt(0, "must be > 0").lt(1, "must be < 1").default(DEFAULT_DELTA),
+    delta: z
+      .number()
+      .gt(0, "must be > 0")
+      .max(MAX_DELTA, `must be <= ${MAX_DELTA}`)
+      .default(DEFAULT_DELTA)
+      .meta({
+        description: `Also <= ${MAX_DELTA_TIMES_ROWS}/n for each dataset's n training rows (checked by the agent holding the data).`,
+      }),
     client_sampling_rate: z
       .number()
       .gt(0, "must be > 0")

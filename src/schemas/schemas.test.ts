@@ -47,8 +47,16 @@ describe("FederationJob", () => {
     ["privacy.noise_multiplier", { privacy: { ...validJob.privacy, noise_multiplier: 0 } }, /> 0/],
     ["privacy.max_grad_norm", { privacy: { ...validJob.privacy, max_grad_norm: -1 } }, /> 0/],
     ["privacy.mechanism", { privacy: { ...validJob.privacy, mechanism: "LAPLACE" } }, /DP_SGD/],
-    ["privacy.delta", { privacy: { ...validJob.privacy, delta: 1 } }, /< 1/],
+    ["privacy.delta", { privacy: { ...validJob.privacy, delta: 1 } }, /<= 0.001/],
+    ["privacy.delta", { privacy: { ...validJob.privacy, delta: 0.002 } }, /<= 0.001/],
     ["dataset_id", { dataset_id: "" }, /non-empty/],
+    ["dataset_id", { dataset_id: "../../../../victim/owned.csv" }, /'\.\.'/],
+    ["dataset_id", { dataset_id: "/etc/passwd" }, /relative/],
+    ["dataset_id", { dataset_id: "a\u0000b.csv" }, /control/],
+    ["clients.0", { clients: ["../escape", "b"], min_clients: 1 }, /letters, digits/],
+    ["clients.0", { clients: ["a\u0000b", "b"], min_clients: 1 }, /letters, digits/],
+    ["clients.0", { clients: ["x".repeat(5000), "b"], min_clients: 1 }, /at most 128/],
+    ["model_arch", { model_arch: "x".repeat(5000) }, /at most 128/],
   ])("rejects a bad %s, naming the field and the rule", (field, patch, rule) => {
     const issues = issuePaths({ ...validJob, ...patch });
     const hit = issues.find((i) => i.path === field);

@@ -145,7 +145,9 @@ describe("enclave simulate --job", () => {
     writeFileSync(join(root, "broken.yaml"), "job_id: [unclosed\nclients: site-north\n");
     const y = await enclave(["simulate", "--job", "broken.yaml", "--out", out], root);
     expect(y.code).toBe(1);
-    expect(y.stderr).toMatch(/VALIDATION_FAILED.*job file.*must be valid JSON or YAML/);
+    expect(y.stderr).toMatch(
+      /VALIDATION_FAILED.*job file.*not valid JSON or YAML \(\w+ at line \d+, column \d+\)/,
+    );
     expect(existsSync(out)).toBe(false);
   });
 });

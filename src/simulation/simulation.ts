@@ -169,6 +169,23 @@ function buildJob(o: SimulationOptions, sigma: number, rng: RandomSource): Feder
   );
 }
 
+/**
+ * Column names of a shard's feature slots. A category column's one-hot slots are named
+ * `column=value` in a Dataset, which no schema column name may be (`=` is not allowed, and the value
+ * is data): in the shard they are float columns `column (0)`, `column (1)`, ... in value order.
+ */
+function shardColumnNames(featureNames: readonly string[]): string[] {
+  const next = new Map<string, number>();
+  return featureNames.map((name) => {
+    const eq = name.indexOf("=");
+    if (eq < 0) return name;
+    const column = name.slice(0, eq);
+    const k = next.get(column) ?? 0;
+    next.set(column, k + 1);
+    return `${column} (${k})`;
+  });
+}
+
 /** Write one client's shard as a CSV with a schema that declares the federation's scaling. */
 function writeShard(
   dir: string,
@@ -177,9 +194,10 @@ function writeShard(
   source: CsvDatasetSchema,
   st: { mean: Float64Array; std: Float64Array },
 ): void {
-  mkdirSync(dir, { recursive: true });
+  mkdirSync(dirname(join(dir, datasetId)), { recursive: true });
   const labelCol = source.label.column;
-  const header = [...shard.featureNames, labelCol];
+  const names = shardColumnNames(shard.featureNames);
+  const header = [...names, labelCol];
   const lines = [header.join(",")];
   for (let r = 0; r < shard.rows; r++) {
     const row: string[] = [];
@@ -193,7 +211,7 @@ function writeShard(
     description: `simulation shard of ${datasetId}`,
     header: true,
     columns: [
-      ...shard.featureNames.map((name) => ({ name, type: "float" })),
+      ...names.map((name) => ({ name, type: "float" })),
       { name: labelCol, type: "category", values: [...shard.classNames] },
     ],
     label: { column: labelCol, classes: [...shard.classNames] },

@@ -1,4 +1,16 @@
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from "node:fs";
+import { createHash } from "node:crypto";
+import {
+  closeSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
+import { createServer } from "node:net";
 import { join } from "node:path";
 import { EnclaveError } from "../errors.js";
 
@@ -25,6 +37,7 @@ export interface OpenDatabaseOptions {
 export async function openDatabase(options: OpenDatabaseOptions): Promise<Database> {
   const url = options.url ?? process.env.DATABASE_URL;
   if (url) return openPostgres(url);
+  checkWorkspace(options.workspace);
   return openPglite(join(options.workspace, "db"));
 }
 
@@ -73,32 +86,85 @@ async function openPostgres(url: string): Promise<Database> {
   };
 }
 
-/**
- * PGlite is single-process: a second process opening the same directory would corrupt it,
- * so the directory is guarded by an exclusive lock file holding the owner's pid.
- */
-function acquireLock(dir: string): () => void {
-  mkdirSync(dir, { recursive: true });
-  const lock = join(dir, ".enclave-lock");
-  for (let attempt = 0; attempt < 2; attempt++) {
+const LOCK_INFO = ".enclave-lock";
+
+/** The workspace must be a directory (or not exist yet, under a directory). */
+function checkWorkspace(workspace: string): void {
+  for (const path of [workspace, join(workspace, "db")]) {
+    let isDir: boolean;
     try {
-      const fd = openSync(lock, "wx");
-      writeSync(fd, String(process.pid));
-      closeSync(fd);
-      return () => rmSync(lock, { force: true });
+      isDir = statSync(path).isDirectory();
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
-      const owner = Number(readFileSync(lock, "utf8"));
-      if (owner && owner !== process.pid && isAlive(owner)) {
-        throw new EnclaveError(
-          "DATABASE_LOCKED",
-          `the embedded database in ${dir} is in use by process ${owner}`,
-        );
-      }
-      rmSync(lock, { force: true }); // stale lock of a dead process
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === "ENOENT") continue;
+      throw new EnclaveError("WORKSPACE_INVALID", `the workspace cannot be used (${code})`);
     }
+    if (!isDir)
+      throw new EnclaveError("WORKSPACE_INVALID", "the workspace (--workspace) must be a directory");
   }
-  throw new EnclaveError("DATABASE_LOCKED", `cannot lock the embedded database in ${dir}`);
+}
+
+/**
+ * PGlite is single-process: a second process opening the same directory would corrupt it (and lose
+ * budget steps), so the directory is guarded by an exclusive lock the OS holds for us.
+ *
+ * On Linux the lock is an abstract-namespace Unix socket named after the directory's real path:
+ * binding it is atomic, and the kernel releases it when the process dies, however it dies, so
+ * there is no stale lock to recover and no window in which two processes both hold it. Elsewhere
+ * it is a file created with O_EXCL; a stale one (its process gone) is never broken automatically,
+ * since breaking it races, and the error says which file the operator may remove.
+ * The lock file holds the owner's pid either way, for the error message.
+ */
+export async function lockEmbeddedDatabase(dir: string): Promise<() => Promise<void>> {
+  mkdirSync(dir, { recursive: true });
+  const info = join(dir, LOCK_INFO);
+  if (process.platform !== "linux") return acquireFileLock(dir, info);
+  const name = "\0coreason-enclave-db:" + createHash("sha256").update(realpathSync(dir)).digest("hex");
+  const server = createServer();
+  try {
+    await new Promise<void>((res, rej) => {
+      server.once("error", rej);
+      server.listen(name, () => res());
+    });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "EADDRINUSE") throw err;
+    throw lockedError(dir, readOwner(info));
+  }
+  server.unref();
+  writeFileSync(info, String(process.pid));
+  return () => new Promise<void>((res) => server.close(() => res()));
+}
+
+function acquireFileLock(dir: string, info: string): () => Promise<void> {
+  try {
+    const fd = openSync(info, "wx");
+    writeSync(fd, String(process.pid));
+    closeSync(fd);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+    const owner = readOwner(info);
+    if (owner && isAlive(owner)) throw lockedError(dir, owner);
+    throw new EnclaveError(
+      "DATABASE_LOCKED",
+      `the embedded database in ${dir} has a lock file of a process that is gone (${info}); remove it once no process uses the database`,
+    );
+  }
+  return async () => rmSync(info, { force: true });
+}
+
+function readOwner(info: string): number {
+  try {
+    return Number(readFileSync(info, "utf8").slice(0, 32)) || 0;
+  } catch {
+    return 0;
+  }
+}
+
+function lockedError(dir: string, owner: number): EnclaveError {
+  return new EnclaveError(
+    "DATABASE_LOCKED",
+    `the embedded database in ${dir} is in use by ${owner ? `process ${owner}` : "another process"}`,
+  );
 }
 
 function isAlive(pid: number): boolean {
@@ -111,7 +177,7 @@ function isAlive(pid: number): boolean {
 }
 
 async function openPglite(dir: string): Promise<Database> {
-  const release = acquireLock(dir);
+  const release = await lockEmbeddedDatabase(dir);
   try {
     const { PGlite } = await import("@electric-sql/pglite");
     const db = new PGlite(dir);
@@ -136,12 +202,12 @@ async function openPglite(dir: string): Promise<Database> {
         try {
           await db.close();
         } finally {
-          release();
+          await release();
         }
       },
     };
   } catch (err) {
-    release();
+    await release();
     throw err;
   }
 }

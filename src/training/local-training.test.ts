@@ -2,7 +2,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { runLocalTraining } from "./local-training.js";
+import { PrivacyBudgetInsufficientError, runLocalTraining } from "./local-training.js";
 
 const dataset = new URL("../../data/breast-cancer-wisconsin.csv", import.meta.url).pathname;
 
@@ -51,7 +51,7 @@ describe("DP training on breast-cancer (Wisconsin diagnostic)", () => {
       datasetFile: dataset,
       arch: "LogisticRegression",
       epochs: 10,
-      targetEpsilon: 1,
+      targetEpsilon: 3,
       noiseMultiplier: 1.0,
       delta: 1e-5,
       maxGradNorm: 1,
@@ -66,12 +66,22 @@ describe("DP training on breast-cancer (Wisconsin diagnostic)", () => {
     const first = await runLocalTraining(common);
     expect(first.report.stopped_by?.code).toBe("PRIVACY_BUDGET_EXHAUSTED");
     expect(first.report.training.steps).toBeLessThan(first.report.training.planned_steps);
-    expect(first.report.privacy.epsilon).toBeLessThanOrEqual(1);
+    expect(first.report.training.steps).toBeGreaterThanOrEqual(0.1 * first.report.training.planned_steps);
+    expect(first.report.privacy.epsilon).toBeLessThanOrEqual(3);
     expect(Number.isFinite(first.report.accuracy)).toBe(true);
-    // The same data under the same workspace has nothing left: the next job takes no step.
-    const second = await runLocalTraining(common);
-    expect(second.report.privacy.epsilon_before).toBeCloseTo(first.report.privacy.epsilon, 12);
-    expect(second.report.training.steps).toBe(0);
-    expect(second.report.stopped_by?.code).toBe("PRIVACY_BUDGET_EXHAUSTED");
+    // The same data under the same workspace has nothing left: the next job is refused before
+    // training, saying what was spent and where the ledger is.
+    const second = runLocalTraining(common);
+    await expect(second).rejects.toBeInstanceOf(PrivacyBudgetInsufficientError);
+    const err = (await second.catch((e: unknown) => e)) as PrivacyBudgetInsufficientError;
+    expect(err.spentEpsilon).toBeCloseTo(first.report.privacy.epsilon, 12);
+    expect(err.affordableSteps).toBeLessThan(0.1 * err.plannedSteps);
+    expect(err.ledger).toBe(join(workspace, "db"));
+    expect(err.message).toContain("enclave ledger show");
+    // A target the first job already passed: not a single step fits.
+    await expect(runLocalTraining({ ...common, targetEpsilon: 1 })).rejects.toMatchObject({
+      code: "PRIVACY_BUDGET_INSUFFICIENT",
+      affordableSteps: 0,
+    });
   });
 });

@@ -1,8 +1,10 @@
 import { randomUUID } from "node:crypto";
-import { basename, dirname } from "node:path";
+import { basename, dirname, join } from "node:path";
+import { EnclaveError } from "../errors.js";
 import { loadDataset, prepareDataset } from "../data/index.js";
 import { Network } from "../model/network.js";
 import { buildModelSpec } from "../model/registry.js";
+import { EPSILON_HARD_CEILING } from "../schemas/privacy.js";
 import { weightsHash } from "../model/safetensors.js";
 import { createAccountant, getNoiseMultiplier, type AccountantName } from "../privacy/accountant/index.js";
 import { BudgetLedger } from "../privacy/budget-ledger.js";
@@ -15,7 +17,25 @@ import { openDatabase } from "../storage/database.js";
 import { kernels } from "../tensor/backend.js";
 import type { TensorMap } from "../tensor/tensor.js";
 import { SgdOptimizer } from "./optimizer.js";
+import { assertTrainingFits } from "./memory-estimate.js";
 import { evaluate, poissonSchedule, train } from "./trainer.js";
+
+/** A run is refused before training when the budget allows fewer than this share of its planned steps. */
+export const MIN_MEANINGFUL_STEPS_FRACTION = 0.1;
+
+/** The dataset's budget cannot pay for a meaningful part of the run: nothing was trained or written. */
+export class PrivacyBudgetInsufficientError extends EnclaveError {
+  constructor(
+    readonly spentEpsilon: number,
+    readonly targetEpsilon: number,
+    readonly affordableSteps: number,
+    readonly plannedSteps: number,
+    readonly ledger: string,
+    detail: string,
+  ) {
+    super("PRIVACY_BUDGET_INSUFFICIENT", detail);
+  }
+}
 
 export interface LocalTrainingOptions {
   datasetFile: string;
@@ -110,6 +130,7 @@ export async function runLocalTraining(o: LocalTrainingOptions): Promise<{
     num_classes: dataset.numClasses,
     ...(o.arch === "SimpleMLP" ? { hidden: o.hidden ?? [32], activation: o.activation ?? "relu" } : {}),
   });
+  assertTrainingFits(spec, o.batchSize, dataset.rows);
   const { sampleRate, stepsPerEpoch, expectedBatchSize } = poissonSchedule(trainSet.rows, o.batchSize);
   const plannedSteps = o.epochs * stepsPerEpoch;
   const sigma =
@@ -124,14 +145,17 @@ export async function runLocalTraining(o: LocalTrainingOptions): Promise<{
     });
 
   const jobId = randomUUID();
-  // The budget belongs to the data, not its file name: key the ledger by content hash.
-  const datasetKey = `sha256:${source.sha256}`;
+  // The budget belongs to the records, not their file: key the ledger by the records' identity.
+  const datasetKey = source.identity;
   const db = await openDatabase({ workspace: o.workspace });
   try {
     const ledger = await BudgetLedger.open(db);
     const guard = await new PrivacyGuard({
       ledger,
       datasetId: datasetKey,
+      // Before records identities, train keyed the ledger by the file's byte hash.
+      legacyKeys: [`sha256:${source.sha256}`],
+      rows: trainSet.rows,
       jobId,
       targetEpsilon: o.targetEpsilon,
       delta: o.delta,
@@ -140,6 +164,12 @@ export async function runLocalTraining(o: LocalTrainingOptions): Promise<{
       accountantFromHistory: (h) => createAccountant("rdp", h),
     }).init();
     const epsilonBefore = guard.spentEpsilon();
+    refuseUnlessMeaningful(guard, sampleRate, plannedSteps, {
+      target: o.targetEpsilon,
+      ledger: db.kind === "postgres" ? "the PostgreSQL server in DATABASE_URL" : join(o.workspace, "db"),
+      workspace: o.workspace,
+      key: datasetKey,
+    });
     const net = new Network(spec, k, rng("init"));
     const result = await train(net, k, trainSet, {
       epochs: o.epochs,
@@ -210,4 +240,28 @@ export async function runLocalTraining(o: LocalTrainingOptions): Promise<{
   } finally {
     await db.close();
   }
+}
+
+/** Refuses (PrivacyBudgetInsufficientError) a run the budget can pay for only a sliver of. */
+function refuseUnlessMeaningful(
+  guard: PrivacyGuard,
+  sampleRate: number,
+  plannedSteps: number,
+  at: { target: number; ledger: string; workspace: string; key: string },
+): void {
+  const affordable = guard.affordableSteps(sampleRate, plannedSteps);
+  if (affordable >= Math.max(1, Math.ceil(MIN_MEANINGFUL_STEPS_FRACTION * plannedSteps))) return;
+  const spent = guard.spentEpsilon();
+  throw new PrivacyBudgetInsufficientError(
+    spent,
+    at.target,
+    affordable,
+    plannedSteps,
+    at.ledger,
+    `refusing to train: this dataset has already spent epsilon ${spent.toFixed(4)} (at delta ${guard.delta}), ` +
+      `so the target ${at.target} (ceiling ${EPSILON_HARD_CEILING}) leaves ${affordable} of the ${plannedSteps} planned steps; ` +
+      `nothing was trained or written. Ledger: ${at.ledger} (see: enclave ledger show --workspace ${at.workspace} --dataset ${at.key}). ` +
+      `Use new data, a higher target, fewer epochs or a larger noise multiplier; an operator may reset the dataset's budget ` +
+      `(enclave ledger reset), an audited action.`,
+  );
 }

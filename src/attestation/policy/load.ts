@@ -1,5 +1,4 @@
-import { readFile, stat } from "node:fs/promises";
-import { EnclaveError } from "../../errors.js";
+import { readRegularFile } from "../../storage/regular-file.js";
 import { parseContract } from "../../schemas/contract.js";
 import { TrustPolicy } from "../../schemas/trust-policy.js";
 import { parseConfigText } from "../../schemas/config-text.js";
@@ -23,18 +22,6 @@ export function parseTrustPolicyText(text: string): TrustPolicy {
 
 /** Load a policy file (JSON or YAML). */
 export async function loadTrustPolicy(path: string): Promise<TrustPolicy> {
-  let size: number;
-  try {
-    size = (await stat(path)).size;
-  } catch (err) {
-    throw new EnclaveError(
-      "POLICY_UNREADABLE",
-      `trust policy file cannot be read (${(err as { code?: string }).code ?? "error"})`,
-    );
-  }
-  if (size > MAX_POLICY_BYTES) {
-    throw new EnclaveError("POLICY_UNREADABLE", `trust policy file exceeds ${MAX_POLICY_BYTES} bytes`);
-  }
-  const text = await readFile(path, "utf8");
-  return parseTrustPolicyText(text);
+  const bytes = await readRegularFile(path, "trust policy file", MAX_POLICY_BYTES, "POLICY_UNREADABLE");
+  return parseTrustPolicyText(bytes.toString("utf8"));
 }

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BudgetLedger } from "../../privacy/budget-ledger.js";
-import { openDatabase } from "../../storage/database.js";
+import { lockEmbeddedDatabase, openDatabase } from "../../storage/database.js";
 
 /**
  * `enclave agent` as a real process over real HTTP. Runs the build (`npm test` builds first).
@@ -15,6 +15,7 @@ import { openDatabase } from "../../storage/database.js";
  */
 
 const BIN = fileURLToPath(new URL("../../../bin/enclave.js", import.meta.url));
+const DATA = fileURLToPath(new URL("../../../data/", import.meta.url));
 const noTeeRoot = mkdtempSync(join(tmpdir(), "no-tee-"));
 
 /**
@@ -266,7 +267,9 @@ describe("enclave agent --simulation", () => {
     const lines = logLines(run.stderr());
     expect(lines.map((l) => l.msg)).toEqual(expect.arrayContaining(["shutting down", "agent stopped"]));
     expect(lines.find((l) => l.msg === "shutting down")?.signal).toBe("SIGTERM");
-    expect(existsSync(join(s.workspace, "db", ".enclave-lock"))).toBe(false);
+    await (
+      await lockEmbeddedDatabase(join(s.workspace, "db"))
+    )(); // the lock is free again
     expect(existsSync(join(s.workspace, "db"))).toBe(true);
     await expect(fetch(`${base}/health`)).rejects.toThrow();
   });
@@ -294,7 +297,9 @@ describe("enclave agent: sidecar port taken", () => {
           "m",
         ),
       );
-      expect(existsSync(join(s.workspace, "db", ".enclave-lock"))).toBe(false);
+      await (
+        await lockEmbeddedDatabase(join(s.workspace, "db"))
+      )(); // the lock is free again
     } finally {
       await new Promise<void>((resolve) => blocker.close(() => resolve()));
     }
@@ -340,8 +345,15 @@ describe("enclave agent: budget of the configured dataset", () => {
   it("shows the spent epsilon recorded in the workspace ledger before any job runs", async () => {
     const port = await freePort();
     const s = site({ dataset_id: "cohort/2024.csv", sidecar_port: port });
+    mkdirSync(join(s.dir, "data", "cohort"));
+    cpSync(join(DATA, "breast-cancer-wisconsin.csv"), join(s.dir, "data", "cohort", "2024.csv"));
+    cpSync(
+      join(DATA, "breast-cancer-wisconsin.schema.json"),
+      join(s.dir, "data", "cohort", "2024.schema.json"),
+    );
     // Abadi et al.'s MNIST setting, recorded as one settled segment: q = 256/60000, sigma = 1.1,
-    // 14062 steps; at delta 1e-5 RDP gives 2.5966 (Opacus).
+    // 14062 steps; at delta 1e-5 RDP gives 2.5966 (Opacus). Recorded under the dataset id, the key
+    // agents used before records identities: the agent adopts it for the records (migration).
     const db = await openDatabase({ workspace: seeded(s.workspace), url: "" });
     try {
       const ledger = await BudgetLedger.open(db);

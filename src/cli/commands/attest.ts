@@ -8,6 +8,7 @@ import { derToPem } from "../../attestation/pki/index.js";
 import { SimulatedProvider, InsecureProvider } from "../../attestation/providers/software.js";
 import { rawEd25519PublicKey } from "../../attestation/simulated-evidence.js";
 import { selectProvider, type SelectOptions, type Selection } from "../../attestation/select-provider.js";
+import { checkOutputFile } from "../output-path.js";
 
 export interface AttestCommandOptions {
   nonce?: string;
@@ -47,6 +48,11 @@ function hexOption(value: string | undefined, path: string, bytes?: number): Uin
 export async function attest(opts: AttestCommandOptions, select: SelectOptions = {}): Promise<AttestOutcome> {
   const nonce = hexOption(opts.nonce, "nonce", 32) ?? new Uint8Array(randomBytes(32));
   const givenKey = hexOption(opts.publicKey, "public-key");
+  // An unwritable --out is found before evidence is collected, never after.
+  if (opts.out) {
+    checkOutputFile(opts.out, "--out");
+    checkOutputFile(`${opts.out}.certs.pem`, "--out (its .certs.pem)");
+  }
   const selection = await selectProvider({ simulation: opts.simulation, insecure: opts.insecure, ...select });
   const provider = selection.provider;
   const publicKey =

@@ -1,6 +1,8 @@
 import type { Command } from "commander";
 import { EnclaveError, ValidationError, type FieldIssue } from "../../errors.js";
+import { MAX_DELTA } from "../../schemas/privacy.js";
 import {
+  MAX_NOISE_MULTIPLIER,
   PrvAccountant,
   RdpAccountant,
   isAccountantName,
@@ -44,8 +46,8 @@ export function parseBudgetOptions(o: BudgetCommandOptions): BudgetQuery {
   const noiseMultiplier = num(
     o.noiseMultiplier,
     "--noise-multiplier",
-    (x) => x >= 0,
-    "must be a number >= 0",
+    (x) => x >= 0 && x <= MAX_NOISE_MULTIPLIER,
+    `must be a number in [0, ${MAX_NOISE_MULTIPLIER}]`,
   );
   const steps = num(
     o.steps,
@@ -53,7 +55,12 @@ export function parseBudgetOptions(o: BudgetCommandOptions): BudgetQuery {
     (x) => /^\+?\d+$/.test(o.steps.trim()) && Number.isSafeInteger(x),
     "must be a whole number >= 0",
   );
-  const delta = num(o.delta, "--delta", (x) => x > 0 && x < 1, "must be a number in (0, 1)");
+  const delta = num(
+    o.delta,
+    "--delta",
+    (x) => x > 0 && x <= MAX_DELTA,
+    `must be a number in (0, ${MAX_DELTA}]`,
+  );
   let accountants: AccountantName[] = ["rdp", "prv"];
   if (o.accountant !== undefined) {
     if (isAccountantName(o.accountant)) accountants = [o.accountant];
@@ -150,9 +157,12 @@ export function registerBudgetCommand(program: Command): void {
       "epsilon spent by DP-SGD steps (Poisson-subsampled Gaussian), by the RDP and PRV accountants",
     )
     .requiredOption("--sample-rate <q>", "Poisson sampling rate per step, in [0, 1]")
-    .requiredOption("--noise-multiplier <sigma>", "noise standard deviation / clipping norm, >= 0")
+    .requiredOption(
+      "--noise-multiplier <sigma>",
+      `noise standard deviation / clipping norm, in [0, ${MAX_NOISE_MULTIPLIER}]`,
+    )
     .requiredOption("--steps <T>", "number of optimizer steps")
-    .requiredOption("--delta <d>", "target delta, in (0, 1)")
+    .requiredOption("--delta <d>", `target delta, in (0, ${MAX_DELTA}]`)
     .option("--accountant <name>", "rdp or prv (default: both)")
     .option("--json", "print one JSON object")
     .action((opts: BudgetCommandOptions) => {

@@ -1,9 +1,9 @@
-import { readFile, stat } from "node:fs/promises";
 import { resolve } from "node:path";
 import type { Command } from "commander";
 import { loadTrustPolicy } from "../../attestation/policy/load.js";
 import { selectProvider } from "../../attestation/select-provider.js";
 import { EnclaveError } from "../../errors.js";
+import { readRegularFile } from "../../storage/regular-file.js";
 import { agentMode } from "../../agent/agent-process.js";
 import { ConfidentialClient } from "../../inference/client.js";
 import { Predictor, type Prediction } from "../../inference/predictor.js";
@@ -20,18 +20,7 @@ export const MAX_INPUT_BYTES = 64 * 1024 * 1024;
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 
 async function readInput(path: string): Promise<string> {
-  let size: number;
-  try {
-    size = (await stat(path)).size;
-  } catch (err) {
-    throw new EnclaveError(
-      "INPUT_UNREADABLE",
-      `--input cannot be read (${(err as { code?: string }).code ?? "error"})`,
-    );
-  }
-  if (size > MAX_INPUT_BYTES)
-    throw new EnclaveError("INPUT_UNREADABLE", `--input exceeds ${MAX_INPUT_BYTES} bytes`);
-  return readFile(path, "utf8");
+  return (await readRegularFile(path, "--input", MAX_INPUT_BYTES)).toString("utf8");
 }
 
 /** `{"predictions": [...]}` with --json, else one line per row: label and class probabilities. */

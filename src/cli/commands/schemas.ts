@@ -1,7 +1,6 @@
-import { mkdirSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
 import type { Command } from "commander";
 import { jsonSchemas } from "../../schemas/index.js";
+import { checkOutputDir, writeOutputFiles } from "../output-path.js";
 
 export function registerSchemasCommand(program: Command): void {
   program
@@ -14,9 +13,15 @@ export function registerSchemasCommand(program: Command): void {
         process.stdout.write(JSON.stringify(schemas, null, 2) + "\n");
         return;
       }
-      mkdirSync(opts.out, { recursive: true });
-      for (const [name, schema] of Object.entries(schemas)) {
-        writeFileSync(join(opts.out, `${name}.schema.json`), JSON.stringify(schema, null, 2) + "\n");
-      }
+      const out = checkOutputDir(opts.out, "--out");
+      writeOutputFiles(
+        out,
+        Object.fromEntries(
+          Object.entries(schemas).map(([name, schema]) => [
+            `${name}.schema.json`,
+            JSON.stringify(schema, null, 2) + "\n",
+          ]),
+        ),
+      );
     });
 }

@@ -1,8 +1,6 @@
-import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { resolve } from "node:path";
 import { InvalidArgumentError, type Command } from "commander";
-import { parse as parseYaml } from "yaml";
 import { ValidationError } from "../../errors.js";
 import { assertClientLevelJob } from "../../coordinator/client-level-dp.js";
 import {
@@ -12,9 +10,13 @@ import {
   type SplitSpec,
 } from "../../simulation/simulation.js";
 import { FederationJob, type FederationJobInput } from "../../schemas/federation.js";
+import { parseConfigText } from "../../schemas/config-text.js";
 import { parseContract } from "../../schemas/contract.js";
-import { DEFAULT_DELTA, EPSILON_HARD_CEILING } from "../../schemas/privacy.js";
+import { readRegularFile } from "../../storage/regular-file.js";
+import { DEFAULT_DELTA, EPSILON_HARD_CEILING, MAX_DELTA } from "../../schemas/privacy.js";
+import { ExitCode } from "../exit-codes.js";
 import { choiceFlag, intListFlag, numberFlag } from "../flags.js";
+import { checkOutputDir } from "../output-path.js";
 
 /** The bundled demo data, resolved from the installed package (works from any directory). */
 export const BUNDLED_DATASET = fileURLToPath(
@@ -30,21 +32,13 @@ function splitFlag(value: string): SplitSpec {
   return { kind: "dirichlet", alpha };
 }
 
-function readJob(file: string): FederationJobInput {
-  let text: string;
-  try {
-    text = readFileSync(file, "utf8");
-  } catch (err) {
-    throw new ValidationError("job file", [
-      { path: "--job", rule: `cannot be read (${(err as NodeJS.ErrnoException).code ?? "error"})` },
-    ]);
-  }
-  let raw: unknown;
-  try {
-    raw = /\.ya?ml$/i.test(file) ? parseYaml(text, { maxAliasCount: 100 }) : JSON.parse(text);
-  } catch {
-    throw new ValidationError("job file", [{ path: "(file)", rule: "must be valid JSON or YAML" }]);
-  }
+/** Largest job file read (a job is a few hundred bytes; thousands of clients fit easily). */
+const MAX_JOB_BYTES = 1024 * 1024;
+
+/** The strict, bounded reader every contract file goes through (duplicate keys refused, no echo). */
+async function readJob(file: string): Promise<FederationJobInput> {
+  const bytes = await readRegularFile(file, "job file (--job)", MAX_JOB_BYTES, "JOB_UNREADABLE");
+  const raw = parseConfigText(bytes.toString("utf8"), "job file");
   // Validated here for a clear error naming the field; the raw input is kept (defaults applied later).
   const job = parseContract(FederationJob, raw, "FederationJob");
   if (job.privacy.mechanism === "DP_FEDAVG") assertClientLevelJob(job);
@@ -173,7 +167,7 @@ export function registerSimulateCommand(program: Command): void {
       "dp-fedavg: server learning rate on the noised mean update (default 1)",
       numberFlag({ min: 0, exclusiveMin: true }),
     )
-    .option("--delta <d>", "delta", numberFlag({ min: 0, exclusiveMin: true, max: 0.1 }), DEFAULT_DELTA)
+    .option("--delta <d>", "delta", numberFlag({ min: 0, exclusiveMin: true, max: MAX_DELTA }), DEFAULT_DELTA)
     .option(
       "--max-grad-norm <c>",
       "clip norm: per-example gradient (dp-sgd, default 1.0) or per-site model update (dp-fedavg, default 0.3)",
@@ -211,8 +205,8 @@ export function registerSimulateCommand(program: Command): void {
       "warn",
     )
     .action(async (f: SimulateFlags) => {
-      const job = f.job ? readJob(resolve(f.job)) : undefined;
-      const reportDir = resolve(
+      const job = f.job ? await readJob(resolve(f.job)) : undefined;
+      const reportDir = checkOutputDir(
         f.out ?? `enclave-reports/simulation-${new Date().toISOString().replace(/[:.]/g, "-")}`,
       );
       const strategy = (job?.strategy as SimulateFlags["strategy"]) ?? f.strategy;
@@ -278,5 +272,8 @@ export function registerSimulateCommand(program: Command): void {
       } else {
         printSummary(s);
       }
+      if (s.status !== "completed")
+        process.exitCode =
+          s.status === "privacy_budget_exhausted" ? ExitCode.BUDGET_EXHAUSTED : ExitCode.INSUFFICIENT_CLIENTS;
     });
 }

@@ -1,12 +1,14 @@
-import { mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Command } from "commander";
 import { serializeSafetensors } from "../../model/safetensors.js";
 import { encodeModelFile } from "../../model/model-file.js";
 import { modelArchitectures } from "../../model/registry.js";
-import { DEFAULT_DELTA, EPSILON_HARD_CEILING } from "../../schemas/privacy.js";
-import { runLocalTraining } from "../../training/local-training.js";
+import { DEFAULT_DELTA, EPSILON_HARD_CEILING, MAX_DELTA } from "../../schemas/privacy.js";
+import { MAX_NOISE_MULTIPLIER } from "../../privacy/accountant/index.js";
+import { PrivacyBudgetInsufficientError, runLocalTraining } from "../../training/local-training.js";
 import { choiceFlag, intListFlag, numberFlag } from "../flags.js";
+import { ExitCode } from "../exit-codes.js";
+import { checkOutputDir, writeOutputFiles } from "../output-path.js";
 import { ProgressBar } from "../progress.js";
 import { defaultWorkspace } from "../workspace.js";
 
@@ -32,8 +34,8 @@ interface TrainFlags {
   json: boolean;
 }
 
-/** Exit code when the Privacy Guard stopped training before the planned steps. */
-export const EXIT_BUDGET_EXHAUSTED = 3;
+/** Exit code when the Privacy Guard stopped training before the planned steps (a partial model is written). */
+export const EXIT_BUDGET_EXHAUSTED = ExitCode.BUDGET_EXHAUSTED;
 
 export function registerTrainCommand(program: Command): void {
   program
@@ -52,16 +54,21 @@ export function registerTrainCommand(program: Command): void {
     .option(
       "--noise-multiplier <s>",
       "noise multiplier (calibrated from the target when omitted)",
-      numberFlag({ min: 0, exclusiveMin: true }),
+      numberFlag({ min: 0, exclusiveMin: true, max: MAX_NOISE_MULTIPLIER }),
     )
-    .option("--delta <d>", "delta", numberFlag({ min: 0, exclusiveMin: true, max: 0.1 }), DEFAULT_DELTA)
+    .option("--delta <d>", "delta", numberFlag({ min: 0, exclusiveMin: true, max: MAX_DELTA }), DEFAULT_DELTA)
     .option(
       "--max-grad-norm <c>",
       "per-example clipping norm",
       numberFlag({ min: 0, exclusiveMin: true }),
       1.0,
     )
-    .option("--batch-size <b>", "expected (Poisson) batch size", numberFlag({ integer: true, min: 1 }), 32)
+    .option(
+      "--batch-size <b>",
+      "expected (Poisson) batch size",
+      numberFlag({ integer: true, min: 1, max: 1 << 20 }),
+      32,
+    )
     .option("--lr <lr>", "learning rate (SGD)", numberFlag({ min: 0, exclusiveMin: true }), 0.05)
     .option("--momentum <m>", "SGD momentum", numberFlag({ min: 0, max: 0.999 }), 0.9)
     .option("--hidden <sizes>", "SimpleMLP hidden sizes, e.g. 64,32", intListFlag)
@@ -90,39 +97,64 @@ export function registerTrainCommand(program: Command): void {
     .option("--baseline", "also train the non-private baseline with the same settings", false)
     .option("--json", "print the report as JSON", false)
     .action(async (f: TrainFlags) => {
+      // Everything that can fail is checked before the first step spends budget.
+      const out = checkOutputDir(
+        f.out ?? `enclave-train-${new Date().toISOString().replace(/[:.]/g, "-")}`,
+        "--out",
+      );
       const bar = new ProgressBar("training");
-      const { report, weights, spec, schema, standardizer } = await runLocalTraining({
-        datasetFile: resolve(f.dataset),
-        arch: f.model,
-        hidden: f.hidden,
-        activation: f.activation,
-        epochs: f.epochs,
-        targetEpsilon: f.targetEpsilon,
-        noiseMultiplier: f.noiseMultiplier,
-        delta: f.delta,
-        maxGradNorm: f.maxGradNorm,
-        batchSize: f.batchSize,
-        learningRate: f.lr,
-        momentum: f.momentum,
-        accountant: f.accountant,
-        workspace: resolve(f.workspace ?? defaultWorkspace()),
-        testFraction: f.testFraction,
-        seed: f.seed,
-        baseline: f.baseline,
-        onStep: f.json
-          ? undefined
-          : (s, t, loss) => bar.update(s, t, Number.isFinite(loss) ? `loss ${loss.toFixed(4)}` : ""),
-      });
+      let run;
+      try {
+        run = await runLocalTraining({
+          datasetFile: resolve(f.dataset),
+          arch: f.model,
+          hidden: f.hidden,
+          activation: f.activation,
+          epochs: f.epochs,
+          targetEpsilon: f.targetEpsilon,
+          noiseMultiplier: f.noiseMultiplier,
+          delta: f.delta,
+          maxGradNorm: f.maxGradNorm,
+          batchSize: f.batchSize,
+          learningRate: f.lr,
+          momentum: f.momentum,
+          accountant: f.accountant,
+          workspace: resolve(f.workspace ?? defaultWorkspace()),
+          testFraction: f.testFraction,
+          seed: f.seed,
+          baseline: f.baseline,
+          onStep: f.json
+            ? undefined
+            : (s, t, loss) => bar.update(s, t, Number.isFinite(loss) ? `loss ${loss.toFixed(4)}` : ""),
+        });
+      } catch (err) {
+        if (!(err instanceof PrivacyBudgetInsufficientError)) throw err;
+        process.stderr.write(`enclave: error [${err.code}]: ${err.message}\n`);
+        if (f.json) {
+          const refused = {
+            code: err.code,
+            spent_epsilon: err.spentEpsilon,
+            target_epsilon: err.targetEpsilon,
+            affordable_steps: err.affordableSteps,
+            planned_steps: err.plannedSteps,
+            ledger: err.ledger,
+          };
+          process.stdout.write(JSON.stringify({ refused }) + "\n");
+        }
+        process.exitCode = ExitCode.BUDGET_REFUSED;
+        return;
+      }
+      const { report, weights, spec, schema, standardizer } = run;
       bar.done();
-      const out = resolve(f.out ?? `enclave-train-${new Date().toISOString().replace(/[:.]/g, "-")}`);
-      mkdirSync(out, { recursive: true });
       // A CSV-trained model carries its spec, schema and input scaling, so `predict`/`serve` can use it.
       const modelBytes =
         schema.format === "csv"
           ? encodeModelFile({ weights, spec, schema, standardizer })
           : serializeSafetensors(weights, { format: "pt" });
-      writeFileSync(join(out, "model.safetensors"), modelBytes);
-      writeFileSync(join(out, "report.json"), JSON.stringify(report, null, 2) + "\n");
+      writeOutputFiles(out, {
+        "model.safetensors": modelBytes,
+        "report.json": JSON.stringify(report, null, 2) + "\n",
+      });
       if (f.json) {
         process.stdout.write(JSON.stringify({ ...report, out }) + "\n");
       } else {

@@ -1,6 +1,6 @@
-import { readFile, stat } from "node:fs/promises";
+import { readRegularFile } from "../../storage/regular-file.js";
 import type { Command } from "commander";
-import { EnclaveError, ValidationError } from "../../errors.js";
+import { ValidationError } from "../../errors.js";
 import { appraiseEvidence, type Appraisal } from "../../attestation/appraise.js";
 import { decodeEvidenceText } from "../../attestation/evidence-kind.js";
 import { pemToDerList } from "../../attestation/pki/index.js";
@@ -23,18 +23,7 @@ export interface VerifyCommandOptions {
 }
 
 async function readInput(path: string, what: string): Promise<Buffer> {
-  let size: number;
-  try {
-    size = (await stat(path)).size;
-  } catch (err) {
-    throw new EnclaveError(
-      "INPUT_UNREADABLE",
-      `${what} cannot be read (${(err as { code?: string }).code ?? "error"})`,
-    );
-  }
-  if (size > MAX_INPUT_BYTES)
-    throw new EnclaveError("INPUT_UNREADABLE", `${what} exceeds ${MAX_INPUT_BYTES} bytes`);
-  return readFile(path);
+  return readRegularFile(path, what, MAX_INPUT_BYTES);
 }
 
 function hexOption(value: string | undefined, path: string, bytes?: number): Uint8Array | undefined {

@@ -39,10 +39,16 @@ function sampleRateIssue(path: string, q: unknown): FieldIssue | null {
     : { path, rule: "must be a finite number in [0, 1]" };
 }
 
+/**
+ * Opacus's MAX_SIGMA, and the largest noise multiplier the accountants take: past it a step spends
+ * nothing measurable, and the PRV quadrature would overflow (σ² = ∞ at 1e308) instead of answering.
+ */
+export const MAX_NOISE_MULTIPLIER = 1e6;
+
 function noiseIssue(path: string, sigma: unknown): FieldIssue | null {
-  return typeof sigma === "number" && Number.isFinite(sigma) && sigma >= 0
+  return typeof sigma === "number" && Number.isFinite(sigma) && sigma >= 0 && sigma <= MAX_NOISE_MULTIPLIER
     ? null
-    : { path, rule: "must be a finite number >= 0" };
+    : { path, rule: `must be a number in [0, ${MAX_NOISE_MULTIPLIER}]` };
 }
 
 function stepsIssue(path: string, steps: unknown): FieldIssue | null {

@@ -1,6 +1,7 @@
 export {
   ACCOUNTANT_NAMES,
   AccountantError,
+  MAX_NOISE_MULTIPLIER,
   isAccountantName,
   type Accountant,
   type AccountantName,
@@ -11,7 +12,6 @@ export { PrvAccountant, PRV_MAX_DOMAIN_SIZE, type PrvOptions } from "./prv-accou
 export type { EpsilonBounds } from "./prv/discrete-prv.js";
 export { DEFAULT_RDP_ORDERS, rdpOfOneStep, rdpToEpsilon, type PrivacySpent } from "./rdp-analysis.js";
 export {
-  MAX_NOISE_MULTIPLIER,
   computeEpsilon,
   createAccountant,
   getNoiseMultiplier,

@@ -5,6 +5,7 @@
 import { ValidationError, type FieldIssue } from "../../errors.js";
 import {
   AccountantError,
+  MAX_NOISE_MULTIPLIER,
   isAccountantName,
   validateDelta,
   type Accountant,
@@ -72,9 +73,6 @@ export interface NoiseMultiplierInput {
   epsilonTolerance?: number;
 }
 
-/** Opacus's MAX_SIGMA: past it the target is declared unreachable. */
-export const MAX_NOISE_MULTIPLIER = 1e6;
-
 /**
  * The noise multiplier whose epsilon lies in (target - tolerance, target], by Opacus's search:
  * double σ from 10 (20 is the first tried) until ε(σ) <= target, then bisect on [0, σ_high] until
@@ -130,13 +128,14 @@ export function getNoiseMultiplier(input: NoiseMultiplierInput): number {
   let sigmaHigh = 10;
   while (epsHigh > target) {
     sigmaHigh = 2 * sigmaHigh;
-    epsHigh = epsilonAt(sigmaHigh);
+    // Opacus evaluates ε at the first σ past MAX_SIGMA and then gives up: the accountants refuse it.
     if (sigmaHigh > MAX_NOISE_MULTIPLIER) {
       throw new AccountantError(
         "PRIVACY_TARGET_UNREACHABLE",
         "the privacy budget is too low for any noise multiplier",
       );
     }
+    epsHigh = epsilonAt(sigmaHigh);
   }
   while (target - epsHigh > tolerance) {
     const sigma = (sigmaLow + sigmaHigh) / 2;

@@ -84,14 +84,21 @@ export function prvEpsilonBounds(
   if (active.some((h) => h.noiseMultiplier === 0))
     return { lower: Infinity, estimate: Infinity, upper: Infinity };
   const domain = prvDomain(active, epsError, deltaError);
-  const dprvs = active.map((h) =>
-    discretise(new SubsampledGaussianPrv(h.sampleRate, h.noiseMultiplier), domain),
-  );
+  const dprvs = active.map((h) => {
+    try {
+      return discretise(new SubsampledGaussianPrv(h.sampleRate, h.noiseMultiplier), domain);
+    } catch (err) {
+      if (!(err instanceof RangeError)) throw err;
+      throw new AccountantError("PRV_NUMERIC_FAILURE", "the PRV of this step could not be computed");
+    }
+  });
   const composed = composeHeterogeneous(
     dprvs,
     active.map((h) => h.steps),
   );
-  return epsilonBounds(composed, delta, deltaError, epsError);
+  const b = epsilonBounds(composed, delta, deltaError, epsError);
+  // Epsilon is never negative: a bound below 0 (a tiny spend at a large delta) means 0.
+  return { lower: Math.max(0, b.lower), estimate: Math.max(0, b.estimate), upper: Math.max(0, b.upper) };
 }
 
 export class PrvAccountant implements Accountant {

@@ -15,6 +15,14 @@ import {
 import { DEFAULT_RDP_ORDERS, rdpToEpsilon, rdpVectorOfOneStep, type PrivacySpent } from "./rdp-analysis.js";
 
 const CACHE_LIMIT = 256;
+
+/**
+ * Epsilon is never negative: the conversion's formula goes below 0 for a tiny spend at a large
+ * delta (ε = -3.2 at δ = 0.99), which is (0, δ)-DP, not a credit. rdpToEpsilon keeps Opacus's value.
+ */
+function nonNegative(spent: PrivacySpent): PrivacySpent {
+  return spent.epsilon < 0 ? { epsilon: 0, order: spent.order } : spent;
+}
 const stepRdpCache = new Map<string, Float64Array>();
 
 /** Per-step RDP over the default orders for (σ, q); cached because it is the expensive part. */
@@ -70,7 +78,7 @@ export class RdpAccountant implements Accountant {
   getPrivacySpent(delta: number): PrivacySpent {
     validateDelta(delta);
     if (this.segments.length === 0) return { epsilon: 0, order: 0 };
-    return rdpToEpsilon(this.totalWith(null), delta);
+    return nonNegative(rdpToEpsilon(this.totalWith(null), delta));
   }
 
   epsilonAfter(next: AccountantSegment, delta: number): number {
@@ -82,7 +90,7 @@ export class RdpAccountant implements Accountant {
     validateSegment(next, "next");
     validateDelta(delta);
     if (next.steps === 0) return this.getPrivacySpent(delta);
-    return rdpToEpsilon(this.totalWith(next), delta);
+    return nonNegative(rdpToEpsilon(this.totalWith(next), delta));
   }
 
   private push(noiseMultiplier: number, sampleRate: number, steps: number): void {

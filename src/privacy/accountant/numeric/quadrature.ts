@@ -68,6 +68,8 @@ function refine(
   const left = ruleOn(f, a, mid);
   const right = ruleOn(f, mid, b);
   const both = left + right;
+  // A NaN integrand would never converge and bisect 2^depth times: fail closed at once.
+  if (!Number.isFinite(both)) throw new RangeError("integrand is not finite on the interval");
   if (depth <= 0 || Math.abs(both - whole) <= Math.max(absTol, relTol * Math.abs(both))) return both;
   return (
     refine(f, a, mid, left, absTol / 2, relTol, depth - 1) +

@@ -1,0 +1,55 @@
+import { totalmem } from "node:os";
+import { EnclaveError } from "../errors.js";
+import type { ModelSpec } from "../schemas/model.js";
+
+/** Fraction of the machine's (or the process's constrained) memory a run may plan to use. */
+const USABLE_FRACTION = 0.8;
+const F32 = 4;
+
+/** Parameters of a spec, counted from its layers (no weights allocated). */
+export function specParameters(spec: ModelSpec): number {
+  let n = 0;
+  for (const l of spec.layers) {
+    if (l.type === "linear") n += l.in_features * l.out_features + (l.bias ? l.out_features : 0);
+    else if (l.type === "layernorm") n += 2 * l.dim;
+  }
+  return n;
+}
+
+/**
+ * Bytes a DP-SGD run will hold, estimated from the spec before anything is allocated: weights,
+ * gradients, momentum and noise (4 copies of the parameters plus one per worker's scratch), the
+ * activations and their gradients for a Poisson batch of up to 2x the expected size, and the
+ * dataset three times (parsed, standardized, split). An estimate, deliberately on the high side.
+ */
+export function estimateTrainingBytes(spec: ModelSpec, batchSize: number, rows: number): number {
+  let widths = spec.input_dim;
+  let width = spec.input_dim;
+  for (const l of spec.layers) {
+    if (l.type === "linear") width = l.out_features;
+    widths += width;
+  }
+  const batch = 2 * batchSize;
+  return F32 * (5 * specParameters(spec) + 3 * batch * widths + 3 * rows * (spec.input_dim + 1));
+}
+
+export function usableMemoryBytes(): number {
+  const constrained = typeof process.constrainedMemory === "function" ? process.constrainedMemory() : 0;
+  const limit = constrained && constrained > 0 ? Math.min(constrained, totalmem()) : totalmem();
+  return USABLE_FRACTION * limit;
+}
+
+const gib = (b: number) => `${(b / 2 ** 30).toFixed(2)} GiB`;
+
+/** Refuses (MEMORY_ESTIMATE_EXCEEDED) a run whose estimate does not fit, before it allocates anything. */
+export function assertTrainingFits(spec: ModelSpec, batchSize: number, rows: number, sites = 1): void {
+  const need = sites * estimateTrainingBytes(spec, batchSize, rows);
+  const have = usableMemoryBytes();
+  if (!(need <= have)) {
+    throw new EnclaveError(
+      "MEMORY_ESTIMATE_EXCEEDED",
+      `training would need about ${gib(need)} (${specParameters(spec)} parameters, batch ${batchSize}` +
+        `${sites > 1 ? `, ${sites} sites` : ""}) but ${gib(have)} is usable here; use a smaller model, batch or fewer sites`,
+    );
+  }
+}

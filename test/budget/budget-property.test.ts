@@ -1,0 +1,150 @@
+import { spawn } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  createAccountant,
+  DEFAULT_RDP_ORDERS,
+  rdpOfOneStep,
+  rdpToEpsilon,
+} from "../../src/privacy/accountant/index.js";
+import { BudgetLedger } from "../../src/privacy/budget-ledger.js";
+import { EPSILON_HARD_CEILING } from "../../src/schemas/privacy.js";
+import { openDatabase } from "../../src/storage/database.js";
+import { SeededRandom } from "../../src/random.js";
+import { postgresBinaries, startPostgres, type PostgresServer } from "../support/postgres-server.js";
+import { writePresentations } from "./presentations.js";
+
+const JOB = new URL("./job-process.ts", import.meta.url).pathname;
+const root = new URL("../..", import.meta.url).pathname;
+
+interface JobResult {
+  locked?: boolean;
+  steps?: number;
+  epsilon?: number;
+  delta?: number;
+  killed?: boolean;
+  target: number;
+}
+
+function runJob(args: object, killAfterMs: number | null, target: number): Promise<JobResult> {
+  return new Promise((res, rej) => {
+    const child = spawn(process.execPath, ["--import", "tsx", JOB, JSON.stringify(args)], {
+      cwd: root,
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, DATABASE_URL: "" },
+    });
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (b) => (out += b));
+    child.stderr.on("data", (b) => (err += b));
+    const timer = killAfterMs === null ? null : setTimeout(() => child.kill("SIGKILL"), killAfterMs);
+    child.on("error", rej);
+    child.on("exit", (code, signal) => {
+      if (timer) clearTimeout(timer);
+      if (signal === "SIGKILL") return res({ killed: true, target });
+      if (code !== 0) return rej(new Error(`job exited ${code}: ${err.slice(-2000)}`));
+      res({ ...JSON.parse(out.trim().split("\n").pop()!), target });
+    });
+  });
+}
+
+/** Epsilon of the recorded steps at `delta`, by a direct sum of per-step RDP (not the guard's path). */
+function independentRdpEpsilon(
+  history: { noiseMultiplier: number; sampleRate: number; steps: number }[],
+  delta: number,
+) {
+  const total = DEFAULT_RDP_ORDERS.map((a) =>
+    history.reduce((s, h) => s + h.steps * rdpOfOneStep(h.sampleRate, h.noiseMultiplier, a), 0),
+  );
+  return Math.max(0, rdpToEpsilon(total, delta).epsilon);
+}
+
+async function runSequence(backend: { workspace: string; url: string }, seed: number, waves: number) {
+  const rng = new SeededRandom(seed);
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rng.uniform() * xs.length)];
+  const files = writePresentations(mkdtempSync(join(tmpdir(), "enclave-presentations-")));
+  const results: JobResult[] = [];
+  let job = 0;
+  for (let w = 0; w < waves; w++) {
+    const concurrent = pick([1, 1, 2, 3]);
+    const jobs = Array.from({ length: concurrent }, () => {
+      // PRV costs a discretisation per step: few PRV jobs, few steps each.
+      const accountant = rng.uniform() < 0.12 ? ("prv" as const) : ("rdp" as const);
+      const target = pick([0.5, 1, 2, 3, 5, 5]);
+      const args = {
+        ...backend,
+        dataFile: pick(files),
+        jobId: `job-${job++}`,
+        delta: pick([1e-5, 1e-5, 1e-6, 1e-4, 1.5e-4]),
+        accountant,
+        sampleRate: pick([0.01, 0.05, 0.0667, 0.2]),
+        noiseMultiplier: 0.6 + rng.uniform() * 2.4,
+        target,
+        steps:
+          accountant === "prv" ? 3 + Math.floor(rng.uniform() * 6) : 50 + Math.floor(rng.uniform() * 600),
+        chunk: pick([1, 8, 64]),
+      };
+      const kill = rng.uniform() < 0.25 ? 500 + Math.floor(rng.uniform() * 3000) : null;
+      return runJob(args, kill, target);
+    });
+    results.push(...(await Promise.all(jobs)));
+  }
+  const db = await openDatabase(backend);
+  try {
+    const ledger = await BudgetLedger.open(db);
+    const keys = await ledger.datasets();
+    expect(keys.length, "every presentation of the records shares one ledger key").toBeLessThanOrEqual(1);
+    const state = keys.length ? await ledger.state(keys[0]) : { history: [], delta: null };
+    return { results, state };
+  } finally {
+    await db.close();
+  }
+}
+
+function checkInvariants({ results, state }: Awaited<ReturnType<typeof runSequence>>) {
+  const finished = results.filter((r) => r.steps !== undefined);
+  expect(finished.length).toBeGreaterThan(0);
+  // A job that took a step ends at or below its own target (one that found the budget already
+  // past its target took none).
+  for (const r of finished.filter((r) => r.steps! > 0))
+    expect(r.epsilon!).toBeLessThanOrEqual(Math.min(r.target, EPSILON_HARD_CEILING));
+  if (state.delta === null) return;
+  // The dataset's spend at its accounting delta, evaluated from the recorded steps alone. Both
+  // accountants are upper bounds; a PRV-guarded job may spend up to 5.0 by PRV (tighter than RDP).
+  const rdp = independentRdpEpsilon(state.history, state.delta);
+  const spent =
+    rdp <= EPSILON_HARD_CEILING
+      ? rdp
+      : Math.min(rdp, createAccountant("prv", state.history).getEpsilon(state.delta));
+  expect(spent).toBeLessThanOrEqual(EPSILON_HARD_CEILING);
+  expect(state.history.reduce((s, h) => s + h.steps, 0)).toBeGreaterThan(0);
+}
+
+describe("budget property: random jobs on one dataset never overspend it", () => {
+  it(
+    "embedded PostgreSQL (PGlite): sequential and concurrent starts, kills, every presentation",
+    { timeout: 600_000 },
+    async () => {
+      const workspace = mkdtempSync(join(tmpdir(), "enclave-prop-pglite-"));
+      checkInvariants(await runSequence({ workspace, url: "" }, 7, 6));
+    },
+  );
+
+  const bins = postgresBinaries();
+  describe.skipIf("missing" in bins)(
+    `real PostgreSQL server${"missing" in bins ? ` (skipped: ${bins.missing})` : ""}`,
+    () => {
+      let server: PostgresServer;
+      beforeAll(async () => {
+        server = await startPostgres();
+      });
+      afterAll(async () => server?.stop());
+      it("truly concurrent jobs, kills, every presentation", { timeout: 600_000 }, async () => {
+        const workspace = mkdtempSync(join(tmpdir(), "enclave-prop-pg-"));
+        checkInvariants(await runSequence({ workspace, url: await server.freshDatabase() }, 11, 10));
+      });
+    },
+  );
+});
