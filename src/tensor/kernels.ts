@@ -77,6 +77,40 @@ export interface Kernels {
    * An odd y.length still consumes a whole last pair. std must be finite and ≥ 0.
    */
   addGaussianNoise(y: Float32Array, std: number, uniform: Uint32Array): void;
+
+  /**
+   * Unfold a batch of images for convolution as a matrix product: x holds `rows` examples of
+   * [channels, height, width]; cols gets, per example, a [channels·kernelH·kernelW, outH·outW]
+   * block whose row (c·kernelH + ky)·kernelW + kx, column oy·outW + ox holds
+   * x[c, oy·strideH − padH + ky·dilationH, ox·strideW − padW + kx·dilationW] (0 outside the image).
+   */
+  im2col(x: Float32Array, rows: number, g: ConvGeometry, cols: Float32Array): void;
+
+  /** The adjoint of im2col: dx = Σ of every cols entry into the pixel it was read from (dx overwritten). */
+  col2im(cols: Float32Array, rows: number, g: ConvGeometry, dx: Float32Array): void;
+}
+
+/** The geometry of a 2-D sliding window over one [channels, height, width] example. */
+export interface ConvGeometry {
+  readonly channels: number;
+  readonly height: number;
+  readonly width: number;
+  readonly kernelH: number;
+  readonly kernelW: number;
+  readonly strideH: number;
+  readonly strideW: number;
+  readonly padH: number;
+  readonly padW: number;
+  readonly dilationH: number;
+  readonly dilationW: number;
+}
+
+/** Output height and width of a window geometry (PyTorch's floor formula). */
+export function convOutput(g: ConvGeometry): { outH: number; outW: number } {
+  return {
+    outH: Math.floor((g.height + 2 * g.padH - g.dilationH * (g.kernelH - 1) - 1) / g.strideH) + 1,
+    outW: Math.floor((g.width + 2 * g.padW - g.dilationW * (g.kernelW - 1) - 1) / g.strideW) + 1,
+  };
 }
 
 /** Random 32-bit words addGaussianNoise consumes for n values: three per pair. */
