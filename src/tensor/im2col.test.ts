@@ -127,7 +127,9 @@ describe.each(backends)("im2col / col2im (%s)", (_name, k) => {
     const cols = new Float32Array(2 * 18 * 20);
     expect(() => k.im2col(new Float32Array(84), 1, geometry({ kernelH: 9 }), cols)).toThrow(/does not fit/);
     expect(() => k.im2col(new Float32Array(83), 1, g, cols)).toThrow(/im2col: x has fewer/);
-    expect(() => k.col2im(new Float32Array(10), 1, g, new Float32Array(84))).toThrow(/col2im: cols has fewer/);
+    expect(() => k.col2im(new Float32Array(10), 1, g, new Float32Array(84))).toThrow(
+      /col2im: cols has fewer/,
+    );
     expect(() => k.im2col(new Float32Array(84), 1, geometry({ strideH: 0 }), cols)).toThrow(/g.strideH/);
     const buf = new Float32Array(1000);
     expect(() => k.im2col(buf.subarray(0, 84), 1, g, buf.subarray(80))).toThrow(/overlap/);
