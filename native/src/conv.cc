@@ -1,6 +1,6 @@
 // im2col / col2im: the data movement that turns a 2-D convolution into the existing gemm.
-// Geometry (Int32Array of 11): channels, height, width, kernelH, kernelW, strideH, strideW,
-// padH, padW, dilationH, dilationW. Layout as documented on Kernels.im2col (src/tensor/kernels.ts).
+// Geometry (Int32Array of 12): channels, height, width, kernelH, kernelW, strideH, strideW,
+// padH, padW, dilationH, dilationW, groups. Layout as documented on Kernels.im2col (src/tensor/kernels.ts).
 // The JavaScript side validates first; these checks are the memory-safety backstop.
 #include "conv.h"
 
@@ -14,7 +14,7 @@ const char* const kBadArgument = "KERNEL_ARGUMENT_INVALID";
 const int64_t kMaxDim = 2147483647;
 
 struct Geometry {
-  int64_t c, h, w, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow;
+  int64_t c, h, w, kh, kw, sh, sw, ph, pw, dh, dw, groups, oh, ow;
 };
 
 bool fail(napi_env env, const char* msg) {
@@ -39,11 +39,12 @@ bool typed(napi_env env, napi_value v, napi_typedarray_type want, const char* ms
 bool geometry(napi_env env, napi_value v, Geometry* g) {
   int32_t* a;
   int64_t n;
-  if (!typed(env, v, napi_int32_array, "conv: geometry must be an Int32Array of 11 entries", &a, &n) || n != 11)
-    return n == 11 ? false : fail(env, "conv: geometry must be an Int32Array of 11 entries");
-  for (int i = 0; i < 11; ++i)
+  if (!typed(env, v, napi_int32_array, "conv: geometry must be an Int32Array of 12 entries", &a, &n)) return false;
+  if (n != 12) return fail(env, "conv: geometry must be an Int32Array of 12 entries");
+  for (int i = 0; i < 12; ++i)
     if (a[i] < (i == 7 || i == 8 ? 0 : 1)) return fail(env, "conv: geometry entries out of range");
-  *g = Geometry{a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], 0, 0};
+  *g = Geometry{a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], 0, 0};
+  if (g->c % g->groups != 0) return fail(env, "conv: groups must divide channels");
   g->oh = (g->h + 2 * g->ph - g->dh * (g->kh - 1) - 1) / g->sh + 1;
   g->ow = (g->w + 2 * g->pw - g->dw * (g->kw - 1) - 1) / g->sw + 1;
   // Integer division truncates toward zero: a negative numerator smaller than the stride still
@@ -64,14 +65,18 @@ inline void valid_range(int64_t out, int64_t stride, int64_t offset, int64_t siz
   if (*hi < *lo) *hi = *lo;
 }
 
+// Per example and group, a [P, (channels/groups)·kh·kw] block: row = output position.
 template <bool kAdjoint>
 void unfold(float* image, int64_t rows, const Geometry& g, float* cols) {
-  const int64_t P = g.oh * g.ow, HW = g.h * g.w, image_size = g.c * HW, patch = g.c * g.kh * g.kw;
+  const int64_t P = g.oh * g.ow, HW = g.h * g.w, image_size = g.c * HW;
+  const int64_t cg = g.c / g.groups, kg = cg * g.kh * g.kw;
   if (kAdjoint) std::memset(image, 0, sizeof(float) * rows * image_size);
+  else std::memset(cols, 0, sizeof(float) * rows * g.c * g.kh * g.kw * P);
   for (int64_t n = 0; n < rows; ++n) {
     float* x = image + n * image_size;
-    float* cb = cols + n * patch * P;
-    for (int64_t c = 0; c < g.c; ++c)
+    for (int64_t c = 0; c < g.c; ++c) {
+      const int64_t grp = c / cg;
+      float* block = cols + (n * g.groups + grp) * P * kg;
       for (int64_t ky = 0; ky < g.kh; ++ky) {
         const int64_t off_y = ky * g.dh - g.ph;
         int64_t y0, y1;
@@ -80,21 +85,19 @@ void unfold(float* image, int64_t rows, const Geometry& g, float* cols) {
           const int64_t off_x = kx * g.dw - g.pw;
           int64_t x0, x1;
           valid_range(g.ow, g.sw, off_x, g.w, &x0, &x1);
-          float* r = cb + ((c * g.kh + ky) * g.kw + kx) * P;
-          if (!kAdjoint) std::memset(r, 0, sizeof(float) * P);
+          const int64_t j = ((c - grp * cg) * g.kh + ky) * g.kw + kx;
           for (int64_t oy = y0; oy < y1; ++oy) {
             float* src = x + c * HW + (oy * g.sh + off_y) * g.w + off_x;
-            float* dst = r + oy * g.ow;
+            float* dst = block + (oy * g.ow) * kg + j;
             if (kAdjoint) {
-              for (int64_t ox = x0; ox < x1; ++ox) src[ox * g.sw] += dst[ox];
-            } else if (g.sw == 1) {
-              std::memcpy(dst + x0, src + x0, sizeof(float) * (x1 - x0));
+              for (int64_t ox = x0; ox < x1; ++ox) src[ox * g.sw] += dst[ox * kg];
             } else {
-              for (int64_t ox = x0; ox < x1; ++ox) dst[ox] = src[ox * g.sw];
+              for (int64_t ox = x0; ox < x1; ++ox) dst[ox * kg] = src[ox * g.sw];
             }
           }
         }
       }
+    }
   }
 }
 

@@ -22,10 +22,11 @@ export interface Conv2dOptions {
 }
 
 /**
- * 2-D convolution over [channels, height, width] examples, as im2col + gemm per example and
- * group. Weight [out, in/groups, kh, kw] and bias [out] in PyTorch's layout and names.
- * Per-example gradient of group g: ∇W_g ℓ_i = G_i U_iᵀ with G_i = dℓ_i/dy [out/groups, P] and
- * U_i the unfolded input [in/groups·kh·kw, P] (P output positions).
+ * 2-D convolution over [channels, height, width] examples as im2col + gemm. Weight
+ * [out, in/groups, kh, kw] and bias [out] in PyTorch's layout and names.
+ * For example i and group g, U_i [P, in/groups·kh·kw] holds the unfolded input (one row per output
+ * position) and G_i [P, out/groups] the loss gradient at the output (position-major, "dyT"), so
+ * ∇W_g ℓ_i = G_iᵀ U_i. With one group the whole batch is one gemm: U is [batch·P, patch].
  */
 export class Conv2dLayer implements Layer {
   readonly params: Parameter[];
@@ -35,7 +36,6 @@ export class Conv2dLayer implements Layer {
   normMethod: NormMethod = "auto";
   readonly geometry: ConvGeometry;
   private readonly positions: number;
-  private readonly patch: number;
   private readonly groupPatch: number;
   private readonly groupOut: number;
   private readonly wViews: Float32Array[];
@@ -45,6 +45,8 @@ export class Conv2dLayer implements Layer {
   private readonly cols = new Scratch();
   private readonly dcols = new Scratch();
   private readonly out = new Scratch();
+  private readonly yt = new Scratch();
+  private readonly dyt = new Scratch();
   private readonly dx = new Scratch();
   private readonly scaled = new Scratch();
   private readonly perExample = new Scratch();
@@ -68,12 +70,12 @@ export class Conv2dLayer implements Layer {
       padW: o.padding[1],
       dilationH: o.dilation[0],
       dilationW: o.dilation[1],
+      groups: o.groups,
     };
     const { outH, outW } = convOutput(this.geometry);
     this.positions = outH * outW;
     this.outWidth = o.outChannels * this.positions;
-    this.patch = o.inChannels * o.kernel[0] * o.kernel[1];
-    this.groupPatch = this.patch / o.groups;
+    this.groupPatch = (o.inChannels / o.groups) * o.kernel[0] * o.kernel[1];
     this.groupOut = o.outChannels / o.groups;
     this.weight = parameter(`${prefix}.weight`, [o.outChannels, o.inChannels / o.groups, ...o.kernel]);
     this.bias = o.bias ? parameter(`${prefix}.bias`, [o.outChannels]) : null;
@@ -94,13 +96,25 @@ export class Conv2dLayer implements Layer {
       for (let i = 0; i < p.data.length; i++) p.data[i] = (2 * rng.uniform() - 1) * bound;
   }
 
-  /** U_i of group g: [in/groups·kh·kw, P]. */
-  private colsOf(cols: Float32Array, n: number, g: number): Float32Array {
-    const at = (n * this.patch + g * this.groupPatch) * this.positions;
-    return cols.subarray(at, at + this.groupPatch * this.positions);
+  private get inWidth(): number {
+    return this.geometry.channels * this.geometry.height * this.geometry.width;
   }
 
-  /** Output (or its gradient) of example n, group g: [out/groups, P]. */
+  /** U of example n, group g: [P, in/groups·kh·kw]. */
+  private colsOf(cols: Float32Array, n: number, g: number): Float32Array {
+    const size = this.positions * this.groupPatch;
+    const at = (n * this.o.groups + g) * size;
+    return cols.subarray(at, at + size);
+  }
+
+  /** Position-major output gradient of example n, group g: [P, out/groups]. */
+  private dytOf(dyt: Float32Array, n: number, g: number): Float32Array {
+    const size = this.positions * this.groupOut;
+    const at = (n * this.o.groups + g) * size;
+    return dyt.subarray(at, at + size);
+  }
+
+  /** Channel-major output (NCHW) of example n, group g: [out/groups, P]. */
   private outOf(y: Float32Array, n: number, g: number): Float32Array {
     const at = (n * this.o.outChannels + g * this.groupOut) * this.positions;
     return y.subarray(at, at + this.groupOut * this.positions);
@@ -108,14 +122,23 @@ export class Conv2dLayer implements Layer {
 
   forward(x: Float32Array, rows: number): Float32Array {
     const P = this.positions;
-    const cols = this.cols.view(rows * this.patch * P);
+    const cols = this.cols.view(rows * this.o.groups * P * this.groupPatch);
     this.k.im2col(x, rows, this.geometry, cols);
     const y = this.out.view(rows * this.outWidth);
+    if (this.o.groups === 1) {
+      // [rows·P, out] = U Wᵀ in one gemm, then to channel-major per example.
+      const C = this.o.outChannels;
+      const yt = this.yt.view(rows * P * C);
+      this.k.gemm(false, true, rows * P, C, this.groupPatch, cols, this.weight.data, yt, 0);
+      if (this.bias) this.k.addRowVector(yt, rows * P, C, this.bias.data);
+      transposeBlocks(yt, rows, P, C, y);
+      return y;
+    }
     for (let n = 0; n < rows; n++)
       for (let g = 0; g < this.o.groups; g++)
         this.k.gemm(
           false,
-          false,
+          true,
           this.groupOut,
           P,
           this.groupPatch,
@@ -124,37 +147,38 @@ export class Conv2dLayer implements Layer {
           this.outOf(y, n, g),
           0,
         );
-    if (this.bias) {
-      const b = this.bias.data;
-      for (let n = 0, at = 0; n < rows; n++)
-        for (let c = 0; c < this.o.outChannels; c++) {
-          const v = b[c];
-          for (let end = at + P; at < end; at++) y[at] += v;
-        }
-    }
+    if (this.bias) addChannelBias(y, rows, this.o.outChannels, P, this.bias.data);
     return y;
   }
 
   backward(dy: Float32Array, rows: number, needInputGrad: boolean): Float32Array | null {
     this.dy = dy;
     this.explicitReady = false;
-    if (!needInputGrad) return null;
     const P = this.positions;
-    const dcols = this.dcols.view(rows * this.patch * P);
+    const dyt = this.dyt.view(rows * this.outWidth);
+    // [out, P] per example -> [groups][P][out/groups] per example.
     for (let n = 0; n < rows; n++)
       for (let g = 0; g < this.o.groups; g++)
-        this.k.gemm(
-          true,
-          false,
-          this.groupPatch,
-          P,
-          this.groupOut,
-          this.wViews[g],
-          this.outOf(dy, n, g),
-          this.colsOf(dcols, n, g),
-          0,
-        );
-    const dx = this.dx.view(rows * this.geometry.channels * this.geometry.height * this.geometry.width);
+        transposeBlocks(this.outOf(dy, n, g), 1, this.groupOut, P, this.dytOf(dyt, n, g));
+    if (!needInputGrad) return null;
+    const dcols = this.dcols.view(rows * this.o.groups * P * this.groupPatch);
+    if (this.o.groups === 1)
+      this.k.gemm(false, false, rows * P, this.groupPatch, this.groupOut, dyt, this.weight.data, dcols, 0);
+    else
+      for (let n = 0; n < rows; n++)
+        for (let g = 0; g < this.o.groups; g++)
+          this.k.gemm(
+            false,
+            false,
+            P,
+            this.groupPatch,
+            this.groupOut,
+            this.dytOf(dyt, n, g),
+            this.wViews[g],
+            this.colsOf(dcols, n, g),
+            0,
+          );
+    const dx = this.dx.view(rows * this.inWidth);
     this.k.col2im(dcols, rows, this.geometry, dx);
     return dx;
   }
@@ -167,47 +191,39 @@ export class Conv2dLayer implements Layer {
 
   addPerExampleSqNorms(rows: number, out: Float64Array): void {
     const ghost = this.usesGhostNorm;
-    const cols = this.cols.view(rows * this.patch * this.positions);
+    const cols = this.cols.view(rows * this.o.groups * this.positions * this.groupPatch);
+    const dyt = this.dyt.view(rows * this.outWidth);
     const grads = ghost ? null : this.perExample.view(rows * this.weight.data.length);
     for (let n = 0; n < rows; n++) {
       let s = 0;
-      for (let g = 0; g < this.o.groups; g++)
-        s += grads ? this.explicitSqNorm(cols, grads, n, g) : this.ghostSqNorm(cols, n, g);
+      for (let g = 0; g < this.o.groups; g++) {
+        const u = this.colsOf(cols, n, g);
+        const d = this.dytOf(dyt, n, g);
+        s += grads ? this.explicitSqNorm(u, d, grads, n, g) : this.ghostSqNorm(u, d);
+      }
       out[n] += s + this.biasSqNorm(n);
     }
     this.explicitReady = !ghost;
   }
 
-  private ghostSqNorm(cols: Float32Array, n: number, g: number): number {
+  private ghostSqNorm(u: Float32Array, d: Float32Array): number {
     const P = this.positions;
     const gram = this.gram.view(2 * P * P);
     const a = gram.subarray(0, P * P);
     const b = gram.subarray(P * P);
-    const u = this.colsOf(cols, n, g);
-    const d = this.outOf(this.dy, n, g);
-    this.k.gemm(true, false, P, P, this.groupPatch, u, u, a, 0);
-    this.k.gemm(true, false, P, P, this.groupOut, d, d, b, 0);
+    this.k.gemm(false, true, P, P, this.groupPatch, u, u, a, 0);
+    this.k.gemm(false, true, P, P, this.groupOut, d, d, b, 0);
     let s = 0;
     for (let j = 0; j < P * P; j++) s += a[j] * b[j];
     return s;
   }
 
-  /** Writes ∇W_g ℓ_n into `grads` (kept for writeGrads) and returns its squared norm. */
-  private explicitSqNorm(cols: Float32Array, all: Float32Array, n: number, g: number): number {
+  /** Writes ∇W_g ℓ_n into `all` (kept for writeGrads) and returns its squared norm. */
+  private explicitSqNorm(u: Float32Array, d: Float32Array, all: Float32Array, n: number, g: number): number {
     const per = this.groupOut * this.groupPatch;
     const at = n * this.weight.data.length + g * per;
     const grad = all.subarray(at, at + per);
-    this.k.gemm(
-      false,
-      true,
-      this.groupOut,
-      this.groupPatch,
-      this.positions,
-      this.outOf(this.dy, n, g),
-      this.colsOf(cols, n, g),
-      grad,
-      0,
-    );
+    this.k.gemm(true, false, this.groupOut, this.groupPatch, this.positions, d, u, grad, 0);
     let s = 0;
     for (let j = 0; j < per; j++) s += grad[j] * grad[j];
     return s;
@@ -235,21 +251,27 @@ export class Conv2dLayer implements Layer {
 
   private writeWeightGradsByGemm(rows: number, w: Float32Array | null): void {
     if (rows === 0) this.weight.grad.fill(0);
-    let dy = this.dy;
+    let dyt = this.dyt.view(rows * this.outWidth);
     if (w) {
-      dy = this.scaled.view(rows * this.outWidth);
-      this.k.scaleRows(this.dy, rows, this.outWidth, w, dy);
+      const scaled = this.scaled.view(rows * this.outWidth);
+      this.k.scaleRows(dyt, rows, this.outWidth, w, scaled);
+      dyt = scaled;
     }
-    const cols = this.cols.view(rows * this.patch * this.positions);
+    const cols = this.cols.view(rows * this.o.groups * this.positions * this.groupPatch);
+    const P = this.positions;
+    if (this.o.groups === 1) {
+      this.k.gemm(true, false, this.groupOut, this.groupPatch, rows * P, dyt, cols, this.weight.grad, 0);
+      return;
+    }
     for (let g = 0; g < this.o.groups; g++)
       for (let n = 0; n < rows; n++)
         this.k.gemm(
-          false,
           true,
+          false,
           this.groupOut,
           this.groupPatch,
-          this.positions,
-          this.outOf(dy, n, g),
+          P,
+          this.dytOf(dyt, n, g),
           this.colsOf(cols, n, g),
           this.gViews[g],
           n === 0 ? 0 : 1,
@@ -269,4 +291,23 @@ export class Conv2dLayer implements Layer {
       }
     }
   }
+}
+
+/** out[n][j][i] = x[n][i][j] for `rows` blocks of [a, b]. */
+function transposeBlocks(x: Float32Array, rows: number, a: number, b: number, out: Float32Array): void {
+  for (let n = 0; n < rows; n++) {
+    const base = n * a * b;
+    for (let i = 0; i < a; i++) {
+      const src = base + i * b;
+      for (let j = 0, dst = base + i; j < b; j++, dst += a) out[dst] = x[src + j];
+    }
+  }
+}
+
+function addChannelBias(y: Float32Array, rows: number, channels: number, P: number, b: Float32Array): void {
+  for (let n = 0, at = 0; n < rows; n++)
+    for (let c = 0; c < channels; c++) {
+      const v = b[c];
+      for (let end = at + P; at < end; at++) y[at] += v;
+    }
 }

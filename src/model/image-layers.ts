@@ -11,13 +11,23 @@ abstract class ParameterFreeLayer {
   writeGrads(): void {}
 }
 
-function poolGeometry(
+/** The in-image window of output (oy, ox): rows [y0, y1), columns [x0, x1). */
+interface PoolPlan {
+  readonly g: ConvGeometry;
+  readonly outH: number;
+  readonly outW: number;
+  /** Per output row: y0, y1; per output column: x0, x1 (clipped to the image). */
+  readonly ys: Int32Array;
+  readonly xs: Int32Array;
+}
+
+function poolPlan(
   inShape: readonly number[],
   kernel: [number, number],
   stride: [number, number],
   padding: [number, number],
-): ConvGeometry {
-  return {
+): PoolPlan {
+  const g: ConvGeometry = {
     channels: inShape[0],
     height: inShape[1],
     width: inShape[2],
@@ -29,38 +39,31 @@ function poolGeometry(
     padW: padding[1],
     dilationH: 1,
     dilationW: 1,
+    groups: 1,
   };
-}
-
-/** Calls visit(outIndex, inIndex) for every in-image input of every pooling window, window by window. */
-function forEachWindow(
-  g: ConvGeometry,
-  rows: number,
-  start: (o: number) => void,
-  visit: (o: number, i: number) => void,
-): void {
   const { outH, outW } = convOutput(g);
-  const HW = g.height * g.width;
-  let o = 0;
-  for (let nc = 0; nc < rows * g.channels; nc++) {
-    const base = nc * HW;
-    for (let oy = 0; oy < outH; oy++) {
-      const y0 = oy * g.strideH - g.padH;
-      for (let ox = 0; ox < outW; ox++, o++) {
-        const x0 = ox * g.strideW - g.padW;
-        start(o);
-        for (let y = Math.max(0, y0); y < Math.min(g.height, y0 + g.kernelH); y++)
-          for (let x = Math.max(0, x0); x < Math.min(g.width, x0 + g.kernelW); x++)
-            visit(o, base + y * g.width + x);
-      }
+  const clip = (out: number, s: number, p: number, k: number, size: number) => {
+    const r = new Int32Array(2 * out);
+    for (let o = 0; o < out; o++) {
+      const a = o * s - p;
+      r[2 * o] = Math.max(0, a);
+      r[2 * o + 1] = Math.min(size, a + k);
     }
-  }
+    return r;
+  };
+  return {
+    g,
+    outH,
+    outW,
+    ys: clip(outH, g.strideH, g.padH, g.kernelH, g.height),
+    xs: clip(outW, g.strideW, g.padW, g.kernelW, g.width),
+  };
 }
 
 /** Max over each window (padding counts as −∞, as in PyTorch); the gradient goes to the first maximum. */
 export class MaxPool2dLayer extends ParameterFreeLayer implements Layer {
   readonly outWidth: number;
-  private readonly g: ConvGeometry;
+  private readonly plan: PoolPlan;
   private argmax = new Int32Array(0);
   private readonly out = new Scratch();
   private readonly dx = new Scratch();
@@ -72,36 +75,43 @@ export class MaxPool2dLayer extends ParameterFreeLayer implements Layer {
     padding: [number, number],
   ) {
     super();
-    this.g = poolGeometry(inShape, kernel, stride, padding);
-    const { outH, outW } = convOutput(this.g);
-    this.outWidth = inShape[0] * outH * outW;
+    this.plan = poolPlan(inShape, kernel, stride, padding);
+    this.outWidth = inShape[0] * this.plan.outH * this.plan.outW;
   }
 
   forward(x: Float32Array, rows: number): Float32Array {
+    const { g, outH, outW, ys, xs } = this.plan;
     const y = this.out.view(rows * this.outWidth);
     if (this.argmax.length < rows * this.outWidth) this.argmax = new Int32Array(rows * this.outWidth);
     const arg = this.argmax;
-    forEachWindow(
-      this.g,
-      rows,
-      (o) => {
-        y[o] = -Infinity;
-        arg[o] = -1;
-      },
-      (o, i) => {
-        // `>` keeps the first maximum; a NaN wins, so it propagates (as in PyTorch).
-        if (arg[o] === -1 || x[i] > y[o] || Number.isNaN(x[i])) {
-          y[o] = x[i];
-          arg[o] = i;
+    const W = g.width;
+    let o = 0;
+    for (let nc = 0; nc < rows * g.channels; nc++) {
+      const base = nc * g.height * W;
+      for (let oy = 0; oy < outH; oy++)
+        for (let ox = 0; ox < outW; ox++, o++) {
+          let best = -Infinity;
+          let at = base + ys[2 * oy] * W + xs[2 * ox];
+          for (let r = ys[2 * oy]; r < ys[2 * oy + 1]; r++)
+            for (let i = base + r * W + xs[2 * ox], end = base + r * W + xs[2 * ox + 1]; i < end; i++) {
+              const v = x[i];
+              // `>` keeps the first maximum; a NaN wins, so it propagates (as in PyTorch).
+              if (v > best || v !== v) {
+                best = v;
+                at = i;
+              }
+            }
+          y[o] = x[at];
+          arg[o] = at;
         }
-      },
-    );
+    }
     return y;
   }
 
   backward(dy: Float32Array, rows: number, needInputGrad: boolean): Float32Array | null {
     if (!needInputGrad) return null;
-    const dx = this.dx.view(rows * this.g.channels * this.g.height * this.g.width);
+    const g = this.plan.g;
+    const dx = this.dx.view(rows * g.channels * g.height * g.width);
     dx.fill(0);
     for (let o = 0; o < rows * this.outWidth; o++) dx[this.argmax[o]] += dy[o];
     return dx;
@@ -111,8 +121,7 @@ export class MaxPool2dLayer extends ParameterFreeLayer implements Layer {
 /** Mean over each window; the divisor is kh·kw with count_include_pad (PyTorch's default), else the in-image count. */
 export class AvgPool2dLayer extends ParameterFreeLayer implements Layer {
   readonly outWidth: number;
-  private readonly g: ConvGeometry;
-  private readonly divisor = new Scratch();
+  private readonly plan: PoolPlan;
   private readonly out = new Scratch();
   private readonly dx = new Scratch();
 
@@ -124,48 +133,50 @@ export class AvgPool2dLayer extends ParameterFreeLayer implements Layer {
     private readonly countIncludePad: boolean,
   ) {
     super();
-    this.g = poolGeometry(inShape, kernel, stride, padding);
-    const { outH, outW } = convOutput(this.g);
-    this.outWidth = inShape[0] * outH * outW;
+    this.plan = poolPlan(inShape, kernel, stride, padding);
+    this.outWidth = inShape[0] * this.plan.outH * this.plan.outW;
+  }
+
+  private divisor(oy: number, ox: number): number {
+    const { g, ys, xs } = this.plan;
+    if (this.countIncludePad) return g.kernelH * g.kernelW;
+    return (ys[2 * oy + 1] - ys[2 * oy]) * (xs[2 * ox + 1] - xs[2 * ox]);
+  }
+
+  /** forward: y[o] = mean of the window; adjoint: dx[window] += dy[o] / divisor. */
+  private sweep(image: Float32Array, rows: number, y: Float32Array, adjoint: boolean): void {
+    const { g, outH, outW, ys, xs } = this.plan;
+    const W = g.width;
+    let o = 0;
+    for (let nc = 0; nc < rows * g.channels; nc++) {
+      const base = nc * g.height * W;
+      for (let oy = 0; oy < outH; oy++)
+        for (let ox = 0; ox < outW; ox++, o++) {
+          const inv = 1 / this.divisor(oy, ox);
+          let s = 0;
+          const share = adjoint ? y[o] * inv : 0;
+          for (let r = ys[2 * oy]; r < ys[2 * oy + 1]; r++)
+            for (let i = base + r * W + xs[2 * ox], end = base + r * W + xs[2 * ox + 1]; i < end; i++) {
+              if (adjoint) image[i] += share;
+              else s += image[i];
+            }
+          if (!adjoint) y[o] = s * inv;
+        }
+    }
   }
 
   forward(x: Float32Array, rows: number): Float32Array {
-    const n = rows * this.outWidth;
-    const y = this.out.view(n);
-    const div = this.divisor.view(n);
-    const full = this.g.kernelH * this.g.kernelW;
-    forEachWindow(
-      this.g,
-      rows,
-      (o) => {
-        y[o] = 0;
-        div[o] = 0;
-      },
-      (o, i) => {
-        y[o] += x[i];
-        div[o]++;
-      },
-    );
-    for (let o = 0; o < n; o++) {
-      if (this.countIncludePad) div[o] = full;
-      y[o] /= div[o];
-    }
+    const y = this.out.view(rows * this.outWidth);
+    this.sweep(x, rows, y, false);
     return y;
   }
 
   backward(dy: Float32Array, rows: number, needInputGrad: boolean): Float32Array | null {
     if (!needInputGrad) return null;
-    const dx = this.dx.view(rows * this.g.channels * this.g.height * this.g.width);
+    const g = this.plan.g;
+    const dx = this.dx.view(rows * g.channels * g.height * g.width);
     dx.fill(0);
-    const div = this.divisor.view(rows * this.outWidth);
-    forEachWindow(
-      this.g,
-      rows,
-      () => {},
-      (o, i) => {
-        dx[i] += dy[o] / div[o];
-      },
-    );
+    this.sweep(dx, rows, dy, true);
     return dx;
   }
 }

@@ -21,6 +21,7 @@ function geometry(o: Partial<ConvGeometry>): ConvGeometry {
     padW: 0,
     dilationH: 1,
     dilationW: 1,
+    groups: 1,
     ...o,
   };
 }
@@ -35,6 +36,14 @@ const GEOMETRIES: Record<string, ConvGeometry> = {
     strideH: 3,
     strideW: 2,
     padH: 3,
+    padW: 1,
+  }),
+  "3 groups, stride 2, padding 1": geometry({
+    channels: 6,
+    groups: 3,
+    strideH: 2,
+    strideW: 2,
+    padH: 1,
     padW: 1,
   }),
   "Opacus's first conv (8x8, stride 2, padding 3) on 28x28": geometry({
@@ -95,7 +104,10 @@ describe.each(backends)("im2col / col2im (%s)", (_name, k) => {
         const ref = directConv(x, n, g, w);
         for (let p = 0; p < P; p++) {
           let s = 0;
-          for (let r = 0; r < patch; r++) s += w[r] * cols[(n * patch + r) * P + p];
+          // Column j of group q's block is weight index q·Kg + j (channels are group-major).
+          const Kg = patch / g.groups;
+          for (let q = 0; q < g.groups; q++)
+            for (let j = 0; j < Kg; j++) s += w[q * Kg + j] * cols[((n * g.groups + q) * P + p) * Kg + j];
           maxErr = Math.max(maxErr, Math.abs(s - ref[p]));
         }
       }
@@ -131,6 +143,9 @@ describe.each(backends)("im2col / col2im (%s)", (_name, k) => {
       /col2im: cols has fewer/,
     );
     expect(() => k.im2col(new Float32Array(84), 1, geometry({ strideH: 0 }), cols)).toThrow(/g.strideH/);
+    expect(() => k.im2col(new Float32Array(84), 1, geometry({ groups: 3 }), cols)).toThrow(
+      /g.groups must divide/,
+    );
     const buf = new Float32Array(1000);
     expect(() => k.im2col(buf.subarray(0, 84), 1, g, buf.subarray(80))).toThrow(/overlap/);
   });

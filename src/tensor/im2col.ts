@@ -1,8 +1,8 @@
 import { convOutput, type ConvGeometry } from "./kernels.js";
 
 /**
- * The TypeScript im2col/col2im (see Kernels.im2col). For each unfolded row (c, ky, kx) the valid
- * output columns form a contiguous range per output row, so the inner loop has no bounds test.
+ * The TypeScript im2col/col2im (see Kernels.im2col). For each unfolded column (c, ky, kx) the
+ * valid output positions form a contiguous range per output row, so the inner loop has no bounds test.
  */
 function validRange(out: number, stride: number, offset: number, size: number): [number, number] {
   // o is valid iff 0 <= o·stride + offset < size.
@@ -22,25 +22,27 @@ function unfold(
   const P = outH * outW;
   const HW = g.height * g.width;
   const imageSize = g.channels * HW;
-  const patch = g.channels * g.kernelH * g.kernelW;
+  const groupChannels = g.channels / g.groups;
+  const Kg = groupChannels * g.kernelH * g.kernelW;
   if (adjoint) image.fill(0, 0, rows * imageSize);
+  else cols.fill(0, 0, rows * g.channels * g.kernelH * g.kernelW * P);
   for (let n = 0; n < rows; n++) {
-    const xb = n * imageSize;
-    const cb = n * patch * P;
     for (let c = 0; c < g.channels; c++) {
+      const grp = Math.floor(c / groupChannels);
+      const block = (n * g.groups + grp) * P * Kg;
+      const xc = n * imageSize + c * HW;
       for (let ky = 0; ky < g.kernelH; ky++) {
         const offY = ky * g.dilationH - g.padH;
         const [y0, y1] = validRange(outH, g.strideH, offY, g.height);
         for (let kx = 0; kx < g.kernelW; kx++) {
           const offX = kx * g.dilationW - g.padW;
           const [x0, x1] = validRange(outW, g.strideW, offX, g.width);
-          const r = cb + ((c * g.kernelH + ky) * g.kernelW + kx) * P;
-          if (!adjoint) cols.fill(0, r, r + P);
+          const j = block + ((c - grp * groupChannels) * g.kernelH + ky) * g.kernelW + kx;
           for (let oy = y0; oy < y1; oy++) {
-            const src = xb + c * HW + (oy * g.strideH + offY) * g.width + offX;
-            const dst = r + oy * outW;
-            if (adjoint) for (let ox = x0; ox < x1; ox++) image[src + ox * g.strideW] += cols[dst + ox];
-            else for (let ox = x0; ox < x1; ox++) cols[dst + ox] = image[src + ox * g.strideW];
+            const src = xc + (oy * g.strideH + offY) * g.width + offX;
+            let dst = j + (oy * outW + x0) * Kg;
+            if (adjoint) for (let ox = x0; ox < x1; ox++, dst += Kg) image[src + ox * g.strideW] += cols[dst];
+            else for (let ox = x0; ox < x1; ox++, dst += Kg) cols[dst] = image[src + ox * g.strideW];
           }
         }
       }

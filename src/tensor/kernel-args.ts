@@ -215,6 +215,7 @@ export function checkConvGeometry(
   }
   dim(op, "g.padH", g.padH);
   dim(op, "g.padW", g.padW);
+  if (g.channels % g.groups !== 0) fail(`${op}: g.groups must divide g.channels`);
   const { outH, outW } = convOutput(g);
   if (outH < 1 || outW < 1) fail(`${op}: the window does not fit the padded image`);
   const image = g.channels * g.height * g.width;

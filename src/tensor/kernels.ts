@@ -80,9 +80,11 @@ export interface Kernels {
 
   /**
    * Unfold a batch of images for convolution as a matrix product: x holds `rows` examples of
-   * [channels, height, width]; cols gets, per example, a [channels·kernelH·kernelW, outH·outW]
-   * block whose row (c·kernelH + ky)·kernelW + kx, column oy·outW + ox holds
-   * x[c, oy·strideH − padH + ky·dilationH, ox·strideW − padW + kx·dilationW] (0 outside the image).
+   * [channels, height, width]; cols gets, per example and channel group (g.groups of them, each of
+   * cg = channels/groups channels), a [outH·outW, cg·kernelH·kernelW] block (blocks ordered
+   * example-major) whose row oy·outW + ox, column (c'·kernelH + ky)·kernelW + kx holds
+   * x[g·cg + c', oy·strideH − padH + ky·dilationH, ox·strideW − padW + kx·dilationW] (0 outside
+   * the image). With one group the batch is one [rows·outH·outW, channels·kernelH·kernelW] matrix.
    */
   im2col(x: Float32Array, rows: number, g: ConvGeometry, cols: Float32Array): void;
 
@@ -103,6 +105,8 @@ export interface ConvGeometry {
   readonly padW: number;
   readonly dilationH: number;
   readonly dilationW: number;
+  /** Channel groups (im2col only; must divide channels). */
+  readonly groups: number;
 }
 
 /** Output height and width of a window geometry (PyTorch's floor formula). */

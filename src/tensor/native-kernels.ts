@@ -68,7 +68,7 @@ interface NativeOps {
   col2im(cols: Float32Array, rows: number, geometry: Int32Array, dx: Float32Array): void;
 }
 
-/** The addon's geometry layout: 11 int32 in this order. */
+/** The addon's geometry layout: 12 int32 in this order. */
 function packGeometry(g: ConvGeometry, out: Int32Array): Int32Array {
   out[0] = g.channels;
   out[1] = g.height;
@@ -81,6 +81,7 @@ function packGeometry(g: ConvGeometry, out: Int32Array): Int32Array {
   out[8] = g.padW;
   out[9] = g.dilationH;
   out[10] = g.dilationW;
+  out[11] = g.groups;
   return out;
 }
 
@@ -139,7 +140,7 @@ export class NativeKernels implements Kernels {
   /** The instruction-set path in use: "avx512", "avx2-fma" or "generic". */
   readonly cpuPath: string;
   private readonly ops: NativeOps;
-  private readonly geometry = new Int32Array(11);
+  private readonly geometry = new Int32Array(12);
 
   /** Use `loadKernels` or `NativeKernels.create`; this wraps an addon object. */
   private constructor(ops: NativeOps) {
