@@ -9,6 +9,7 @@ import { fileURLToPath } from "node:url";
 import { findFashionMnist, loadFashionMnist } from "../dist/data/index.js";
 import { Network } from "../dist/model/network.js";
 import { buildModelSpec } from "../dist/model/registry.js";
+import { layerShapes } from "../dist/schemas/model.js";
 import { createAccountant } from "../dist/privacy/accountant/index.js";
 import { BudgetLedger } from "../dist/privacy/budget-ledger.js";
 import { PrivacyGuard } from "../dist/privacy/guard.js";
@@ -35,24 +36,16 @@ function specOf(c) {
  * input gradient, weight gradient); per-example norms and noise not counted.
  */
 function trainingFlops(spec) {
-  let shape = spec.input_shape ?? [spec.input_dim];
+  const { shapes } = layerShapes(spec.input_shape ?? [spec.input_dim], spec.layers);
   let macs = 0;
-  const hw = (v) => (typeof v === "number" ? [v, v] : v);
-  for (const l of spec.layers) {
-    if (l.type === "linear") {
-      macs += l.in_features * l.out_features;
-      shape = [l.out_features];
-    } else if (l.type === "conv2d" || l.type === "maxpool2d") {
-      const [kh, kw] = hw(l.kernel_size);
-      const [sh, sw] = hw(l.stride ?? l.kernel_size);
-      const [ph, pw] = hw(l.padding ?? 0);
-      const [dh, dw] = hw(l.dilation ?? 1);
-      const oh = Math.floor((shape[1] + 2 * ph - dh * (kh - 1) - 1) / sh) + 1;
-      const ow = Math.floor((shape[2] + 2 * pw - dw * (kw - 1) - 1) / sw) + 1;
-      if (l.type === "conv2d") macs += oh * ow * l.out_channels * (l.in_channels / l.groups) * kh * kw;
-      shape = [l.type === "conv2d" ? l.out_channels : shape[0], oh, ow];
-    } else if (l.type === "flatten") shape = [shape.reduce((a, b) => a * b, 1)];
-  }
+  spec.layers.forEach((l, i) => {
+    const out = shapes[i];
+    if (l.type === "linear") macs += l.in_features * l.out_features;
+    if (l.type === "conv2d") {
+      const [kh, kw] = typeof l.kernel_size === "number" ? [l.kernel_size, l.kernel_size] : l.kernel_size;
+      macs += out[0] * out[1] * out[2] * (l.in_channels / l.groups) * kh * kw;
+    }
+  });
   return 6 * macs;
 }
 

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { windowOut } from "../tensor/kernels.js";
 
 const dim = (what: string) => z.number().int(`${what} must be an integer`).min(1, `${what} must be >= 1`).max(1 << 20);
 const nonNegative = (what: string) => z.number().int(`${what} must be an integer`).min(0, `${what} must be >= 0`).max(1 << 20);
@@ -89,11 +90,6 @@ export interface ShapeIssue {
 /** [h, w] from an int or a pair. */
 export function hw(v: number | readonly [number, number]): [number, number] {
   return typeof v === "number" ? [v, v] : [v[0], v[1]];
-}
-
-/** Output length of a sliding window (PyTorch's floor formula). */
-export function windowOut(size: number, kernel: number, stride: number, pad: number, dilation: number): number {
-  return Math.floor((size + 2 * pad - dilation * (kernel - 1) - 1) / stride) + 1;
 }
 
 const AXES = ["height", "width"] as const;

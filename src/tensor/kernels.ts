@@ -109,11 +109,22 @@ export interface ConvGeometry {
   readonly groups: number;
 }
 
-/** Output height and width of a window geometry (PyTorch's floor formula). */
+/** Output length of a sliding window along one axis (PyTorch's floor formula). */
+export function windowOut(
+  size: number,
+  kernel: number,
+  stride: number,
+  pad: number,
+  dilation: number,
+): number {
+  return Math.floor((size + 2 * pad - dilation * (kernel - 1) - 1) / stride) + 1;
+}
+
+/** Output height and width of a window geometry. */
 export function convOutput(g: ConvGeometry): { outH: number; outW: number } {
   return {
-    outH: Math.floor((g.height + 2 * g.padH - g.dilationH * (g.kernelH - 1) - 1) / g.strideH) + 1,
-    outW: Math.floor((g.width + 2 * g.padW - g.dilationW * (g.kernelW - 1) - 1) / g.strideW) + 1,
+    outH: windowOut(g.height, g.kernelH, g.strideH, g.padH, g.dilationH),
+    outW: windowOut(g.width, g.kernelW, g.strideW, g.padW, g.dilationW),
   };
 }
 
