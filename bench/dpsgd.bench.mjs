@@ -1,12 +1,15 @@
 // DP-SGD and non-private training throughput (examples/s) through the same engine, end to end:
 // Poisson sampling, forward/backward, ghost-norm clipping, CSPRNG noise, Privacy Guard with its
 // persistent ledger (embedded PostgreSQL), optimizer step.
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { findFashionMnist, loadFashionMnist } from "../dist/data/index.js";
 import { Network } from "../dist/model/network.js";
 import { buildModelSpec } from "../dist/model/registry.js";
+import { layerShapes } from "../dist/schemas/model.js";
 import { createAccountant } from "../dist/privacy/accountant/index.js";
 import { BudgetLedger } from "../dist/privacy/budget-ledger.js";
 import { PrivacyGuard } from "../dist/privacy/guard.js";
@@ -19,7 +22,42 @@ import { train } from "../dist/training/trainer.js";
 const CONFIGS = {
   a: { hidden: [64], input: 30, classes: 2, batch: 64, rows: 20_000, seconds: 2.5 },
   b: { hidden: [256, 128], input: 784, classes: 10, batch: 256, rows: 60_000, seconds: 6 },
+  // Opacus's MNIST example network (SampleConvNet), as in its benchmarks: batch 256, 28x28.
+  cnn: { arch: "SampleConvNet", input: 784, classes: 10, batch: 256, rows: 60_000, seconds: 6 },
 };
+
+function specOf(c) {
+  if (c.arch) return buildModelSpec(c.arch, { input_dim: c.input, num_classes: c.classes });
+  return buildModelSpec("SimpleMLP", { input_dim: c.input, num_classes: c.classes, hidden: c.hidden });
+}
+
+/**
+ * Nominal training flops per example: 2 per multiply-add, 3 matrix products per layer (forward,
+ * input gradient, weight gradient); per-example norms and noise not counted.
+ */
+function trainingFlops(spec) {
+  const { shapes } = layerShapes(spec.input_shape ?? [spec.input_dim], spec.layers);
+  let macs = 0;
+  spec.layers.forEach((l, i) => {
+    const out = shapes[i];
+    if (l.type === "linear") macs += l.in_features * l.out_features;
+    if (l.type === "conv2d") {
+      const [kh, kw] = typeof l.kernel_size === "number" ? [l.kernel_size, l.kernel_size] : l.kernel_size;
+      macs += out[0] * out[1] * out[2] * (l.in_channels / l.groups) * kh * kw;
+    }
+  });
+  return 6 * macs;
+}
+
+/** PyTorch's non-private step on the same network, where a python3 with torch is installed. */
+function torchNonPrivate(seconds) {
+  const script = join(dirname(fileURLToPath(import.meta.url)), "torch_sampleconvnet.py");
+  for (const python of ["/usr/bin/python3", "python3"]) {
+    const r = spawnSync(python, [script, String(seconds)], { encoding: "utf8", timeout: 300_000 });
+    if (r.status === 0) return JSON.parse(r.stdout.trim().split("\n").pop());
+  }
+  return { absent: "no python3 with torch (apt-get install python3-torch)" };
+}
 
 /** Config b trains on real Fashion-MNIST when it is on this machine, else random data of the same shape. */
 async function benchData(c) {
@@ -43,8 +81,10 @@ function syntheticData(c) {
 }
 
 async function measure(k, c, data, dp, db) {
-  const spec = buildModelSpec("SimpleMLP", { input_dim: c.input, num_classes: c.classes, hidden: c.hidden });
+  const spec = specOf(c);
   const net = new Network(spec, k, new SeededRandom(1));
+  let peakRss = 0;
+  let peakBuffers = 0;
   const stepsPerEpoch = Math.ceil(data.rows / c.batch);
   // Warm-up, then time a fixed number of steps sized to roughly `seconds`.
   let steps = 20;
@@ -72,6 +112,11 @@ async function measure(k, c, data, dp, db) {
       optimizer: new SgdOptimizer(k, 0.05),
       sampling: new CryptoRandom(),
       dp: dp ? { noiseMultiplier: 1.0, maxGradNorm: 1.0, guard, noise: new CryptoRandom() } : undefined,
+      onStep: () => {
+        const m = process.memoryUsage();
+        peakRss = Math.max(peakRss, m.rss);
+        peakBuffers = Math.max(peakBuffers, m.arrayBuffers);
+      },
     });
     const secs = Number(process.hrtime.bigint() - t0) / 1e9;
     if (res.stoppedBy) throw new Error(res.stoppedBy.message);
@@ -79,7 +124,12 @@ async function measure(k, c, data, dp, db) {
     if (rep > 0) best = Math.max(best, rate); // rep 0 is warm-up
     steps = Math.max(20, Math.round((c.seconds * rate) / c.batch / 2));
   }
-  return best;
+  return {
+    rate: best,
+    rssMb: peakRss / 2 ** 20,
+    buffersMb: peakBuffers / 2 ** 20,
+    flops: trainingFlops(spec),
+  };
 }
 
 export async function run({ json, filter } = {}) {
@@ -91,8 +141,24 @@ export async function run({ json, filter } = {}) {
     for (const [name, c] of Object.entries(CONFIGS)) {
       if (filter && !`dpsgd-${name}`.includes(filter) && !"dpsgd".includes(filter)) continue;
       const { data, source } = await benchData(c);
-      const nonprivate = await measure(k, c, data, false, db);
-      const dp = await measure(k, c, data, true, db);
+      const np = await measure(k, c, data, false, db);
+      const dpm = await measure(k, c, data, true, db);
+      const nonprivate = np.rate;
+      const dp = dpm.rate;
+      const torch = c.arch ? torchNonPrivate(c.seconds) : null;
+      const extra = (m) => ({
+        gflops: Number(((m.rate * m.flops) / 1e9).toFixed(2)),
+        peak_rss_mb: Math.round(m.rssMb),
+        peak_array_buffers_mb: Math.round(m.buffersMb),
+      });
+      const vsTorch = torch?.examples_per_s
+        ? {
+            torch_nonprivate_examples_per_s: torch.examples_per_s,
+            ratio_vs_torch_nonprivate: Number((dp / torch.examples_per_s).toFixed(3)),
+          }
+        : torch
+          ? { torch_nonprivate: torch.absent }
+          : {};
       records.push({
         bench: "dpsgd",
         config: name,
@@ -100,6 +166,7 @@ export async function run({ json, filter } = {}) {
         backend: k.name,
         data: source,
         examples_per_s: Math.round(nonprivate),
+        ...(c.arch ? extra(np) : {}),
       });
       records.push({
         bench: "dpsgd",
@@ -109,11 +176,19 @@ export async function run({ json, filter } = {}) {
         data: source,
         examples_per_s: Math.round(dp),
         ratio_vs_nonprivate: Number((dp / nonprivate).toFixed(3)),
+        ...(c.arch ? { ...extra(dpm), ...vsTorch } : {}),
       });
       if (!json) {
+        const net = c.arch ?? [c.input, ...c.hidden, c.classes].join("-");
+        const more = c.arch
+          ? `; ${extra(dpm).gflops} GFLOP/s DP, peak RSS ${extra(dpm).peak_rss_mb} MB` +
+            (torch?.examples_per_s
+              ? `; PyTorch non-private ${torch.examples_per_s} ex/s (DP/PyTorch ${(dp / torch.examples_per_s).toFixed(2)})`
+              : `; PyTorch: ${torch.absent}`)
+          : "";
         console.log(
-          `dpsgd config ${name} (${[c.input, ...c.hidden, c.classes].join("-")}, batch ${c.batch}, ${k.name}, ${source} data): ` +
-            `non-private ${Math.round(nonprivate)} ex/s, DP-SGD ${Math.round(dp)} ex/s (DP/non-private ${(dp / nonprivate).toFixed(2)})`,
+          `dpsgd config ${name} (${net}, batch ${c.batch}, ${k.name}, ${source} data): ` +
+            `non-private ${Math.round(nonprivate)} ex/s, DP-SGD ${Math.round(dp)} ex/s (DP/non-private ${(dp / nonprivate).toFixed(2)})${more}`,
         );
       }
     }

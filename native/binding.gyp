@@ -15,7 +15,7 @@
   "targets": [
     {
       "target_name": "enclave_kernels",
-      "sources": ["src/addon.cc", "src/path_generic.cc"],
+      "sources": ["src/addon.cc", "src/conv.cc", "src/path_generic.cc"],
       "conditions": [
         ["target_arch=='x64'", {
           "defines": ["ENCLAVE_HAVE_X86_PATHS"],

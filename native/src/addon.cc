@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "conv.h"
 #include "cpu_path.h"
 
 #if defined(ENCLAVE_HAVE_X86_PATHS)
@@ -652,6 +653,8 @@ napi_value Create(napi_env env, napi_callback_info info) {
       {"activationBackward", ActivationBackward},
       {"softmaxCrossEntropy", SoftmaxCrossEntropy},
       {"addGaussianNoise", AddGaussianNoise},
+      {"im2col", Im2col},
+      {"col2im", Col2im},
       {"setThreads", SetThreads},
       {"threads", GetThreads},
   };
@@ -702,7 +705,7 @@ NAPI_MODULE_INIT() {
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   napi_value abi;
-  napi_create_int32(env, 1, &abi);
+  napi_create_int32(env, 2, &abi);
   napi_set_named_property(env, exports, "abi", abi);
   return exports;
 }

@@ -12,6 +12,8 @@ export interface Dataset {
   numClasses: number;
   featureNames: readonly string[];
   classNames: readonly string[];
+  /** Per-example shape of the features when they are not flat: [channels, height, width] for images. */
+  exampleShape?: readonly number[];
 }
 
 /** Throws DATASET_INCONSISTENT unless the arrays and counts of `ds` agree and every label is a class. */

@@ -2,8 +2,8 @@ import { statSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Dataset } from "./dataset.js";
-import { idxToDataset } from "./idx.js";
-import { gunzipIfCompressed, readDatasetFile, type SentryLimits } from "./sentry.js";
+import { loadDataset, type LoadedDataset } from "./load.js";
+import type { SentryLimits } from "./sentry.js";
 
 /**
  * Fashion-MNIST (Xiao, Rasul, Vollgraf 2017, MIT licence) is not bundled (30 MB). It is looked
@@ -74,17 +74,21 @@ export function findFashionMnist(
  * 10,000 (test) images of 784 pixels in [0, 1], labels 0..9.
  */
 export async function loadFashionMnist(dir: string, split: FashionMnistSplit, limits: SentryLimits = {}): Promise<Dataset> {
+  return (await loadFashionMnistSource(dir, split, limits)).dataset;
+}
+
+/**
+ * One split through the Data Sentry's front door (loadDataset with a declared IDX schema), so the
+ * caller gets the file digests that key the privacy ledger.
+ */
+export async function loadFashionMnistSource(dir: string, split: FashionMnistSplit, limits: SentryLimits = {}): Promise<LoadedDataset> {
   if (split !== "train" && split !== "test") throw new TypeError('split must be "train" or "test"');
   const files = fashionMnistFiles(dir, split) ?? {
     images: `${prefixOf(split)}-images-idx3-ubyte.gz`,
     labels: `${prefixOf(split)}-labels-idx1-ubyte.gz`,
   };
-  const images = await readDatasetFile(dir, files.images, limits);
-  const labels = await readDatasetFile(dir, files.labels, limits);
-  return idxToDataset(
-    await gunzipIfCompressed(images.bytes, images.id, limits),
-    await gunzipIfCompressed(labels.bytes, labels.id, limits),
-    images.id,
-    { classNames: FASHION_MNIST_CLASSES, labelsId: labels.id, maxRows: 60_000, imageShape: [28, 28] },
-  );
+  return loadDataset(dir, files.images, {
+    ...limits,
+    schema: { format: "idx", labels_file: files.labels, image_shape: [28, 28], classes: [...FASHION_MNIST_CLASSES], max_rows: 60_000 },
+  });
 }

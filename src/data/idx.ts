@@ -91,5 +91,14 @@ export function idxToDataset(imageBytes: Uint8Array, labelBytes: Uint8Array, ima
   const src = images.data;
   for (let i = 0; i < x.length; i++) x[i] = src[i] / 255;
   const featureNames = Array.from({ length: d }, (_, i) => `pixel_${i}`);
-  return { features: x, labels: y, rows: n, numFeatures: d, numClasses, featureNames, classNames: [...opts.classNames] };
+  return {
+    features: x,
+    labels: y,
+    rows: n,
+    numFeatures: d,
+    numClasses,
+    featureNames,
+    classNames: [...opts.classNames],
+    exampleShape: [1, h, w],
+  };
 }

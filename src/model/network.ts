@@ -1,8 +1,17 @@
 import { EnclaveError } from "../errors.js";
 import type { RandomSource } from "../random.js";
-import type { LayerSpec, ModelSpec } from "../schemas/model.js";
+import { hw, inputShapeOf, layerShapes, type LayerSpec, type ModelSpec } from "../schemas/model.js";
 import type { Kernels } from "../tensor/kernels.js";
 import { sameShape, tensor, type TensorMap } from "../tensor/tensor.js";
+import { Conv2dLayer } from "./conv2d.js";
+import {
+  AvgPool2dLayer,
+  EmbeddingLayer,
+  FlattenLayer,
+  GroupNormLayer,
+  MaxPool2dLayer,
+  TemperedSigmoidLayer,
+} from "./image-layers.js";
 import { ActivationLayer, DropoutLayer, LayerNormLayer, LinearLayer, type Layer } from "./layers.js";
 import { Scratch, Scratch64, type Parameter } from "./parameter.js";
 
@@ -22,31 +31,7 @@ export class Network {
     private readonly k: Kernels,
     rng: RandomSource,
   ) {
-    this.layers = [];
-    let width = spec.input_dim;
-    spec.layers.forEach((l: LayerSpec, i: number) => {
-      const prefix = `layers.${i}`;
-      switch (l.type) {
-        case "linear": {
-          const lin = new LinearLayer(k, prefix, l.in_features, l.out_features, l.bias);
-          lin.init(rng);
-          this.layers.push(lin);
-          width = l.out_features;
-          break;
-        }
-        case "relu":
-        case "tanh":
-        case "gelu":
-          this.layers.push(new ActivationLayer(k, l.type, width));
-          break;
-        case "layernorm":
-          this.layers.push(new LayerNormLayer(prefix, width, l.eps));
-          break;
-        case "dropout":
-          this.layers.push(new DropoutLayer(l.p, width, rng));
-          break;
-      }
-    });
+    this.layers = buildLayers(spec, k, rng);
     this.params = this.layers.flatMap((l) => l.params);
   }
 
@@ -157,6 +142,79 @@ export class Network {
       }
     }
     for (const p of this.params) p.data.set(weights.get(p.name)!.data);
+  }
+}
+
+/** The layers of a (validated) spec, each given the example shape it reads; parameters initialised from rng. */
+function buildLayers(spec: ModelSpec, k: Kernels, rng: RandomSource): Layer[] {
+  const input = inputShapeOf(spec);
+  const { shapes, issues } = layerShapes(input, spec.layers);
+  if (issues.length > 0)
+    throw new EnclaveError("MODEL_SPEC_INVALID", `layers.${issues[0].path[1]}: ${issues[0].message}`);
+  return spec.layers.map((l: LayerSpec, i: number) => {
+    const inShape = i === 0 ? input : shapes[i - 1];
+    const width = inShape.reduce((a, b) => a * b, 1);
+    return buildLayer(l, `layers.${i}`, inShape, width, k, rng);
+  });
+}
+
+function buildLayer(
+  l: LayerSpec,
+  prefix: string,
+  inShape: readonly number[],
+  width: number,
+  k: Kernels,
+  rng: RandomSource,
+): Layer {
+  switch (l.type) {
+    case "linear": {
+      const lin = new LinearLayer(k, prefix, l.in_features, l.out_features, l.bias);
+      lin.init(rng);
+      return lin;
+    }
+    case "relu":
+    case "tanh":
+    case "gelu":
+      return new ActivationLayer(k, l.type, width);
+    case "tempered_sigmoid":
+      return new TemperedSigmoidLayer(width, l.scale, l.inverse_temperature, l.offset);
+    case "layernorm":
+      return new LayerNormLayer(prefix, width, l.eps);
+    case "dropout":
+      return new DropoutLayer(l.p, width, rng);
+    case "conv2d": {
+      const conv = new Conv2dLayer(k, prefix, inShape, {
+        inChannels: l.in_channels,
+        outChannels: l.out_channels,
+        kernel: hw(l.kernel_size),
+        stride: hw(l.stride),
+        padding: hw(l.padding),
+        dilation: hw(l.dilation),
+        groups: l.groups,
+        bias: l.bias,
+      });
+      conv.init(rng);
+      return conv;
+    }
+    case "maxpool2d":
+      return new MaxPool2dLayer(inShape, hw(l.kernel_size), hw(l.stride ?? l.kernel_size), hw(l.padding));
+    case "avgpool2d":
+      return new AvgPool2dLayer(
+        inShape,
+        hw(l.kernel_size),
+        hw(l.stride ?? l.kernel_size),
+        hw(l.padding),
+        l.count_include_pad,
+      );
+    case "groupnorm":
+      return new GroupNormLayer(k, prefix, inShape, l.num_groups, l.eps, l.affine);
+    case "flatten":
+      return new FlattenLayer(width);
+    case "embedding": {
+      const emb = new EmbeddingLayer(prefix, width, l.num_embeddings, l.embedding_dim);
+      emb.init(rng);
+      return emb;
+    }
   }
 }
 

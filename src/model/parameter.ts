@@ -1,4 +1,8 @@
-/** A trainable tensor with its gradient buffer. Names follow PyTorch's nn.Sequential (`layers.0.weight`). */
+/**
+ * A trainable tensor with its gradient buffer. Names and layouts follow PyTorch: `layers.<i>.weight`
+ * is the state_dict of a module whose `layers` is the nn.Sequential (strip `layers.` for a bare
+ * nn.Sequential); Conv2d weight [out, in/groups, kh, kw], GroupNorm/Embedding `weight` as in torch.
+ */
 export interface Parameter {
   readonly name: string;
   readonly shape: readonly number[];

@@ -63,10 +63,91 @@ function logisticRegression(input: unknown): ModelSpec {
   );
 }
 
+export const ImageCnnOptions = z
+  .object({
+    input_dim: z.number().int().min(1),
+    num_classes: z.number().int().min(2),
+    /** [channels, height, width]; default [1, s, s] when input_dim is a square s². */
+    input_shape: z.array(z.number().int().min(1)).length(3, "must be [channels, height, width]").optional(),
+  })
+  .strict();
+
+/** [channels, height, width] of the images, from input_shape or a square input_dim. */
+function imageShapeOf(o: z.output<typeof ImageCnnOptions>, arch: string): number[] {
+  if (o.input_shape) return o.input_shape;
+  const side = Math.round(Math.sqrt(o.input_dim));
+  if (side * side !== o.input_dim)
+    throw new EnclaveError(
+      "MODEL_OPTIONS_INVALID",
+      `${arch} needs input_shape [channels, height, width]: input_dim ${o.input_dim} is not a square image`,
+    );
+  return [1, side, side];
+}
+
+/**
+ * Opacus's MNIST example network (SampleConvNet) with the activation given: conv 16x8x8 stride 2
+ * padding 3, maxpool 2/1, conv 32x4x4 stride 2, maxpool 2/1, linear -> 32, linear -> classes.
+ */
+function sampleConvNet(arch: string, activation: LayerSpec, input: unknown): ModelSpec {
+  const o = parseContract(ImageCnnOptions, input, `${arch} options`);
+  const [c, h, w] = imageShapeOf(o, arch);
+  const after = (n: number, k: number, s: number, p: number) => Math.floor((n + 2 * p - k) / s) + 1;
+  const side = (n: number) => after(after(after(after(n, 8, 2, 3), 2, 1, 0), 4, 2, 0), 2, 1, 0);
+  const flat = 32 * side(h) * side(w);
+  return parseContract(
+    ModelSpec,
+    {
+      arch,
+      input_dim: o.input_dim,
+      input_shape: [c, h, w],
+      num_classes: o.num_classes,
+      loss: "softmax_cross_entropy",
+      layers: [
+        { type: "conv2d", in_channels: c, out_channels: 16, kernel_size: 8, stride: 2, padding: 3 },
+        activation,
+        { type: "maxpool2d", kernel_size: 2, stride: 1 },
+        { type: "conv2d", in_channels: 16, out_channels: 32, kernel_size: 4, stride: 2 },
+        activation,
+        { type: "maxpool2d", kernel_size: 2, stride: 1 },
+        { type: "flatten" },
+        { type: "linear", in_features: Math.max(1, flat), out_features: 32 },
+        activation,
+        { type: "linear", in_features: 32, out_features: o.num_classes },
+      ],
+    },
+    `${arch} for input shape [${c}, ${h}, ${w}]`,
+  );
+}
+
 const REGISTRY: Record<string, (options: unknown) => ModelSpec> = {
   SimpleMLP: simpleMlp,
   LogisticRegression: logisticRegression,
+  SampleConvNet: (o) => sampleConvNet("SampleConvNet", { type: "relu" }, o),
+  // Papernot et al. (AAAI 2021): the same network with tempered sigmoids (here tanh) for DP.
+  FashionCNN: (o) =>
+    sampleConvNet("FashionCNN", { type: "tempered_sigmoid", scale: 2, inverse_temperature: 2, offset: 1 }, o),
 };
+
+/** Architectures that read [channels, height, width] images (they take an input_shape option). */
+export const IMAGE_ARCHITECTURES: readonly string[] = ["SampleConvNet", "FashionCNN"];
+
+/** Training hyperparameters an architecture ships with (used where the caller gives none). */
+export interface TrainingDefaults {
+  epochs: number;
+  batchSize: number;
+  learningRate: number;
+  momentum: number;
+  maxGradNorm: number;
+}
+
+const TRAINING_DEFAULTS: Record<string, TrainingDefaults> = {
+  // Papernot et al.'s Fashion-MNIST settings for tempered-sigmoid CNNs (batch 2048, lr 4, C 0.12).
+  FashionCNN: { epochs: 40, batchSize: 2048, learningRate: 4, momentum: 0, maxGradNorm: 0.12 },
+};
+
+export function trainingDefaults(arch: string): TrainingDefaults | undefined {
+  return TRAINING_DEFAULTS[arch];
+}
 
 export function modelArchitectures(): string[] {
   return Object.keys(REGISTRY);

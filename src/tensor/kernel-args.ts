@@ -1,5 +1,5 @@
 import { EnclaveError } from "../errors.js";
-import { gaussianNoiseWords, type ActivationKind } from "./kernels.js";
+import { convOutput, gaussianNoiseWords, type ActivationKind, type ConvGeometry } from "./kernels.js";
 
 /**
  * Argument checks shared by every backend, so a wrong size or type fails the same way whichever
@@ -189,4 +189,62 @@ export function checkAddGaussianNoise(y: Float32Array, std: number, uniform: Uin
   if (std < 0) fail("addGaussianNoise: std must not be negative");
   if (!(uniform instanceof Uint32Array)) fail("addGaussianNoise: uniform must be a Uint32Array");
   if (uniform.length < gaussianNoiseWords(y.length)) fail("addGaussianNoise: not enough random words");
+}
+
+const GEOMETRY_FIELDS = [
+  "channels",
+  "height",
+  "width",
+  "kernelH",
+  "kernelW",
+  "strideH",
+  "strideW",
+  "dilationH",
+  "dilationW",
+] as const;
+
+/** Sizes of a valid geometry: per-example input, unfolded rows and output positions. */
+export function checkConvGeometry(
+  op: string,
+  g: ConvGeometry,
+): { image: number; patch: number; positions: number } {
+  if (typeof g !== "object" || g === null) fail(`${op}: g must be a ConvGeometry`);
+  for (const f of GEOMETRY_FIELDS) {
+    dim(op, `g.${f}`, g[f]);
+    if (g[f] < 1) fail(`${op}: g.${f} must be >= 1`);
+  }
+  dim(op, "g.padH", g.padH);
+  dim(op, "g.padW", g.padW);
+  if (g.channels % g.groups !== 0) fail(`${op}: g.groups must divide g.channels`);
+  const { outH, outW } = convOutput(g);
+  if (outH < 1 || outW < 1) fail(`${op}: the window does not fit the padded image`);
+  const image = g.channels * g.height * g.width;
+  const patch = g.channels * g.kernelH * g.kernelW;
+  if (image > MAX_DIM || patch * outH * outW > MAX_DIM) fail(`${op}: the geometry is too large`);
+  return { image, patch, positions: outH * outW };
+}
+
+function checkUnfold(
+  op: string,
+  image: Float32Array,
+  rows: number,
+  g: ConvGeometry,
+  cols: Float32Array,
+): void {
+  f32(op, op === "im2col" ? "x" : "dx", image);
+  dim(op, "rows", rows);
+  f32(op, "cols", cols);
+  const s = checkConvGeometry(op, g);
+  atLeast(op, op === "im2col" ? "x" : "dx", image, rows * s.image, "rows*channels*height*width");
+  atLeast(op, "cols", cols, rows * s.patch * s.positions, "rows*channels*kernelH*kernelW*outH*outW");
+  if (overlaps(image, rows * s.image, cols, rows * s.patch * s.positions))
+    fail(`${op}: cols must not overlap the image`);
+}
+
+export function checkIm2col(x: Float32Array, rows: number, g: ConvGeometry, cols: Float32Array): void {
+  checkUnfold("im2col", x, rows, g, cols);
+}
+
+export function checkCol2im(cols: Float32Array, rows: number, g: ConvGeometry, dx: Float32Array): void {
+  checkUnfold("col2im", dx, rows, g, cols);
 }

@@ -77,6 +77,55 @@ export interface Kernels {
    * An odd y.length still consumes a whole last pair. std must be finite and ≥ 0.
    */
   addGaussianNoise(y: Float32Array, std: number, uniform: Uint32Array): void;
+
+  /**
+   * Unfold a batch of images for convolution as a matrix product: x holds `rows` examples of
+   * [channels, height, width]; cols gets, per example and channel group (g.groups of them, each of
+   * cg = channels/groups channels), a [outH·outW, cg·kernelH·kernelW] block (blocks ordered
+   * example-major) whose row oy·outW + ox, column (c'·kernelH + ky)·kernelW + kx holds
+   * x[g·cg + c', oy·strideH − padH + ky·dilationH, ox·strideW − padW + kx·dilationW] (0 outside
+   * the image). With one group the batch is one [rows·outH·outW, channels·kernelH·kernelW] matrix.
+   */
+  im2col(x: Float32Array, rows: number, g: ConvGeometry, cols: Float32Array): void;
+
+  /** The adjoint of im2col: dx = Σ of every cols entry into the pixel it was read from (dx overwritten). */
+  col2im(cols: Float32Array, rows: number, g: ConvGeometry, dx: Float32Array): void;
+}
+
+/** The geometry of a 2-D sliding window over one [channels, height, width] example. */
+export interface ConvGeometry {
+  readonly channels: number;
+  readonly height: number;
+  readonly width: number;
+  readonly kernelH: number;
+  readonly kernelW: number;
+  readonly strideH: number;
+  readonly strideW: number;
+  readonly padH: number;
+  readonly padW: number;
+  readonly dilationH: number;
+  readonly dilationW: number;
+  /** Channel groups (im2col only; must divide channels). */
+  readonly groups: number;
+}
+
+/** Output length of a sliding window along one axis (PyTorch's floor formula). */
+export function windowOut(
+  size: number,
+  kernel: number,
+  stride: number,
+  pad: number,
+  dilation: number,
+): number {
+  return Math.floor((size + 2 * pad - dilation * (kernel - 1) - 1) / stride) + 1;
+}
+
+/** Output height and width of a window geometry. */
+export function convOutput(g: ConvGeometry): { outH: number; outW: number } {
+  return {
+    outH: windowOut(g.height, g.kernelH, g.strideH, g.padH, g.dilationH),
+    outW: windowOut(g.width, g.kernelW, g.strideW, g.padW, g.dilationW),
+  };
 }
 
 /** Random 32-bit words addGaussianNoise consumes for n values: three per pair. */

@@ -42,6 +42,27 @@ describe.skipIf(!status.available)(`native addon${reason ? ` (skipped: ${reason}
       ["x and y must have the same length", () => ops.axpy(1, f(2), f(1))],
       ["setThreads", () => ops.setThreads(0)],
       ["not supported", () => addon.create("sse9", 1)],
+      ["geometry must be an Int32Array", () => ops.im2col(f(36), 1, new Int32Array(11), f(36))],
+      [
+        "entries out of range",
+        () => ops.im2col(f(36), 1, Int32Array.from([1, 6, 6, 0, 1, 1, 1, 0, 0, 1, 1, 1]), f(36)),
+      ],
+      [
+        "groups must divide channels",
+        () => ops.im2col(f(72), 1, Int32Array.from([2, 6, 6, 3, 3, 1, 1, 0, 0, 1, 1, 3]), f(999)),
+      ],
+      [
+        "does not fit",
+        () => ops.im2col(f(36), 1, Int32Array.from([1, 6, 6, 9, 1, 1, 1, 0, 0, 1, 1, 1]), f(36)),
+      ],
+      [
+        "im2col: a buffer is too short",
+        () => ops.im2col(f(36), 1, Int32Array.from([1, 6, 6, 3, 3, 1, 1, 0, 0, 1, 1, 1]), f(143)),
+      ],
+      [
+        "col2im: a buffer is too short",
+        () => ops.col2im(f(144), 2, Int32Array.from([1, 6, 6, 3, 3, 1, 1, 0, 0, 1, 1, 1]), f(36)),
+      ],
     ];
     for (const [msg, call] of calls) {
       let err: (Error & { code?: string }) | undefined;

@@ -7,15 +7,17 @@ import {
   checkAddGaussianNoise,
   checkAddRowVector,
   checkAxpy,
+  checkCol2im,
   checkColSum,
   checkGemm,
+  checkIm2col,
   checkRowSumSquares,
   checkScaleRows,
   checkSoftmaxCrossEntropy,
 } from "./kernel-args.js";
-import type { ActivationKind, Kernels } from "./kernels.js";
+import type { ActivationKind, ConvGeometry, Kernels } from "./kernels.js";
 
-/** The C++ addon built from native/ by scripts/build-native.mjs (ABI of this wrapper: 1). */
+/** The C++ addon built from native/ by scripts/build-native.mjs (ABI of this wrapper: 2). */
 interface NativeAddon {
   readonly abi: number;
   /** CPU paths this machine supports, best first, e.g. ["avx512", "avx2-fma", "generic"]. */
@@ -62,9 +64,28 @@ interface NativeOps {
   addGaussianNoise(y: Float32Array, std: number, uniform: Uint32Array): void;
   setThreads(n: number): void;
   threads(): number;
+  im2col(x: Float32Array, rows: number, geometry: Int32Array, cols: Float32Array): void;
+  col2im(cols: Float32Array, rows: number, geometry: Int32Array, dx: Float32Array): void;
 }
 
-const ADDON_ABI = 1;
+/** The addon's geometry layout: 12 int32 in this order. */
+function packGeometry(g: ConvGeometry, out: Int32Array): Int32Array {
+  out[0] = g.channels;
+  out[1] = g.height;
+  out[2] = g.width;
+  out[3] = g.kernelH;
+  out[4] = g.kernelW;
+  out[5] = g.strideH;
+  out[6] = g.strideW;
+  out[7] = g.padH;
+  out[8] = g.padW;
+  out[9] = g.dilationH;
+  out[10] = g.dilationW;
+  out[11] = g.groups;
+  return out;
+}
+
+const ADDON_ABI = 2;
 const ADDON_FILE = "enclave_kernels.node";
 
 /** Where the build script leaves the addon, relative to this module (same depth in src/ and dist/). */
@@ -119,6 +140,7 @@ export class NativeKernels implements Kernels {
   /** The instruction-set path in use: "avx512", "avx2-fma" or "generic". */
   readonly cpuPath: string;
   private readonly ops: NativeOps;
+  private readonly geometry = new Int32Array(12);
 
   /** Use `loadKernels` or `NativeKernels.create`; this wraps an addon object. */
   private constructor(ops: NativeOps) {
@@ -217,5 +239,15 @@ export class NativeKernels implements Kernels {
   addGaussianNoise(y: Float32Array, std: number, uniform: Uint32Array): void {
     checkAddGaussianNoise(y, std, uniform);
     this.ops.addGaussianNoise(y, std, uniform);
+  }
+
+  im2col(x: Float32Array, rows: number, g: ConvGeometry, cols: Float32Array): void {
+    checkIm2col(x, rows, g, cols);
+    this.ops.im2col(x, rows, packGeometry(g, this.geometry), cols);
+  }
+
+  col2im(cols: Float32Array, rows: number, g: ConvGeometry, dx: Float32Array): void {
+    checkCol2im(cols, rows, g, dx);
+    this.ops.col2im(cols, rows, packGeometry(g, this.geometry), dx);
   }
 }

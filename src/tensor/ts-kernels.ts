@@ -4,13 +4,16 @@ import {
   checkAddGaussianNoise,
   checkAddRowVector,
   checkAxpy,
+  checkCol2im,
   checkColSum,
   checkGemm,
+  checkIm2col,
   checkRowSumSquares,
   checkScaleRows,
   checkSoftmaxCrossEntropy,
 } from "./kernel-args.js";
-import type { ActivationKind, Kernels } from "./kernels.js";
+import { col2imTs, im2colTs } from "./im2col.js";
+import type { ActivationKind, ConvGeometry, Kernels } from "./kernels.js";
 
 const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
 const GELU_C = 0.044715;
@@ -264,5 +267,15 @@ export class TypeScriptKernels implements Kernels {
       y[i] += r * Math.cos(theta);
       if (i + 1 < n) y[i + 1] += r * Math.sin(theta);
     }
+  }
+
+  im2col(x: Float32Array, rows: number, g: ConvGeometry, cols: Float32Array): void {
+    checkIm2col(x, rows, g, cols);
+    im2colTs(x, rows, g, cols);
+  }
+
+  col2im(cols: Float32Array, rows: number, g: ConvGeometry, dx: Float32Array): void {
+    checkCol2im(cols, rows, g, dx);
+    col2imTs(cols, rows, g, dx);
   }
 }

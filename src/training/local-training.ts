@@ -1,18 +1,29 @@
 import { randomUUID } from "node:crypto";
 import { basename, dirname, join } from "node:path";
+import {
+  fashionMnistCandidates,
+  findFashionMnist,
+  loadDataset,
+  loadFashionMnistSource,
+  prepareDataset,
+  type Dataset,
+  type LoadedDataset,
+} from "../data/index.js";
 import { EnclaveError } from "../errors.js";
-import { loadDataset, prepareDataset } from "../data/index.js";
 import { Network } from "../model/network.js";
-import { buildModelSpec } from "../model/registry.js";
+import { buildModelSpec, IMAGE_ARCHITECTURES } from "../model/registry.js";
 import { EPSILON_HARD_CEILING } from "../schemas/privacy.js";
+import { readRegularFile } from "../storage/regular-file.js";
 import { weightsHash } from "../model/safetensors.js";
 import { createAccountant, getNoiseMultiplier, type AccountantName } from "../privacy/accountant/index.js";
 import { BudgetLedger } from "../privacy/budget-ledger.js";
 import { PrivacyGuard } from "../privacy/guard.js";
 import { randomStream, type RandomSource } from "../random.js";
-import type { ModelSpec } from "../schemas/model.js";
 import type { DatasetSchema } from "../schemas/dataset.js";
 import type { Standardizer } from "../data/standardize.js";
+import { parseConfigText } from "../schemas/config-text.js";
+import { parseContract } from "../schemas/contract.js";
+import { ModelSpec } from "../schemas/model.js";
 import { openDatabase } from "../storage/database.js";
 import { kernels } from "../tensor/backend.js";
 import type { TensorMap } from "../tensor/tensor.js";
@@ -38,8 +49,11 @@ export class PrivacyBudgetInsufficientError extends EnclaveError {
 }
 
 export interface LocalTrainingOptions {
+  /** A dataset file (its schema beside it), or a name from NAMED_DATASETS. */
   datasetFile: string;
   arch: string;
+  /** A ModelSpec file (JSON or YAML) to train instead of the named architecture. */
+  modelSpecFile?: string;
   hidden?: number[];
   activation?: "relu" | "tanh" | "gelu";
   epochs: number;
@@ -104,6 +118,80 @@ export interface LocalTrainingReport {
   job_id: string;
 }
 
+/** Datasets `train --dataset` takes by name; Fashion-MNIST uses its official train/test split. */
+export const NAMED_DATASETS: readonly string[] = ["fashion-mnist"];
+
+interface TrainingData {
+  dataset: Dataset;
+  source: LoadedDataset["source"];
+  schema: DatasetSchema;
+  standardizer: Standardizer | null;
+  trainSet: Dataset;
+  test: Dataset;
+}
+
+async function trainingData(o: LocalTrainingOptions, split: RandomSource): Promise<TrainingData> {
+  if (o.datasetFile === "fashion-mnist") {
+    const dir = findFashionMnist();
+    if (!dir)
+      throw new EnclaveError(
+        "DATASET_NOT_FOUND",
+        `Fashion-MNIST not found in ${fashionMnistCandidates().join(", ")}; set ENCLAVE_FASHION_MNIST_DIR or install Debian's dataset-fashion-mnist`,
+      );
+    const train = await loadFashionMnistSource(dir, "train");
+    const test = await loadFashionMnistSource(dir, "test");
+    // Pixels stay in [0, 1]: no standardisation for images.
+    const { dataset, source, schema } = train;
+    return { dataset, source, schema, standardizer: null, trainSet: dataset, test: test.dataset };
+  }
+  const { dataset, source, schema } = await loadDataset(dirname(o.datasetFile), basename(o.datasetFile));
+  const prepared = prepareDataset(dataset, { testFraction: o.testFraction, rng: split });
+  return {
+    dataset,
+    source,
+    schema,
+    standardizer: prepared.standardizer,
+    trainSet: prepared.train,
+    test: prepared.test,
+  };
+}
+
+function archSpec(o: LocalTrainingOptions, dataset: Dataset): ModelSpec {
+  const image = IMAGE_ARCHITECTURES.includes(o.arch) && dataset.exampleShape;
+  return buildModelSpec(o.arch, {
+    input_dim: dataset.numFeatures,
+    num_classes: dataset.numClasses,
+    ...(image ? { input_shape: [...dataset.exampleShape!] } : {}),
+    ...(o.arch === "SimpleMLP" ? { hidden: o.hidden ?? [32], activation: o.activation ?? "relu" } : {}),
+  });
+}
+
+/** A model spec is a short declarative file: anything larger is refused unread. */
+const MAX_MODEL_SPEC_BYTES = 1 << 20;
+
+/** A ModelSpec file, validated, that must read the dataset's features and predict its classes. */
+async function modelSpecFromFile(file: string, dataset: Dataset): Promise<ModelSpec> {
+  const bytes = await readRegularFile(
+    file,
+    "model spec file (--model-spec)",
+    MAX_MODEL_SPEC_BYTES,
+    "MODEL_SPEC_UNREADABLE",
+  );
+  const text = bytes.toString("utf8");
+  const spec = parseContract(ModelSpec, parseConfigText(text, "model spec"), "model spec");
+  if (spec.input_dim !== dataset.numFeatures)
+    throw new EnclaveError(
+      "MODEL_SPEC_MISMATCH",
+      `model spec input_dim ${spec.input_dim} != dataset features ${dataset.numFeatures}`,
+    );
+  if (spec.num_classes !== dataset.numClasses)
+    throw new EnclaveError(
+      "MODEL_SPEC_MISMATCH",
+      `model spec num_classes ${spec.num_classes} != dataset classes ${dataset.numClasses}`,
+    );
+  return spec;
+}
+
 /** Trains one model locally with DP-SGD under the Privacy Guard; the CLI's `train` verb. */
 export async function runLocalTraining(o: LocalTrainingOptions): Promise<{
   report: LocalTrainingReport;
@@ -116,20 +204,8 @@ export async function runLocalTraining(o: LocalTrainingOptions): Promise<{
   const t0 = Date.now();
   const k = kernels();
   const rng = (label: string): RandomSource => randomStream(o.seed, label);
-  const { dataset, source, schema } = await loadDataset(dirname(o.datasetFile), basename(o.datasetFile));
-  const {
-    train: trainSet,
-    test,
-    standardizer,
-  } = prepareDataset(dataset, {
-    testFraction: o.testFraction,
-    rng: rng("split"),
-  });
-  const spec = buildModelSpec(o.arch, {
-    input_dim: dataset.numFeatures,
-    num_classes: dataset.numClasses,
-    ...(o.arch === "SimpleMLP" ? { hidden: o.hidden ?? [32], activation: o.activation ?? "relu" } : {}),
-  });
+  const { dataset, source, schema, standardizer, trainSet, test } = await trainingData(o, rng("split"));
+  const spec = o.modelSpecFile ? await modelSpecFromFile(o.modelSpecFile, dataset) : archSpec(o, dataset);
   assertTrainingFits(spec, o.batchSize, dataset.rows);
   const { sampleRate, stepsPerEpoch, expectedBatchSize } = poissonSchedule(trainSet.rows, o.batchSize);
   const plannedSteps = o.epochs * stepsPerEpoch;

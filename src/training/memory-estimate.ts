@@ -1,6 +1,6 @@
 import { totalmem } from "node:os";
 import { EnclaveError } from "../errors.js";
-import type { ModelSpec } from "../schemas/model.js";
+import { inputShapeOf, layerShapes, type ModelSpec } from "../schemas/model.js";
 
 /** Fraction of the machine's (or the process's constrained) memory a run may plan to use. */
 const USABLE_FRACTION = 0.8;
@@ -12,6 +12,11 @@ export function specParameters(spec: ModelSpec): number {
   for (const l of spec.layers) {
     if (l.type === "linear") n += l.in_features * l.out_features + (l.bias ? l.out_features : 0);
     else if (l.type === "layernorm") n += 2 * l.dim;
+    else if (l.type === "conv2d") {
+      const k = typeof l.kernel_size === "number" ? l.kernel_size ** 2 : l.kernel_size[0] * l.kernel_size[1];
+      n += l.out_channels * (l.in_channels / l.groups) * k + (l.bias ? l.out_channels : 0);
+    } else if (l.type === "groupnorm") n += l.affine ? 2 * l.num_channels : 0;
+    else if (l.type === "embedding") n += l.num_embeddings * l.embedding_dim;
   }
   return n;
 }
@@ -23,12 +28,12 @@ export function specParameters(spec: ModelSpec): number {
  * dataset three times (parsed, standardized, split). An estimate, deliberately on the high side.
  */
 export function estimateTrainingBytes(spec: ModelSpec, batchSize: number, rows: number): number {
-  let widths = spec.input_dim;
-  let width = spec.input_dim;
-  for (const l of spec.layers) {
-    if (l.type === "linear") width = l.out_features;
-    widths += width;
-  }
+  // Every layer's output per example (a conv's unfolded input is of the same order).
+  const size = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
+  const widths = layerShapes(inputShapeOf(spec), spec.layers).shapes.reduce(
+    (a, s) => a + size(s),
+    spec.input_dim,
+  );
   const batch = 2 * batchSize;
   return F32 * (5 * specParameters(spec) + 3 * batch * widths + 3 * rows * (spec.input_dim + 1));
 }

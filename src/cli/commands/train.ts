@@ -2,10 +2,14 @@ import { join, resolve } from "node:path";
 import type { Command } from "commander";
 import { serializeSafetensors } from "../../model/safetensors.js";
 import { encodeModelFile } from "../../model/model-file.js";
-import { modelArchitectures } from "../../model/registry.js";
+import { modelArchitectures, trainingDefaults } from "../../model/registry.js";
 import { DEFAULT_DELTA, EPSILON_HARD_CEILING, MAX_DELTA } from "../../schemas/privacy.js";
 import { MAX_NOISE_MULTIPLIER } from "../../privacy/accountant/index.js";
-import { PrivacyBudgetInsufficientError, runLocalTraining } from "../../training/local-training.js";
+import {
+  NAMED_DATASETS,
+  PrivacyBudgetInsufficientError,
+  runLocalTraining,
+} from "../../training/local-training.js";
 import { choiceFlag, intListFlag, numberFlag } from "../flags.js";
 import { ExitCode } from "../exit-codes.js";
 import { checkOutputDir, writeOutputFiles } from "../output-path.js";
@@ -15,14 +19,15 @@ import { defaultWorkspace } from "../workspace.js";
 interface TrainFlags {
   dataset: string;
   model: string;
-  epochs: number;
+  modelSpec?: string;
+  epochs?: number;
   targetEpsilon: number;
   noiseMultiplier?: number;
   delta: number;
-  maxGradNorm: number;
-  batchSize: number;
-  lr: number;
-  momentum: number;
+  maxGradNorm?: number;
+  batchSize?: number;
+  lr?: number;
+  momentum?: number;
   hidden?: number[];
   activation: "relu" | "tanh" | "gelu";
   accountant: "rdp" | "prv";
@@ -43,9 +48,17 @@ export function registerTrainCommand(program: Command): void {
     .description(
       "train a model locally with DP-SGD under the Privacy Guard; writes safetensors and a JSON report",
     )
-    .requiredOption("--dataset <file>", "CSV dataset with a schema file next to it (<name>.schema.json)")
+    .requiredOption(
+      "--dataset <file>",
+      `dataset file with a schema file next to it (<name>.schema.json), or ${NAMED_DATASETS.join(", ")}`,
+    )
     .option("--model <arch>", `model architecture (${modelArchitectures().join(", ")})`, "SimpleMLP")
-    .requiredOption("--epochs <n>", "epochs", numberFlag({ integer: true, min: 1, max: 100000 }))
+    .option("--model-spec <file>", "a ModelSpec file (JSON or YAML) to train instead of --model")
+    .option(
+      "--epochs <n>",
+      "epochs (required unless the architecture has defaults)",
+      numberFlag({ integer: true, min: 1, max: 100000 }),
+    )
     .requiredOption(
       "--target-epsilon <e>",
       `privacy budget (<= ${EPSILON_HARD_CEILING})`,
@@ -59,18 +72,24 @@ export function registerTrainCommand(program: Command): void {
     .option("--delta <d>", "delta", numberFlag({ min: 0, exclusiveMin: true, max: MAX_DELTA }), DEFAULT_DELTA)
     .option(
       "--max-grad-norm <c>",
-      "per-example clipping norm",
+      "per-example clipping norm (default 1, or the architecture's)",
       numberFlag({ min: 0, exclusiveMin: true }),
-      1.0,
     )
     .option(
       "--batch-size <b>",
-      "expected (Poisson) batch size",
+      "expected (Poisson) batch size (default 32, or the architecture's)",
       numberFlag({ integer: true, min: 1, max: 1 << 20 }),
-      32,
     )
-    .option("--lr <lr>", "learning rate (SGD)", numberFlag({ min: 0, exclusiveMin: true }), 0.05)
-    .option("--momentum <m>", "SGD momentum", numberFlag({ min: 0, max: 0.999 }), 0.9)
+    .option(
+      "--lr <lr>",
+      "learning rate (SGD; default 0.05, or the architecture's)",
+      numberFlag({ min: 0, exclusiveMin: true }),
+    )
+    .option(
+      "--momentum <m>",
+      "SGD momentum (default 0.9, or the architecture's)",
+      numberFlag({ min: 0, max: 0.999 }),
+    )
     .option("--hidden <sizes>", "SimpleMLP hidden sizes, e.g. 64,32", intListFlag)
     .option("--activation <a>", "SimpleMLP activation", choiceFlag(["relu", "tanh", "gelu"] as const), "relu")
     .option(
@@ -96,7 +115,11 @@ export function registerTrainCommand(program: Command): void {
     )
     .option("--baseline", "also train the non-private baseline with the same settings", false)
     .option("--json", "print the report as JSON", false)
-    .action(async (f: TrainFlags) => {
+    .action(async (f: TrainFlags, cmd: Command) => {
+      const d = f.modelSpec ? undefined : trainingDefaults(f.model);
+      const epochs = f.epochs ?? d?.epochs;
+      if (epochs === undefined)
+        cmd.error(`error: option '--epochs <n>' is required for ${f.modelSpec ? "--model-spec" : f.model}`);
       // Everything that can fail is checked before the first step spends budget.
       const out = checkOutputDir(
         f.out ?? `enclave-train-${new Date().toISOString().replace(/[:.]/g, "-")}`,
@@ -106,18 +129,19 @@ export function registerTrainCommand(program: Command): void {
       let run;
       try {
         run = await runLocalTraining({
-          datasetFile: resolve(f.dataset),
+          datasetFile: NAMED_DATASETS.includes(f.dataset) ? f.dataset : resolve(f.dataset),
           arch: f.model,
+          modelSpecFile: f.modelSpec ? resolve(f.modelSpec) : undefined,
           hidden: f.hidden,
           activation: f.activation,
-          epochs: f.epochs,
+          epochs,
           targetEpsilon: f.targetEpsilon,
           noiseMultiplier: f.noiseMultiplier,
           delta: f.delta,
-          maxGradNorm: f.maxGradNorm,
-          batchSize: f.batchSize,
-          learningRate: f.lr,
-          momentum: f.momentum,
+          maxGradNorm: f.maxGradNorm ?? d?.maxGradNorm ?? 1.0,
+          batchSize: f.batchSize ?? d?.batchSize ?? 32,
+          learningRate: f.lr ?? d?.learningRate ?? 0.05,
+          momentum: f.momentum ?? d?.momentum ?? 0.9,
           accountant: f.accountant,
           workspace: resolve(f.workspace ?? defaultWorkspace()),
           testFraction: f.testFraction,
