@@ -8,6 +8,7 @@ import { registerVerifyCommand } from "./commands/verify.js";
 import { registerBudgetCommand } from "./commands/budget.js";
 import { registerAgentCommand } from "./commands/agent.js";
 import { registerInferenceCommands } from "./commands/inference.js";
+import { registerRuntimeCommand } from "./commands/runtime.js";
 
 export function buildProgram(): Command {
   const program = new Command("enclave")
@@ -22,6 +23,7 @@ export function buildProgram(): Command {
   registerBudgetCommand(program);
   registerAgentCommand(program);
   registerInferenceCommands(program);
+  registerRuntimeCommand(program);
   return program;
 }
 
