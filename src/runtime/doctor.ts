@@ -94,7 +94,11 @@ export function resolveProvider(f: HostFacts, requested: ProviderChoice): Provid
   return "native";
 }
 
-/** Firecracker first (it needs working KVM), else QEMU microvm with KVM when the probe passed, else emulated. */
+/**
+ * What this build drives: QEMU's microvm machine, with KVM when the probe passed, else emulated, and
+ * the virtio-serial channel. Firecracker (which needs working KVM) and QEMU's vhost-vsock channel are
+ * detected and reported, and said not to be driven yet, so the verdict is what a boot will do.
+ */
 function microvmVerdict(f: HostFacts, provider: ProviderVerdict, assets: AssetsFact): ModeVerdict {
   const missing: string[] = [];
   if (f.platform !== "linux")
@@ -102,31 +106,23 @@ function microvmVerdict(f: HostFacts, provider: ProviderVerdict, assets: AssetsF
   if (!provider.available) missing.push(`provider: ${provider.reason}`);
   if (assets.status !== "pass") missing.push(`assets: ${assets.detail}`);
   const kvmWorks = f.kvmProbe.status === "pass";
-  let vmm: VmmName | undefined;
-  let accel: Accel | undefined;
-  let channel: ChannelKind | undefined;
-  if (f.firecracker.path && f.firecracker.version && kvmWorks) {
-    [vmm, accel, channel] = ["firecracker", "kvm", "vsock"];
-  } else if (f.qemu.path && f.qemu.microvm && (kvmWorks || f.tcgProbe.status !== "fail")) {
-    vmm = "qemu-microvm";
-    accel = kvmWorks ? "kvm" : "emulated";
-    channel = f.vhostVsock.readWrite ? "vsock" : "virtio-serial";
+  const notes: string[] = [];
+  if (f.firecracker.version)
+    notes.push(`Firecracker found (${f.firecracker.path}) but not driven by this build yet`);
+  if (f.vhostVsock.readWrite) notes.push(`${f.vhostVsock.path} present but not driven by this build yet`);
+  let how: Pick<ModeVerdict, "vmm" | "accel" | "channel"> = {};
+  if (f.qemu.path && f.qemu.microvm && (kvmWorks || f.tcgProbe.status !== "fail")) {
+    how = { vmm: "qemu-microvm", accel: kvmWorks ? "kvm" : "emulated", channel: "virtio-serial" };
   } else {
-    const fc = f.firecracker.path
-      ? `Firecracker needs KVM (${f.kvmProbe.detail})`
-      : `Firecracker ${f.firecracker.detail}`;
-    const qemu = f.qemu.path && f.qemu.microvm ? `QEMU: ${f.tcgProbe.detail}` : `QEMU: ${f.qemu.detail}`;
-    missing.push(`no VMM: ${fc}; ${qemu}`);
+    missing.push(`no VMM: QEMU: ${f.qemu.path && f.qemu.microvm ? f.tcgProbe.detail : f.qemu.detail}`);
   }
-  const how = vmm ? { vmm, accel, channel } : {};
-  if (missing.length) return { available: false, reason: missing.join("; "), ...how };
-  const via =
-    channel === "vsock" ? "vsock" : `virtio-serial over a Unix socket (${f.vhostVsock.path} unavailable)`;
+  const noted = notes.length ? ` (${notes.join("; ")})` : "";
+  if (missing.length) return { available: false, reason: missing.join("; ") + noted, ...how };
   return {
     available: true,
-    reason: `${vmm} with ${accel === "kvm" ? "KVM" : "software emulation"}, no network device, channel ${via}`,
+    reason: `${how.vmm} with ${how.accel === "kvm" ? "KVM" : "software emulation"}, no network device, channel virtio-serial over a Unix socket${noted}`,
     ...how,
-    ...(accel === "emulated"
+    ...(how.accel === "emulated"
       ? {
           warning: `KVM is not usable (${f.kvmProbe.detail}): the microVM runs under software emulation, fine for tests, never for production`,
         }

@@ -10,6 +10,16 @@ export const RuntimeErrorCode = {
   HYDRATE_INPUT_INVALID: "RUNTIME_HYDRATE_INPUT_INVALID",
   /** `vmlinux`, `rootfs.cpio` or `manifest.json` is missing, malformed, or does not match its digest. */
   ASSETS_INVALID: "RUNTIME_ASSETS_INVALID",
+  /** The guest sent a frame over the limit, not UTF-8 JSON, not an object, or a message out of order. */
+  CHANNEL_PROTOCOL: "RUNTIME_CHANNEL_PROTOCOL",
+  /** The VMM could not be started (binary missing, bad arguments, no KVM for Firecracker). */
+  VMM_START_FAILED: "RUNTIME_VMM_START_FAILED",
+  /** The guest did not announce itself, or did not finish its task, within its deadline. */
+  GUEST_TIMEOUT: "RUNTIME_GUEST_TIMEOUT",
+  /** The VM exited (crash, panic, reset) before the guest finished its task. */
+  GUEST_CRASHED: "RUNTIME_GUEST_CRASHED",
+  /** The guest reported that its task failed; its typed code travels in `guestCode`. */
+  GUEST_TASK_FAILED: "RUNTIME_GUEST_TASK_FAILED",
 } as const;
 export type RuntimeErrorCode = (typeof RuntimeErrorCode)[keyof typeof RuntimeErrorCode];
 
