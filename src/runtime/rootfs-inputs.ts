@@ -253,13 +253,13 @@ export async function collectRootfs(inputs: RootfsInputs): Promise<RootfsContent
   t.text("etc/tetragon/tetragon.tp.d/enclave-no-network.yaml", TETRAGON_POLICY);
 
   await t.copy("usr/bin/node", inputs.node, "node");
-  const addon = join(inputs.packageRoot, "native/build/Release/enclave_kernels.node");
-  const hasAddon = await stat(addon).then(
-    (s) => s.isFile(),
-    () => false,
-  );
+  // Every native addon of the build (kernels, vsock); each is optional, as at install time.
+  const releaseDir = join(inputs.packageRoot, "native/build/Release");
+  const addons = (await readdir(releaseDir).catch(() => [] as string[]))
+    .filter((n) => n.endsWith(".node"))
+    .sort();
   const libs = new Set(await sharedLibraries(inputs.node));
-  if (hasAddon) for (const l of await sharedLibraries(addon)) libs.add(l);
+  for (const a of addons) for (const l of await sharedLibraries(join(releaseDir, a))) libs.add(l);
   for (const lib of [...libs].sort()) await t.copy(lib.slice(1), lib, "shared library");
 
   const app = GUEST_APP_DIR;
@@ -271,7 +271,8 @@ export async function collectRootfs(inputs: RootfsInputs): Promise<RootfsContent
       `the build has no ${GUEST_ENTRY} (run npm run build)`,
     );
   }
-  if (hasAddon) await t.copy(`${app}/native/build/Release/enclave_kernels.node`, addon, "native addon");
+  for (const a of addons)
+    await t.copy(`${app}/native/build/Release/${a}`, join(releaseDir, a), "native addon");
   for (const [path, dir] of await dependencyDirs(inputs.packageRoot)) {
     await t.copyTree(`${app}/${path}`, dir, `dependency ${path}`, new Set(["node_modules"]));
   }
