@@ -182,7 +182,7 @@ export function assessHost(f: HostFacts, requested: ProviderChoice, assets: Asse
 }
 
 export function formatDoctor(r: DoctorReport): string {
-  const mark = { pass: "PASS", fail: "FAIL", skipped: "SKIP" } as const;
+  const mark = { pass: "PASS", fail: "FAIL", skipped: "SKIP", warn: "WARN" } as const;
   const lines = [
     `host:     ${r.host.platform}/${r.host.arch}, kernel ${r.host.kernel}`,
     `provider: ${r.provider.resolved}${r.provider.requested === "auto" ? " (auto)" : ""}`,

@@ -30,48 +30,53 @@ const scratch = (label: string) => {
 afterAll(() => made.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
 describe.skipIf(!run)("runtime hydrate", () => {
-  it("gives the same bytes and measurement from the same inputs, whatever their paths and mtimes", async () => {
-    const a = scratch("a");
-    const b = scratch("b");
-    // The same busybox under another name with another mtime: metadata must not leak into the image.
-    const copy = join(b, "busybox-copy");
-    copyFileSync("/bin/busybox", copy);
-    utimesSync(copy, new Date("2001-02-03T04:05:06Z"), new Date("2001-02-03T04:05:06Z"));
-    const first = await hydrate({ cacheDir: join(a, "cache") });
-    const second = await hydrate({ cacheDir: join(b, "cache"), busybox: copy });
-    for (const f of ["vmlinux", "rootfs.cpio", "manifest.json"]) {
-      expect(readFileSync(join(a, "cache", f)).equals(readFileSync(join(b, "cache", f))), f).toBe(true);
-    }
-    expect(second.measurement).toBe(first.measurement);
-    expect(first.measurement).toBe(sha256(readFileSync(join(a, "cache/manifest.json"))));
+  // Two hydrations of about 200 MB each: generous on a loaded 2-core machine.
+  it(
+    "gives the same bytes and measurement from the same inputs, whatever their paths and mtimes",
+    { timeout: 300_000 },
+    async () => {
+      const a = scratch("a");
+      const b = scratch("b");
+      // The same busybox under another name with another mtime: metadata must not leak into the image.
+      const copy = join(b, "busybox-copy");
+      copyFileSync("/bin/busybox", copy);
+      utimesSync(copy, new Date("2001-02-03T04:05:06Z"), new Date("2001-02-03T04:05:06Z"));
+      const first = await hydrate({ cacheDir: join(a, "cache") });
+      const second = await hydrate({ cacheDir: join(b, "cache"), busybox: copy });
+      for (const f of ["vmlinux", "rootfs.cpio", "manifest.json"]) {
+        expect(readFileSync(join(a, "cache", f)).equals(readFileSync(join(b, "cache", f))), f).toBe(true);
+      }
+      expect(second.measurement).toBe(first.measurement);
+      expect(first.measurement).toBe(sha256(readFileSync(join(a, "cache/manifest.json"))));
 
-    const m = first.manifest;
-    expect(m.kernel.format).toBe("elf");
-    for (const path of [
-      "init",
-      "bin/busybox",
-      "usr/bin/node",
-      "etc/tetragon/tetragon.tp.d/enclave-no-network.yaml",
-    ]) {
-      expect(m.files[path], path).toMatch(/^[0-9a-f]{64}$/);
-    }
-    expect(m.files["opt/enclave/dist/runtime/guest/guest-main.js"]).toBeDefined();
-    expect(Object.keys(m.files).some((p) => p.startsWith("lib/x86_64-linux-gnu/libc.so"))).toBe(true);
-    expect(m.modules).toContain("virtio_console.ko");
-    expect(m.files["init"]).toBe(sha256(Buffer.from(INIT_SCRIPT)));
+      const m = first.manifest;
+      expect(m.kernel.format).toBe("elf");
+      for (const path of [
+        "init",
+        "bin/busybox",
+        "usr/bin/node",
+        "etc/tetragon/tetragon.tp.d/enclave-no-network.yaml",
+      ]) {
+        expect(m.files[path], path).toMatch(/^[0-9a-f]{64}$/);
+      }
+      expect(m.files["opt/enclave/dist/runtime/guest/guest-main.js"]).toBeDefined();
+      expect(Object.keys(m.files).some((p) => p.startsWith("lib/x86_64-linux-gnu/libc.so"))).toBe(true);
+      expect(m.modules).toContain("virtio_console.ko");
+      expect(m.files["init"]).toBe(sha256(Buffer.from(INIT_SCRIPT)));
 
-    const loaded = await loadAssets(join(a, "cache"));
-    expect(loaded.measurement).toBe(first.measurement);
-    const rootfs = join(a, "cache/rootfs.cpio");
-    const bytes = readFileSync(rootfs);
-    bytes[bytes.length - 200] ^= 1;
-    writeFileSync(rootfs, bytes);
-    const tampered = await inspectAssets(join(a, "cache"));
-    expect(tampered).toEqual({
-      status: "fail",
-      detail: `rootfs.cpio in ${join(a, "cache")} does not match manifest.json (sha256 differs): hydrate again`,
-    });
-  });
+      const loaded = await loadAssets(join(a, "cache"));
+      expect(loaded.measurement).toBe(first.measurement);
+      const rootfs = join(a, "cache/rootfs.cpio");
+      const bytes = readFileSync(rootfs);
+      bytes[bytes.length - 200] ^= 1;
+      writeFileSync(rootfs, bytes);
+      const tampered = await inspectAssets(join(a, "cache"));
+      expect(tampered).toEqual({
+        status: "fail",
+        detail: `rootfs.cpio in ${join(a, "cache")} does not match manifest.json (sha256 differs): hydrate again`,
+      });
+    },
+  );
 
   it("refuses a busybox that is not static", async () => {
     const dir = scratch("dyn");

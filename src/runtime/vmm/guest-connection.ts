@@ -32,6 +32,8 @@ export class GuestConnection {
   constructor(
     private readonly write: (frame: Buffer) => void,
     private readonly onEvent: (e: Extract<GuestMessage, { type: "event" }>) => void,
+    /** Called once when the guest breaks the protocol: the VMM stops the VM. */
+    private readonly onProtocolError: (e: RuntimeError) => void = () => undefined,
   ) {}
 
   /** One decoded message from the guest, after `ready`. */
@@ -82,6 +84,8 @@ export class GuestConnection {
   }
 
   private protocol(message: string): RuntimeError {
-    return new RuntimeError(RuntimeErrorCode.CHANNEL_PROTOCOL, message);
+    const err = new RuntimeError(RuntimeErrorCode.CHANNEL_PROTOCOL, message);
+    if (!this.ended) this.onProtocolError(err);
+    return err;
   }
 }

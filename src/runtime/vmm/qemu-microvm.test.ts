@@ -26,6 +26,8 @@ if (mode === "fail") { process.stderr.write("qemu-system-x86_64: failed to initi
 const s = net.connect(sock, () => {
   if (mode === "hang") return;
   if (mode === "garbage") return s.write(Buffer.from([0xff, 0xff, 0xff, 0xff]));
+  if (mode === "bad-ready") return s.write(frame({ type: "ready", node: "v0", interfaces: [1] }));
+  if (mode === "stray-reply") s.on("data", () => s.write(frame({ type: "reply", id: 99, ok: true, value: 0 })));
   s.write(frame({ type: "ready", node: "v0", interfaces: ["lo"] }));
   s.on("data", () => { if (mode === "die-on-request") process.exit(9); });
 });
@@ -92,5 +94,22 @@ describe("QEMU microvm", () => {
     });
     await vm.stop();
     await expect(boot(fakeQemu("garbage"))).rejects.toMatchObject({ code: "RUNTIME_CHANNEL_PROTOCOL" });
+    await expect(boot(fakeQemu("bad-ready"))).rejects.toMatchObject({
+      code: "RUNTIME_CHANNEL_PROTOCOL",
+      message: "the guest's first message was not ready",
+    });
+  });
+
+  it("stops the VM of a guest that breaks the protocol after ready, failing what is pending", async () => {
+    const vm = await boot(fakeQemu("stray-reply"));
+    await expect(vm.connection.request("ping", null, 10_000)).rejects.toMatchObject({
+      code: "RUNTIME_CHANNEL_PROTOCOL",
+      message: "reply to no pending request",
+    });
+    expect((await vm.exited).signal).toBe("SIGKILL");
+    await expect(vm.connection.request("ping", null, 10_000)).rejects.toMatchObject({
+      code: "RUNTIME_CHANNEL_PROTOCOL",
+    });
+    await vm.stop();
   });
 });

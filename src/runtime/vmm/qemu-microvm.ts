@@ -92,6 +92,19 @@ function lines(stream: NodeJS.ReadableStream, each: (line: string) => void): voi
   });
 }
 
+/** `ready` as the guest must send it: its Node.js version and at most 64 interface names. */
+function isReady(m: Record<string, unknown>): m is Extract<GuestMessage, { type: "ready" }> {
+  const names = m.interfaces;
+  return (
+    m.type === "ready" &&
+    typeof m.node === "string" &&
+    m.node.length <= 64 &&
+    Array.isArray(names) &&
+    names.length <= 64 &&
+    names.every((n) => typeof n === "string" && n.length <= 64)
+  );
+}
+
 /** Boot a microVM and wait for its guest's `ready`; a crash or a missed deadline is a typed error. */
 export async function bootMicroVm(o: MicroVmOptions): Promise<BootedVm> {
   const dir = await mkdtemp(join(tmpdir(), "enclave-vm-"));
@@ -134,9 +147,11 @@ export async function bootMicroVm(o: MicroVmOptions): Promise<BootedVm> {
   const booted = new Promise<Extract<GuestMessage, { type: "ready" }>>((resolve, reject) => {
     server.once("connection", (socket: Socket) => {
       server.close(); // one connection: QEMU's
+      // A guest that breaks the protocol is not talked to again: its VM is stopped.
       connection = new GuestConnection(
         (f) => socket.write(f),
         (e) => o.onEvent?.(e),
+        () => void stop(),
       );
       let ready = false;
       socket.on("data", (chunk: Buffer) => {
@@ -146,22 +161,23 @@ export async function bootMicroVm(o: MicroVmOptions): Promise<BootedVm> {
         } catch (err) {
           connection!.end(err as RuntimeError);
           reject(err);
-          socket.destroy();
+          void stop();
           return;
         }
         for (const m of messages) {
           if (!ready) {
-            if (m.type !== "ready" || !Array.isArray(m.interfaces)) {
+            if (!isReady(m)) {
               const err = new RuntimeError(
                 RuntimeErrorCode.CHANNEL_PROTOCOL,
                 "the guest's first message was not ready",
               );
               connection!.end(err);
               reject(err);
+              void stop();
               return;
             }
             ready = true;
-            resolve(m as Extract<GuestMessage, { type: "ready" }>);
+            resolve(m);
           } else connection!.receive(m);
         }
       });
