@@ -11,6 +11,7 @@ import { registerInferenceCommands } from "./commands/inference.js";
 import { registerLedgerCommand } from "./commands/ledger.js";
 import { registerIdentityCommands } from "./commands/identity.js";
 import { registerCoordinatorCommands } from "./commands/coordinator.js";
+import { registerRuntimeCommand } from "./commands/runtime.js";
 
 export function buildProgram(): Command {
   const program = new Command("enclave")
@@ -28,6 +29,7 @@ export function buildProgram(): Command {
   registerLedgerCommand(program);
   registerIdentityCommands(program);
   registerCoordinatorCommands(program);
+  registerRuntimeCommand(program);
   return program;
 }
 
