@@ -11,12 +11,10 @@ export {
   clientLevelEpsilon,
   DEFAULT_CLIENT_SAMPLING_RATE,
 } from "./coordinator/client-level-dp.js";
-export {
-  runFederation,
-  type AgentHandle,
-  type JobResult,
-  type RoundRecord,
-} from "./coordinator/coordinator.js";
+export { runFederation, type JobResult, type RoundRecord } from "./coordinator/coordinator.js";
+export { AttestationGate } from "./coordinator/attestation-gate.js";
+export type { CoordinatorEvent } from "./coordinator/events.js";
+export type { AgentHandle } from "./federation/agent-handle.js";
 export { runSimulation, type SimulationOptions, type SimulationSummary } from "./simulation/simulation.js";
 export { LocalAgent, type LocalAgentOptions } from "./agent/local-agent.js";
 export { Executor } from "./agent/executor.js";

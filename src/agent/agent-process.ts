@@ -5,6 +5,7 @@ import type { Appraisal } from "../attestation/appraise.js";
 import type { DetectOptions } from "../attestation/capabilities.js";
 import { HARDWARE_TYPE } from "../attestation/evidence.js";
 import { defaultTrustPolicy, loadTrustPolicy } from "../attestation/policy/load.js";
+import { simulationTrustPolicy } from "../attestation/policy/simulation.js";
 import type { EvidenceProvider } from "../attestation/providers/provider.js";
 import { selectProvider } from "../attestation/select-provider.js";
 import { rawEd25519PublicKey } from "../attestation/simulated-evidence.js";
@@ -17,7 +18,7 @@ import { DEFAULT_DELTA } from "../schemas/privacy.js";
 import type { TrustPolicy } from "../schemas/trust-policy.js";
 import type { AgentService } from "./agent-service.js";
 import { LocalAgent } from "./local-agent.js";
-import { simulationTrustPolicy } from "../simulation/simulation.js";
+import { AgentError } from "./errors.js";
 
 /**
  * How this agent attests. HARDWARE: a detected TEE. SIMULATED (`--simulation`): software evidence
@@ -28,7 +29,7 @@ export type AgentMode = "HARDWARE" | "SIMULATED" | "INSECURE";
 
 export function agentMode(flags: { simulation?: boolean; insecure?: boolean }): AgentMode {
   if (flags.simulation && flags.insecure) {
-    throw new EnclaveError(
+    throw new AgentError(
       "MODE_CONFLICT",
       "--simulation and --insecure cannot be combined: --simulation is for development with simulated evidence, --insecure runs without hardware protection under the real trust policy",
     );

@@ -1,5 +1,4 @@
 import { Airlock } from "../airlock/airlock.js";
-import { EnclaveError } from "../errors.js";
 import { silentLogger, type Logger } from "../logging/logger.js";
 import { Network } from "../model/network.js";
 import type { BudgetLedger } from "../privacy/budget-ledger.js";
@@ -12,26 +11,11 @@ import { SgdOptimizer } from "../training/optimizer.js";
 import { poissonSchedule, train, type Examples } from "../training/trainer.js";
 import type { AgentService } from "./agent-service.js";
 import { clientAlgorithmFor } from "./client-algorithm.js";
+import { AgentError, AttestationRefusedError, ClientLevelDpRefusedError } from "./errors.js";
 import type { BudgetProbe, TaskOutcome, TrainTask } from "../federation/task.js";
 
 /** SCAFFOLD client control variates are remembered for this many (job, dataset) pairs. */
 const MAX_REMEMBERED_JOBS = 8;
-
-export class AttestationRefusedError extends EnclaveError {
-  constructor(status: string) {
-    super("ATTESTATION_NOT_TRUSTED", `refusing to train: this node's attestation status is ${status}`);
-  }
-}
-
-/** A DP_FEDAVG task reached an agent whose owner has not accepted client-level DP. */
-export class ClientLevelDpRefusedError extends EnclaveError {
-  constructor() {
-    super(
-      "CLIENT_LEVEL_DP_NOT_ACCEPTED",
-      "refusing a DP_FEDAVG task: its update would leave this agent without local noise, and this agent does not accept client-level DP (acceptClientLevelDp)",
-    );
-  }
-}
 
 export interface ExecutorDeps {
   service: AgentService;
@@ -90,13 +74,13 @@ export class Executor {
     // 2. Validate
     const data = await this.deps.loadDataset(task.job.dataset_id);
     if (data.numFeatures !== task.model.input_dim) {
-      throw new EnclaveError(
+      throw new AgentError(
         "MODEL_DATA_MISMATCH",
         `model input_dim ${task.model.input_dim} != dataset features ${data.numFeatures}`,
       );
     }
     if (task.model.arch !== task.job.model_arch) {
-      throw new EnclaveError(
+      throw new AgentError(
         "MODEL_DATA_MISMATCH",
         `task model arch "${task.model.arch}" is not the job's "${task.job.model_arch}"`,
       );
@@ -175,7 +159,7 @@ export class Executor {
       "task trained and sanitised",
     );
     if (!airlock.isComplete(out)) {
-      throw new EnclaveError(
+      throw new AgentError(
         "AIRLOCK_INCOMPLETE_UPDATE",
         `the airlock dropped ${dropped} item(s); no complete update to send`,
       );

@@ -1,6 +1,5 @@
 import { appraiseEvidence, type Appraisal } from "../attestation/appraise.js";
 import { bindReportData } from "../attestation/binding.js";
-import type { Evidence } from "../attestation/evidence.js";
 import { NonceIssuer } from "../attestation/nonce.js";
 import type { EvidenceProvider } from "../attestation/providers/provider.js";
 import { applyStandardizer, fitStandardizer, loadDataset } from "../data/index.js";
@@ -15,7 +14,7 @@ import { openDatabase, type Database } from "../storage/database.js";
 import { kernels } from "../tensor/backend.js";
 import type { Examples } from "../training/trainer.js";
 import { AgentService } from "./agent-service.js";
-import type { AgentHandle } from "../coordinator/coordinator.js";
+import type { AgentHandle, BoundEvidence } from "../federation/agent-handle.js";
 import { Executor } from "./executor.js";
 import type { BudgetProbe, TaskOutcome, TrainTask } from "../federation/task.js";
 
@@ -148,7 +147,7 @@ export class LocalAgent implements AgentHandle {
   }
 
   /** Evidence for the coordinator's challenge, bound to its nonce and this node's key. */
-  async evidence(nonce: Uint8Array): Promise<{ evidence: Evidence; publicKey: Uint8Array }> {
+  async evidence(nonce: Uint8Array): Promise<BoundEvidence> {
     const evidence = await this.provider.collect(bindReportData(nonce, this.provider.publicKey));
     return { evidence, publicKey: this.provider.publicKey };
   }

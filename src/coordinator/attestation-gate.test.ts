@@ -6,24 +6,23 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { appraiseEvidence } from "../attestation/appraise.js";
 import { bindReportData } from "../attestation/binding.js";
 import type { Evidence } from "../attestation/evidence.js";
-import { NonceIssuer } from "../attestation/nonce.js";
 import { parseTrustPolicy } from "../attestation/policy/load.js";
 import { InsecureProvider, SimulatedProvider } from "../attestation/providers/software.js";
 import { Network } from "../model/network.js";
 import { buildModelSpec } from "../model/registry.js";
 import { SeededRandom } from "../random.js";
-import type { AttestationReport } from "../schemas/attestation.js";
 import { parseContract } from "../schemas/contract.js";
 import { FederationJob } from "../schemas/federation.js";
 import { kernels } from "../tensor/backend.js";
 import type { TensorMap } from "../tensor/tensor.js";
 import { evaluate } from "../training/trainer.js";
-import { runFederation, type AgentHandle } from "./coordinator.js";
+import { runFederation } from "./coordinator.js";
+import type { AgentHandle } from "../federation/agent-handle.js";
 import { LocalAgent, loadTrainingExamples } from "../agent/local-agent.js";
-import { simulationTrustPolicy } from "../simulation/simulation.js";
+import { simulationTrustPolicy } from "../attestation/policy/simulation.js";
+import { AttestationGate } from "./attestation-gate.js";
 import { createStrategy } from "../strategies/factory.js";
 import type { BudgetProbe, TaskOutcome, TrainTask } from "../federation/task.js";
 import { emptyLedgerCopier } from "../../test/support/ledger-template.js";
@@ -126,19 +125,20 @@ function impostors(): Impostor[] {
 }
 
 /** The coordinator's gate, as `enclave simulate` builds it: single-use nonces, simulated evidence allowed. */
-function gate(): (agent: AgentHandle) => Promise<AttestationReport> {
-  const nonces = new NonceIssuer();
-  const policy = simulationTrustPolicy();
-  return async (agent) => {
-    const { nonce } = nonces.issue();
-    const { evidence, publicKey } = await agent.evidence(nonce);
-    const appraisal = await appraiseEvidence(evidence, {
-      policy,
-      binding: { nonce, publicKey },
-      nonceIssuer: nonces,
-      nodeId: agent.id,
-    });
-    return appraisal.report;
+const gate = () => new AttestationGate(simulationTrustPolicy());
+
+/** An agent that answers challenges with `providers[i]` on its i-th challenge (the last one after that). */
+function presenting(id: string, ...providers: SimulatedProvider[] | InsecureProvider[]): AgentHandle {
+  let i = 0;
+  return {
+    id,
+    evidence: async (nonce) => {
+      const p = providers[Math.min(i++, providers.length - 1)];
+      return { evidence: await p.collect(bindReportData(nonce, p.publicKey)), publicKey: p.publicKey };
+    },
+    probe: () => Promise.reject(new Error("not used")),
+    run: () => Promise.reject(new Error("not used")),
+    close: async () => {},
   };
 }
 
@@ -223,7 +223,7 @@ describe("attestation gate (coordinator + agents, end to end)", () => {
       agents,
       initial: new Network(model, kernels(), new SeededRandom(1)).weights(),
       strategy: createStrategy({ name: "FED_AVG" }),
-      admit: gate(),
+      gate: gate(),
       evaluate: evaluateOn,
       ordered: true,
     });
@@ -276,5 +276,42 @@ describe("attestation gate (coordinator + agents, end to end)", () => {
     expect(service.metrics()).toMatch(/^enclave_tasks_refused_total 1$/m);
     expect(service.metrics()).toMatch(/^enclave_train_steps_total 0$/m);
     expect(service.attestation()?.status).toBe("UNTRUSTED");
+  });
+});
+
+describe("AttestationGate: single-use nonces and node-key pinning", () => {
+  it("pins a node's key at its first trusted admission and refuses the same id with another key", async () => {
+    const g = gate();
+    const own = new SimulatedProvider();
+    const other = new SimulatedProvider();
+    const node = presenting("site-a", own, other);
+    expect((await g.admit(node)).status).toBe("TRUSTED");
+    expect(g.pinnedKey("site-a")).toBe(Buffer.from(own.publicKey).toString("hex"));
+    // Genuine evidence, correctly bound to the fresh nonce, but for a different key.
+    await expect(g.admit(node)).rejects.toMatchObject({ code: "NODE_KEY_CHANGED", name: "CoordinatorError" });
+    // The pinned key is still the first one, and that node is still admitted.
+    expect((await g.admit(presenting("site-a", own))).status).toBe("TRUSTED");
+  });
+
+  it("pins nothing on an untrusted admission: an impostor's first try does not lock out the real node", async () => {
+    const g = gate();
+    expect((await g.admit(presenting("site-b", new InsecureProvider()))).status).not.toBe("TRUSTED");
+    expect(g.pinnedKey("site-b")).toBeUndefined();
+    expect((await g.admit(presenting("site-b", new SimulatedProvider()))).status).toBe("TRUSTED");
+  });
+
+  it("challenges with a fresh nonce every time: evidence for an earlier nonce is refused", async () => {
+    const g = gate();
+    const p = new SimulatedProvider();
+    let first: Uint8Array | undefined;
+    const replayer: AgentHandle = {
+      ...presenting("site-c", p),
+      evidence: async (nonce) => {
+        first ??= nonce;
+        return { evidence: await p.collect(bindReportData(first, p.publicKey)), publicKey: p.publicKey };
+      },
+    };
+    expect((await g.admit(replayer)).status).toBe("TRUSTED");
+    expect((await g.admit(replayer)).status).not.toBe("TRUSTED");
   });
 });

@@ -37,7 +37,8 @@ import {
   clientLevelEpsilon,
   EMPTY_ROUND_CLIENT_ID,
 } from "./client-level-dp.js";
-import { runFederation, type AgentHandle, type JobResult } from "./coordinator.js";
+import type { AgentHandle } from "../federation/agent-handle.js";
+import { runFederation, type JobResult } from "./coordinator.js";
 import { Executor } from "../agent/executor.js";
 import { createStrategy } from "../strategies/factory.js";
 import type { TaskOutcome } from "../federation/task.js";
@@ -186,9 +187,8 @@ async function runClientLevel(
     plan: { epochs: s.epochs ?? 1, batchSize: 16, learningRate: 0.05, momentum: 0.9 },
     agents: agentsFor(s),
     initial,
-    strategy: cld.strategy,
-    clientLevelDp: cld,
-    admit: async () => TRUSTED,
+    strategy: cld,
+    gate: { admit: async () => TRUSTED },
     ordered: true,
     evaluate: (w) => {
       evalNet.loadWeights(w);
@@ -553,7 +553,7 @@ describe("DP_FEDAVG federations (coordinator + real executors)", () => {
       plan: { epochs: 1, batchSize: 16, learningRate: 0.05, momentum: 0 },
       agents: [],
       initial: new Map(),
-      admit: async () => TRUSTED,
+      gate: { admit: async () => TRUSTED },
       evaluate: () => ({ accuracy: 0, loss: 0 }),
     };
     await expect(
@@ -569,9 +569,7 @@ describe("DP_FEDAVG federations (coordinator + real executors)", () => {
       },
       "FederationJob",
     );
-    await expect(
-      runFederation({ ...base, job: dpSgdJob, strategy: cld.strategy, clientLevelDp: cld }),
-    ).rejects.toMatchObject({
+    await expect(runFederation({ ...base, job: dpSgdJob, strategy: cld })).rejects.toMatchObject({
       code: "PRIVACY_MECHANISM_MISMATCH",
     });
     // And seeded randomness needs the explicit simulation switch.

@@ -5,7 +5,7 @@
  * round is one step of the sampled Gaussian mechanism at (σ = z, q), accounted by the same
  * accountant as DP-SGD; a round that would pass the target or the hard ceiling is never released.
  */
-import { EnclaveError, ValidationError } from "../errors.js";
+import { ValidationError } from "../errors.js";
 import {
   computeEpsilon,
   createAccountant,
@@ -13,13 +13,15 @@ import {
   type AccountantName,
 } from "../privacy/accountant/index.js";
 import type { BudgetLedger } from "../privacy/budget-ledger.js";
-import { PrivacyGuard } from "../privacy/guard.js";
+import { PrivacyBudgetExhaustedError, PrivacyGuard } from "../privacy/guard.js";
 import { CryptoRandom, type RandomSource } from "../random.js";
 import type { FederationJob } from "../schemas/federation.js";
 import type { Kernels } from "../tensor/kernels.js";
 import type { TensorMap } from "../tensor/tensor.js";
 import { DpFedAvg, sampleClients } from "../strategies/dp-fedavg.js";
-import type { RoundAggregator, Strategy } from "../strategies/types.js";
+import type { RoundAggregator, RoundContext, Strategy, StrategyState } from "../strategies/types.js";
+import { CoordinatorError } from "./errors.js";
+import type { Invitation, JobEnd, RoundPolicy } from "./round-policy.js";
 
 /** q when a DP_FEDAVG job gives no client_sampling_rate: every client joins every round. */
 export const DEFAULT_CLIENT_SAMPLING_RATE = 1;
@@ -131,20 +133,47 @@ export interface ClientLevelDpOptions {
   kernels?: Kernels;
 }
 
-/** The coordinator's client-level DP for one job: its DpFedAvg strategy, sampler and budget guard. */
-export class ClientLevelDp {
-  readonly strategy: DpFedAvg;
+/**
+ * The coordinator's client-level DP for one job, as a Strategy wrapper: it aggregates with its
+ * DpFedAvg (`inner`) and brings the round policy of the mechanism (Poisson sampling, the job's
+ * client-level budget charged before each release, min_clients over the clients able to
+ * continue), so runFederation has no separate path for DP_FEDAVG.
+ */
+export class ClientLevelDp implements Strategy {
+  readonly inner: DpFedAvg;
   readonly ledgerKey: string;
+  readonly roundPolicy: RoundPolicy;
   private rounds = 0;
 
   private constructor(
     private readonly job: FederationJob,
-    strategy: DpFedAvg,
+    inner: DpFedAvg,
     private readonly guard: PrivacyGuard,
     private readonly sampling: RandomSource,
   ) {
-    this.strategy = strategy;
+    this.inner = inner;
     this.ledgerKey = clientLevelBudgetKey(job.dataset_id);
+    this.roundPolicy = clientLevelRounds(this);
+  }
+
+  get name(): DpFedAvg["name"] {
+    return this.inner.name;
+  }
+
+  get streaming(): boolean {
+    return this.inner.streaming;
+  }
+
+  begin(round: RoundContext): RoundAggregator {
+    return this.inner.begin(round);
+  }
+
+  exportState(): StrategyState {
+    return this.inner.exportState();
+  }
+
+  restoreState(state: StrategyState): void {
+    this.inner.restoreState(state);
   }
 
   static async open(o: ClientLevelDpOptions): Promise<ClientLevelDp> {
@@ -152,7 +181,7 @@ export class ClientLevelDp {
     const p = o.job.privacy;
     const sampling = o.sampling ?? new CryptoRandom();
     if (!sampling.secure && !o.allowInsecureRandom) {
-      throw new EnclaveError(
+      throw new CoordinatorError(
         "INSECURE_RANDOM",
         "client sampling needs a cryptographic random source (allowInsecureRandom is for simulations only)",
       );
@@ -184,7 +213,7 @@ export class ClientLevelDp {
   }
 
   get samplingRate(): number {
-    return this.strategy.samplingRate;
+    return this.inner.samplingRate;
   }
 
   get limit(): number {
@@ -251,31 +280,72 @@ export class ClientLevelDp {
       level: "client",
       epsilon: this.spentEpsilon(),
       delta: this.job.privacy.delta,
-      noise_multiplier: this.strategy.noiseMultiplier,
+      noise_multiplier: this.inner.noiseMultiplier,
       sampling_rate: this.samplingRate,
-      clip_norm: this.strategy.clipNorm,
+      clip_norm: this.inner.clipNorm,
     };
   }
 }
 
 /**
- * The coordinator refuses a mismatched setup rather than run a job under a mechanism it did not
- * ask for: DP_FEDAVG needs its ClientLevelDp and that object's strategy; DP_SGD must not have one.
+ * DP_FEDAVG's rounds. Each samples clients with q and runs only if one more round fits the
+ * client-level budget (else the job ends "privacy_budget_exhausted"). min_clients counts the
+ * clients still able to take part, not a round's sample: refusing small samples would change the
+ * mechanism the accountant charges. The charge is written before the noised aggregate exists.
  */
-export function assertMechanismWiring(
-  job: FederationJob,
-  strategy: Strategy,
-  clientLevelDp: ClientLevelDp | undefined,
-): void {
+function clientLevelRounds(dp: ClientLevelDp): RoundPolicy {
+  const tooFew = (round: number, able: number, minClients: number, what = ""): JobEnd => ({
+    end: "insufficient_clients",
+    reason: `round ${round}: ${what}${able} client(s) can continue, fewer than min_clients ${minClients}`,
+  });
+  return {
+    select(round, population, able, minClients): Invitation | JobEnd {
+      const refusal = dp.refusal();
+      if (refusal) return { end: "privacy_budget_exhausted", reason: `round ${round}: ${refusal}` };
+      if (able < minClients) return tooFew(round, able, minClients);
+      return { sampled: new Set(dp.sample(population)) };
+    },
+    afterAdmission: () => null,
+    // Nothing to release and no next round: end without spending budget on pure noise.
+    afterCollection: (round, contributors, able, minClients) =>
+      contributors === 0 && able < minClients
+        ? tooFew(round, able, minClients, "no update arrived and ")
+        : null,
+    async release(round, aggregation, global) {
+      try {
+        await dp.chargeRound(aggregation, global);
+      } catch (err) {
+        await dp.settle();
+        if (err instanceof PrivacyBudgetExhaustedError)
+          return { end: "privacy_budget_exhausted", reason: `round ${round}: ${err.message}` };
+        throw err;
+      }
+      try {
+        return aggregation.finish().global;
+      } finally {
+        await dp.settle();
+      }
+    },
+    clientEpsilon: () => dp.spentEpsilon(),
+    roundPrivacy: (invitation) => dp.roundPrivacy(invitation.sampled?.size ?? 0),
+    jobPrivacy: () => dp.report(),
+  };
+}
+
+/**
+ * The coordinator refuses a mismatched setup rather than run a job under a mechanism it did not
+ * ask for: DP_FEDAVG needs its ClientLevelDp as the strategy; DP_SGD must not have one.
+ */
+export function assertMechanismWiring(job: FederationJob, strategy: Strategy): void {
   if (job.privacy.mechanism === "DP_FEDAVG") {
-    if (!clientLevelDp || clientLevelDp.strategy !== strategy) {
-      throw new EnclaveError(
+    if (!(strategy instanceof ClientLevelDp)) {
+      throw new CoordinatorError(
         "PRIVACY_MECHANISM_MISMATCH",
-        "a DP_FEDAVG job must run with its client-level DP (ClientLevelDp) and that object's DpFedAvg strategy",
+        "a DP_FEDAVG job must run with its client-level DP (a ClientLevelDp) as the strategy",
       );
     }
-  } else if (clientLevelDp) {
-    throw new EnclaveError(
+  } else if (strategy instanceof ClientLevelDp) {
+    throw new CoordinatorError(
       "PRIVACY_MECHANISM_MISMATCH",
       `client-level DP was supplied for a ${job.privacy.mechanism} job`,
     );

@@ -1,28 +1,20 @@
-import type { Evidence } from "../attestation/evidence.js";
 import { EnclaveError } from "../errors.js";
-import type { AttestationReport } from "../schemas/attestation.js";
+import type { AgentHandle } from "../federation/agent-handle.js";
+import type { LocalTrainingPlan, TaskOutcome, TrainTask } from "../federation/task.js";
+import { weightsHash } from "../model/safetensors.js";
 import type { FederationJob } from "../schemas/federation.js";
 import type { ModelSpec } from "../schemas/model.js";
+import type { RoundAggregator, Strategy } from "../strategies/types.js";
 import type { TensorMap } from "../tensor/tensor.js";
-import { PrivacyBudgetExhaustedError } from "../privacy/guard.js";
+import type { Admission } from "./attestation-gate.js";
 import {
   assertMechanismWiring,
-  type ClientLevelDp,
   type ClientLevelPrivacyReport,
   type ClientLevelRoundPrivacy,
 } from "./client-level-dp.js";
-import type { Strategy } from "../strategies/types.js";
-import type { BudgetProbe, LocalTrainingPlan, TaskOutcome, TrainTask } from "../federation/task.js";
-
-/** The coordinator's view of one agent, local (same thread), in a worker thread, or remote. */
-export interface AgentHandle {
-  readonly id: string;
-  /** Fresh evidence for the coordinator's nonce, and the node key bound into it. */
-  evidence(nonce: Uint8Array): Promise<{ evidence: Evidence; publicKey: Uint8Array }>;
-  probe(task: TrainTask): Promise<BudgetProbe>;
-  run(task: TrainTask): Promise<TaskOutcome>;
-  close(): Promise<void>;
-}
+import type { CoordinatorEvent, CoordinatorEventListener } from "./events.js";
+import { isJobEnd, roundPolicyOf, type Invitation, type JobEnd, type RoundPolicy } from "./round-policy.js";
+import { UpdateCollector } from "./update-collector.js";
 
 export interface RoundRecord {
   round: number;
@@ -58,229 +50,287 @@ export interface CoordinatorOptions {
   plan: LocalTrainingPlan;
   agents: AgentHandle[];
   initial: TensorMap;
+  /**
+   * The aggregation. A DP_FEDAVG job needs its ClientLevelDp here: the wrapper that samples
+   * clients, charges the client-level budget and releases the noised aggregate.
+   */
   strategy: Strategy;
-  /** Attestation gate: verifies a fresh, nonce-bound piece of evidence from the agent. */
-  admit: (agent: AgentHandle) => Promise<AttestationReport>;
+  /** Attestation: an AttestationGate (fresh single-use nonces, node keys pinned). */
+  gate: Admission;
   evaluate: (weights: TensorMap) => { accuracy: number; loss: number };
-  onRound?: (record: RoundRecord, global: TensorMap) => void | Promise<void>;
+  /** Every step of the job, in order; awaited before the coordinator goes on. */
+  onEvent?: CoordinatorEventListener;
   /**
    * Fold updates in invitation order rather than arrival order (a small reorder buffer), so a
    * seeded run gives bit-identical models however threads interleave.
    */
   ordered?: boolean;
-  /**
-   * Required for a DP_FEDAVG job, with `strategy` set to its DpFedAvg: Poisson client sampling and
-   * the job's client-level budget, charged in the coordinator's ledger before each release.
-   */
-  clientLevelDp?: ClientLevelDp;
-  onClient?: (event: {
-    round: number;
-    clientId: string;
-    phase: "invited" | "reported" | "excluded";
-    detail?: string;
-  }) => void;
+}
+
+interface ClientRecord {
+  state: ClientState;
+  epsilon: number;
+  examples: number;
+  reason?: string;
+}
+
+/** Why an agent's error excludes it: its code and message (never data), or a generic phrase. */
+function reasonOf(err: unknown, fallback: string): string {
+  return err instanceof EnclaveError ? `${err.code}: ${err.message}` : fallback;
 }
 
 /**
- * Runs a federation job: each round it admits only attested agents whose next round fits their
- * privacy budget, streams their updates into the strategy, evaluates and records the new model.
- * The job ends cleanly when fewer than `min_clients` agents can continue.
- *
- * DP_FEDAVG: each round Poisson-samples clients with q, and runs only if one more round fits the
- * client-level budget (else the job ends "privacy_budget_exhausted"). min_clients then counts the
- * clients still able to take part, not a round's sample: refusing small samples would change the
- * mechanism the accountant charges.
+ * Runs a federation job. Each round has four phases: select (who may be invited), admit and
+ * probe (attested agents whose next round fits their budget), collect (updates streamed into the
+ * strategy as they arrive) and release (the new global model, evaluated and recorded). The job
+ * ends cleanly when fewer than `min_clients` agents can continue, and the strategy's round policy
+ * (ClientLevelDp for DP_FEDAVG) decides what that count means and how a round is released.
  */
 export async function runFederation(o: CoordinatorOptions): Promise<JobResult> {
-  const cld = o.clientLevelDp;
-  assertMechanismWiring(o.job, o.strategy, cld);
-  let global = o.initial;
-  const state = new Map<string, { state: ClientState; epsilon: number; examples: number; reason?: string }>(
-    o.agents.map((a) => [a.id, { state: "active", epsilon: 0, examples: 0 }]),
-  );
-  const rounds: RoundRecord[] = [];
-  const finish = (status: JobResult["status"], reason?: string): JobResult => ({
-    status,
-    reason,
-    rounds,
-    global,
-    // Client-level DP covers every client of the population, sampled or not.
-    clients: o.agents.map((a) => ({
-      id: a.id,
-      ...state.get(a.id)!,
-      ...(cld ? { epsilon: cld.spentEpsilon() } : {}),
-    })),
-    ...(cld ? { privacy: cld.report() } : {}),
-  });
+  assertMechanismWiring(o.job, o.strategy);
+  return new FederationRun(o).run();
+}
 
-  for (let round = 1; round <= o.job.rounds; round++) {
-    const t0 = Date.now();
-    let sampled: Set<string> | undefined;
-    if (cld) {
-      const refusal = cld.refusal();
-      if (refusal) return finish("privacy_budget_exhausted", `round ${round}: ${refusal}`);
-      const able = o.agents.filter((a) => state.get(a.id)!.state === "active").length;
-      if (able < o.job.min_clients) {
-        return finish(
-          "insufficient_clients",
-          `round ${round}: ${able} client(s) can continue, fewer than min_clients ${o.job.min_clients}`,
-        );
-      }
-      sampled = new Set(cld.sample(o.agents.map((a) => a.id)));
+class FederationRun {
+  private global: TensorMap;
+  private readonly policy: RoundPolicy;
+  private readonly clients: Map<string, ClientRecord>;
+  private readonly rounds: RoundRecord[] = [];
+  private readonly jobId: string;
+
+  constructor(private readonly o: CoordinatorOptions) {
+    this.global = o.initial;
+    this.policy = roundPolicyOf(o.strategy);
+    this.clients = new Map(o.agents.map((a) => [a.id, { state: "active", epsilon: 0, examples: 0 }]));
+    this.jobId = o.job.job_id;
+  }
+
+  async run(): Promise<JobResult> {
+    const { job } = this.o;
+    await this.emit({
+      type: "job_started",
+      job_id: this.jobId,
+      clients: this.o.agents.map((a) => a.id),
+      rounds: job.rounds,
+      min_clients: job.min_clients,
+      strategy: job.strategy,
+      mechanism: job.privacy.mechanism,
+      model_sha256: weightsHash(this.global),
+    });
+    for (let round = 1; round <= job.rounds; round++) {
+      const end = await this.round(round);
+      if (end) return this.finish(end.end, end.reason);
     }
-    // Stream: each update is folded into the aggregate as soon as it arrives.
-    const aggregation = o.strategy.begin({ round, global });
-    const serverControl = aggregation.broadcast.controlVariate;
-    const task: TrainTask = { job: o.job, round, model: o.model, global, serverControl, plan: o.plan };
+    return this.finish("completed");
+  }
+
+  private async round(round: number): Promise<JobEnd | null> {
+    const t0 = Date.now();
+    const minClients = this.o.job.min_clients;
+    // Phase 1: select.
+    const invitation = this.policy.select(
+      round,
+      this.o.agents.map((a) => a.id),
+      this.able(),
+      minClients,
+    );
+    if (isJobEnd(invitation)) return invitation;
+    await this.emit({
+      type: "round_started",
+      job_id: this.jobId,
+      round,
+      ...(invitation.sampled ? { sampled: [...invitation.sampled] } : {}),
+    });
+    const aggregation = this.o.strategy.begin({ round, global: this.global });
+    const task: TrainTask = {
+      job: this.o.job,
+      round,
+      model: this.o.model,
+      global: this.global,
+      serverControl: aggregation.broadcast.controlVariate,
+      plan: this.o.plan,
+    };
+    // Phase 2: admit and probe.
+    const invited = await this.admit(round, task, invitation);
+    const thin = this.policy.afterAdmission(round, invited.length, minClients);
+    if (thin) return thin;
+    // Phase 3: collect.
+    const collected = await this.collect(round, task, invited, aggregation);
+    const few = this.policy.afterCollection(round, collected.contributors, this.able(), minClients);
+    if (few) return few;
+    // Phase 4: release.
+    const released = await this.policy.release(round, aggregation, this.global);
+    if (isJobEnd(released)) return released;
+    this.global = released;
+    await this.record(round, t0, invited, invitation, collected);
+    return null;
+  }
+
+  /** Attest first: even a budget probe carries the task, and with it the global model. */
+  private async admit(round: number, task: TrainTask, invitation: Invitation): Promise<AgentHandle[]> {
     const invited: AgentHandle[] = [];
-    for (const agent of o.agents) {
-      const s = state.get(agent.id)!;
-      if (s.state !== "active" || (sampled && !sampled.has(agent.id))) continue;
+    for (const agent of this.o.agents) {
+      const s = this.clients.get(agent.id)!;
+      if (s.state !== "active" || (invitation.sampled && !invitation.sampled.has(agent.id))) continue;
       try {
-        // Attest first: even a budget probe carries the task, and with it the global model.
-        const report = await o.admit(agent);
+        const report = await this.o.gate.admit(agent);
+        await this.emit({
+          type: "client_attested",
+          job_id: this.jobId,
+          round,
+          client_id: agent.id,
+          status: report.status,
+          hardware_type: report.hardware_type,
+          measurement_hash: report.measurement_hash,
+        });
         if (report.status !== "TRUSTED") {
-          s.state = "untrusted";
-          s.reason = "attestation not trusted";
-          o.onClient?.({ round, clientId: agent.id, phase: "excluded", detail: s.reason });
+          await this.exclude(round, agent.id, "untrusted", "attestation not trusted");
           continue;
         }
         const probe = await agent.probe(task);
         s.epsilon = probe.epsilon;
         s.examples = probe.examples;
         if (!(probe.nextEpsilon <= probe.limit)) {
-          s.state = "budget_exhausted";
-          s.reason = `next round would reach epsilon ${probe.nextEpsilon.toFixed(3)} > ${probe.limit}`;
-          o.onClient?.({ round, clientId: agent.id, phase: "excluded", detail: s.reason });
+          await this.exclude(
+            round,
+            agent.id,
+            "budget_exhausted",
+            `next round would reach epsilon ${probe.nextEpsilon.toFixed(3)} > ${probe.limit}`,
+          );
           continue;
         }
         invited.push(agent);
       } catch (err) {
-        s.state = "failed";
-        s.reason = err instanceof EnclaveError ? `${err.code}: ${err.message}` : "agent error";
-        o.onClient?.({ round, clientId: agent.id, phase: "excluded", detail: s.reason });
+        await this.exclude(round, agent.id, "failed", reasonOf(err, "agent error"));
       }
     }
-    if (!cld && invited.length < o.job.min_clients) {
-      return finish(
-        "insufficient_clients",
-        `round ${round}: ${invited.length} client(s) can continue, fewer than min_clients ${o.job.min_clients}`,
-      );
-    }
+    return invited;
+  }
 
-    const epsilon: Record<string, number> = {};
-    let examples = 0;
-    let contributors = 0;
-    type Update = Parameters<typeof aggregation.add>[0];
-    const slots: (Update | null | undefined)[] = invited.map(() => undefined);
-    let nextSlot = 0;
-    const fold = (update: Update) => {
-      try {
-        aggregation.add(update);
-        examples += update.numExamples;
-        contributors++;
-      } catch (err) {
-        // AggregationError on a malformed update: that client is dropped, the round goes on.
-        const s = state.get(update.clientId)!;
-        s.state = "failed";
-        s.reason = err instanceof EnclaveError ? `${err.code}: ${err.message}` : "update rejected";
-        o.onClient?.({ round, clientId: update.clientId, phase: "excluded", detail: s.reason });
-      }
-    };
-    const deliver = (index: number, update: Update | null) => {
-      if (!o.ordered) {
-        if (update) fold(update);
-        return;
-      }
-      slots[index] = update;
-      while (nextSlot < slots.length && slots[nextSlot] !== undefined) {
-        const u = slots[nextSlot];
-        slots[nextSlot++] = null; // release it as soon as it is folded in
-        if (u) fold(u);
-      }
-    };
+  private async collect(
+    round: number,
+    task: TrainTask,
+    invited: AgentHandle[],
+    aggregation: RoundAggregator,
+  ): Promise<UpdateCollector> {
+    const collector = new UpdateCollector(aggregation, invited.length, this.o.ordered ?? false, (id, err) =>
+      this.exclude(round, id, "failed", reasonOf(err, "update rejected")),
+    );
     await Promise.all(
       invited.map(async (agent, index) => {
-        let update: Update | null = null;
-        o.onClient?.({ round, clientId: agent.id, phase: "invited" });
-        const s = state.get(agent.id)!;
+        await this.emit({ type: "client_invited", job_id: this.jobId, round, client_id: agent.id });
+        let outcome: TaskOutcome | null = null;
         try {
-          const out = await agent.run(task);
-          s.epsilon = out.metrics.epsilon ?? s.epsilon;
-          epsilon[agent.id] = s.epsilon;
-          if (out.status === "budget_exhausted") {
-            s.state = "budget_exhausted";
-            s.reason = "privacy budget exhausted during the round";
-          }
-          if ((out.metrics.steps ?? 0) > 0) {
-            update = {
-              clientId: agent.id,
-              weights: out.weights,
-              numExamples: out.numExamples,
-              controlDelta: out.controlDelta,
-              metrics: out.metrics.loss !== undefined ? { loss: out.metrics.loss } : undefined,
-            };
-          }
-          o.onClient?.({
-            round,
-            clientId: agent.id,
-            phase: "reported",
-            detail: `epsilon ${s.epsilon.toFixed(3)}`,
-          });
+          outcome = await agent.run(task);
         } catch (err) {
-          s.state = "failed";
-          s.reason = err instanceof EnclaveError ? `${err.code}: ${err.message}` : "agent error";
-          o.onClient?.({ round, clientId: agent.id, phase: "excluded", detail: s.reason });
+          await this.exclude(round, agent.id, "failed", reasonOf(err, "agent error"));
         }
-        deliver(index, update);
+        if (outcome) await this.reported(round, agent.id, outcome, collector);
+        await collector.deliver(
+          index,
+          agent.id,
+          outcome && (outcome.metrics.steps ?? 0) > 0 ? outcome : null,
+        );
       }),
     );
-    if (!cld && contributors < o.job.min_clients) {
-      return finish(
-        "insufficient_clients",
-        `round ${round}: ${contributors} update(s) arrived, fewer than min_clients ${o.job.min_clients}`,
-      );
+    return collector;
+  }
+
+  private async reported(
+    round: number,
+    id: string,
+    out: TaskOutcome,
+    collector: UpdateCollector,
+  ): Promise<void> {
+    const s = this.clients.get(id)!;
+    s.epsilon = out.metrics.epsilon ?? s.epsilon;
+    collector.epsilon[id] = s.epsilon;
+    if (out.status === "budget_exhausted") {
+      s.state = "budget_exhausted";
+      s.reason = "privacy budget exhausted during the round";
     }
-    if (cld) {
-      const able = o.agents.filter((a) => state.get(a.id)!.state === "active").length;
-      if (contributors === 0 && able < o.job.min_clients) {
-        // Nothing to release and no next round: end without spending budget on pure noise.
-        return finish(
-          "insufficient_clients",
-          `round ${round}: no update arrived and ${able} client(s) can continue, fewer than min_clients ${o.job.min_clients}`,
-        );
-      }
-      // Charged in the ledger before the noised aggregate exists (write-ahead).
-      try {
-        await cld.chargeRound(aggregation, global);
-      } catch (err) {
-        await cld.settle();
-        if (err instanceof PrivacyBudgetExhaustedError)
-          return finish("privacy_budget_exhausted", `round ${round}: ${err.message}`);
-        throw err;
-      }
-      try {
-        global = aggregation.finish().global;
-      } finally {
-        await cld.settle();
-      }
-      for (const id of Object.keys(epsilon)) epsilon[id] = cld.spentEpsilon();
-    } else {
-      global = aggregation.finish().global;
-    }
-    const metrics = o.evaluate(global);
+    await this.emit({
+      type: "client_reported",
+      job_id: this.jobId,
+      round,
+      client_id: id,
+      epsilon: s.epsilon,
+      examples: out.numExamples,
+      steps: out.metrics.steps ?? 0,
+    });
+  }
+
+  private async record(
+    round: number,
+    t0: number,
+    invited: AgentHandle[],
+    invitation: Invitation,
+    collected: UpdateCollector,
+  ): Promise<void> {
+    const metrics = this.o.evaluate(this.global);
+    const epsilon: Record<string, number> = {};
+    for (const [id, e] of Object.entries(collected.epsilon)) epsilon[id] = this.policy.clientEpsilon(e);
+    const privacy = this.policy.roundPrivacy(invitation);
     const record: RoundRecord = {
       round,
       clients: invited.map((a) => a.id).filter((id) => id in epsilon),
       loss: metrics.loss,
       accuracy: metrics.accuracy,
       epsilon,
-      examples,
+      examples: collected.examples,
       seconds: (Date.now() - t0) / 1000,
-      ...(cld && sampled ? { privacy: cld.roundPrivacy(sampled.size) } : {}),
+      ...(privacy ? { privacy } : {}),
     };
-    rounds.push(record);
-    await o.onRound?.(record, global);
+    this.rounds.push(record);
+    await this.emit({
+      type: "round_completed",
+      job_id: this.jobId,
+      round,
+      record,
+      model_sha256: weightsHash(this.global),
+      global: this.global,
+    });
   }
-  return finish("completed");
+
+  private able(): number {
+    let n = 0;
+    for (const s of this.clients.values()) if (s.state === "active") n++;
+    return n;
+  }
+
+  private async exclude(round: number, id: string, state: Exclude<ClientState, "active">, reason: string) {
+    const s = this.clients.get(id)!;
+    s.state = state;
+    s.reason = reason;
+    await this.emit({ type: "client_excluded", job_id: this.jobId, round, client_id: id, state, reason });
+  }
+
+  private async finish(status: JobResult["status"], reason?: string): Promise<JobResult> {
+    const privacy = this.policy.jobPrivacy();
+    const result: JobResult = {
+      status,
+      reason,
+      rounds: this.rounds,
+      global: this.global,
+      // Client-level DP covers every client of the population, sampled or not.
+      clients: this.o.agents.map((a) => {
+        const s = this.clients.get(a.id)!;
+        return { id: a.id, ...s, epsilon: this.policy.clientEpsilon(s.epsilon) };
+      }),
+      ...(privacy ? { privacy } : {}),
+    };
+    await this.emit({
+      type: "job_finished",
+      job_id: this.jobId,
+      status,
+      ...(reason !== undefined ? { reason } : {}),
+      rounds_completed: this.rounds.length,
+      model_sha256: weightsHash(this.global),
+    });
+    return result;
+  }
+
+  private async emit(event: CoordinatorEvent): Promise<void> {
+    await this.o.onEvent?.(event);
+  }
 }

@@ -9,6 +9,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseSafetensors, weightsHash } from "../model/safetensors.js";
+import type { CoordinatorEvent } from "../coordinator/events.js";
 import { runSimulation, type SimulationOptions, type SimulationSummary } from "./simulation.js";
 import { emptyLedgerCopier } from "../../test/support/ledger-template.js";
 
@@ -141,6 +142,41 @@ describe("enclave simulate: the demo, its report and determinism", () => {
     expect(weightsHash(last.tensors)).toBe(s.model_sha256);
     const first = parseSafetensors(readFileSync(join(dir, "checkpoints", checkpoints[0])));
     expect(weightsHash(first.tensors)).not.toBe(s.model_sha256);
+  });
+
+  it("streams the coordinator's events in order, with the model hash of every round and of the result", async () => {
+    const events: CoordinatorEvent[] = [];
+    const s = await simulate("events", "1", 1, { rounds: 3, onEvent: (e) => void events.push(e) });
+    const types = events.map((e) => e.type);
+    const round = [
+      "round_started",
+      ...SITES.map(() => "client_attested"),
+      ...SITES.map(() => "client_invited"),
+      ...SITES.map(() => "client_reported"),
+      "round_completed",
+    ];
+    expect(types).toEqual(["job_started", ...round, ...round, ...round, "job_finished"]);
+    expect(events.every((e) => e.job_id === s.job.job_id)).toBe(true);
+    const ofType = <T extends CoordinatorEvent["type"]>(t: T) =>
+      events.filter((e): e is Extract<CoordinatorEvent, { type: T }> => e.type === t);
+    const attested = ofType("client_attested");
+    expect(attested.map((e) => e.status)).toEqual(Array(9).fill("TRUSTED"));
+    const dir = join(root, "events");
+    const checkpoints = readdirSync(join(dir, "checkpoints")).sort();
+    const completed = ofType("round_completed");
+    expect(completed.map((e) => e.record)).toEqual(s.rounds);
+    completed.forEach((e, i) => {
+      const saved = parseSafetensors(readFileSync(join(dir, "checkpoints", checkpoints[i]))).tensors;
+      expect(e.model_sha256).toBe(weightsHash(saved));
+    });
+    const last = events.at(-1)!;
+    expect(last).toMatchObject({ type: "job_finished", status: "completed", rounds_completed: 3 });
+    expect(last.type === "job_finished" && last.model_sha256).toBe(s.model_sha256);
+    // Everything but the checkpoint model is plain data, ready for a log line or an audit entry.
+    for (const e of events) {
+      const { global: _model, ...data } = e as CoordinatorEvent & { global?: unknown };
+      expect(JSON.parse(JSON.stringify(data))).toEqual(data);
+    }
   });
 
   it("one seed, one model: twice in process, in worker threads, and through the CLI with no flags", async () => {

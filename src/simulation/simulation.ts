@@ -1,9 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
-import { appraiseEvidence } from "../attestation/appraise.js";
-import { NonceIssuer } from "../attestation/nonce.js";
-import { parseTrustPolicy } from "../attestation/policy/load.js";
+import { simulationTrustPolicy } from "../attestation/policy/simulation.js";
 import { SimulatedProvider } from "../attestation/providers/software.js";
 import {
   dirichletPartition,
@@ -16,7 +14,6 @@ import {
   subsetDataset,
   type Dataset,
 } from "../data/index.js";
-import { EnclaveError } from "../errors.js";
 import { createLogger, type LogLevel } from "../logging/logger.js";
 import type { DestinationStream } from "pino";
 import { Network } from "../model/network.js";
@@ -27,12 +24,10 @@ import { BudgetLedger } from "../privacy/budget-ledger.js";
 import type { PrivacyMechanism } from "../schemas/privacy.js";
 import { openDatabase, type Database } from "../storage/database.js";
 import { SeededRandom, randomStream, type RandomSource } from "../random.js";
-import type { AttestationReport } from "../schemas/attestation.js";
 import type { CsvDatasetSchema } from "../schemas/dataset.js";
 import { FederationJob, type FederationJobInput } from "../schemas/federation.js";
 import { parseContract } from "../schemas/contract.js";
 import type { ModelSpec } from "../schemas/model.js";
-import type { TrustPolicy } from "../schemas/trust-policy.js";
 import { kernels } from "../tensor/backend.js";
 import { SgdOptimizer } from "../training/optimizer.js";
 import { evaluate, poissonSchedule, train } from "../training/trainer.js";
@@ -44,17 +39,17 @@ import {
   clientSamplingRate,
   type ClientLevelPrivacyReport,
 } from "../coordinator/client-level-dp.js";
-import {
-  runFederation,
-  type AgentHandle,
-  type JobResult,
-  type RoundRecord,
-} from "../coordinator/coordinator.js";
+import { AttestationGate } from "../coordinator/attestation-gate.js";
+import { runFederation, type JobResult, type RoundRecord } from "../coordinator/coordinator.js";
+import type { CoordinatorEvent, CoordinatorEventListener } from "../coordinator/events.js";
+import { startAgentWorker } from "../agent/agent-worker.js";
 import { LocalAgent } from "../agent/local-agent.js";
+import type { AgentHandle } from "../federation/agent-handle.js";
+import type { TensorMap } from "../tensor/tensor.js";
 import { createStrategy } from "../strategies/factory.js";
 import type { Strategy } from "../strategies/types.js";
 import type { LocalTrainingPlan } from "../federation/task.js";
-import { WorkerAgent } from "../federation/transports/worker.js";
+import { SimulationError } from "./errors.js";
 
 export type SplitSpec = { kind: "iid" } | { kind: "dirichlet"; alpha: number };
 
@@ -90,17 +85,15 @@ export interface SimulationOptions {
   hidden: number[];
   accountant: AccountantName;
   testFraction: number;
-  onEvent?: (event: SimulationEvent) => void;
+  /** The coordinator's events (rounds, clients admitted, reported, excluded), in order. */
+  onEvent?: CoordinatorEventListener;
+  /** One line per setup step (the job, each agent, the coordinator's budget): progress for a console. */
+  onSetup?: (message: string) => void;
   /** Structured log level of the coordinator and agents (JSON lines on stderr). */
   logLevel?: LogLevel;
   /** Where log lines go (default stderr): tests capture them. */
   logDestination?: DestinationStream;
 }
-
-export type SimulationEvent =
-  | { type: "setup"; message: string }
-  | { type: "client"; round: number; clientId: string; phase: string; detail?: string }
-  | { type: "round"; record: RoundRecord; rounds: number };
 
 export interface SimulationSummary {
   job: FederationJob;
@@ -124,11 +117,6 @@ export interface SimulationSummary {
   report_dir: string;
   kernels: string;
   seconds: number;
-}
-
-/** The simulation's trust policy: simulated evidence is accepted here, and only here, by name. */
-export function simulationTrustPolicy(): TrustPolicy {
-  return parseTrustPolicy({ allow_simulated: true, max_evidence_age_seconds: 600 });
 }
 
 function buildJob(o: SimulationOptions, sigma: number, rng: RandomSource): FederationJob {
@@ -252,29 +240,30 @@ export async function runSimulation(o: SimulationOptions): Promise<SimulationSum
     name: "simulation",
     destination: o.logDestination,
   });
-  const emit = (e: SimulationEvent) => {
-    logger.debug(
-      {
-        event: e.type,
-        ...(e.type === "round"
-          ? {
-              round: e.record.round,
-              accuracy: e.record.accuracy,
-              loss: e.record.loss,
-              epsilon: e.record.epsilon,
-            }
-          : e),
-      },
-      "simulation event",
+  const setup = (message: string) => {
+    logger.debug({ event: "setup", message }, "simulation setup");
+    o.onSetup?.(message);
+  };
+  const checkpoint = (round: number, global: TensorMap) => {
+    // Every round: a crash loses at most the round in flight.
+    mkdirSync(join(o.reportDir, "checkpoints"), { recursive: true });
+    const name = `round-${String(round).padStart(4, "0")}.safetensors`;
+    writeFileSync(
+      join(o.reportDir, "checkpoints", name),
+      serializeSafetensors(global, { format: "pt", round: String(round) }),
     );
-    o.onEvent?.(e);
+  };
+  const onEvent = async (e: CoordinatorEvent) => {
+    logger.debug(logFields(e), "coordinator event");
+    if (e.type === "round_completed") checkpoint(e.round, e.global);
+    await o.onEvent?.(e);
   };
 
   // Data: the coordinator's held-out test set, and one shard per client written to its own data root.
   const datasetId = basename(o.datasetFile);
   const { dataset, schema } = await loadDataset(dirname(o.datasetFile), datasetId);
   if (schema.format !== "csv")
-    throw new EnclaveError("SIMULATION_UNSUPPORTED", "simulation partitions CSV datasets only");
+    throw new SimulationError("SIMULATION_UNSUPPORTED", "simulation partitions CSV datasets only");
   const split = stratifiedSplit(dataset.labels, dataset.numClasses, o.testFraction, rng("split"));
   const trainRaw = subsetDataset(dataset, split.train);
   const st = schema.standardization
@@ -318,12 +307,11 @@ export async function runSimulation(o: SimulationOptions): Promise<SimulationSum
   const job = buildJob({ ...o, clients: numClients }, sigma, rng("job"));
   const clientLevel = job.privacy.mechanism === "DP_FEDAVG";
   if (clientLevel) assertClientLevelJob(job); // before any agent starts
-  emit({
-    type: "setup",
-    message: clientLevel
+  setup(
+    clientLevel
       ? `job ${job.job_id}: ${job.clients.length} clients, ${job.rounds} rounds, ${job.strategy}, DP_FEDAVG (client-level): z ${job.privacy.noise_multiplier.toFixed(4)}, C ${job.privacy.max_grad_norm}, q ${clientSamplingRate(job)}, target epsilon ${job.privacy.target_epsilon}`
       : `job ${job.job_id}: ${job.clients.length} clients, ${job.rounds} rounds, ${job.strategy}, sigma ${job.privacy.noise_multiplier.toFixed(4)}, target epsilon ${job.privacy.target_epsilon}`,
-  });
+  );
 
   mkdirSync(o.reportDir, { recursive: true });
   writeFileSync(join(o.reportDir, "job.json"), JSON.stringify(job, null, 2) + "\n");
@@ -355,7 +343,7 @@ export async function runSimulation(o: SimulationOptions): Promise<SimulationSum
       };
       agents.push(
         o.workers > 1
-          ? await WorkerAgent.start(agentOptions)
+          ? await startAgentWorker(agentOptions)
           : await LocalAgent.start({
               ...agentOptions,
               provider: new SimulatedProvider(),
@@ -363,31 +351,9 @@ export async function runSimulation(o: SimulationOptions): Promise<SimulationSum
               logger: logger.child({ agent: id }),
             }),
       );
-      emit({
-        type: "setup",
-        message: `agent ${id}: ${shardData[i].rows} examples, ${o.workers > 1 ? "worker thread" : "in process"}`,
-      });
+      setup(`agent ${id}: ${shardData[i].rows} examples, ${o.workers > 1 ? "worker thread" : "in process"}`);
     }
 
-    // Coordinator: attestation gate with single-use nonces, node keys pinned on first admission.
-    const nonces = new NonceIssuer();
-    const pinnedKeys = new Map<string, string>();
-    const admit = async (agent: AgentHandle): Promise<AttestationReport> => {
-      const { nonce } = nonces.issue();
-      const { evidence, publicKey } = await agent.evidence(nonce);
-      const key = Buffer.from(publicKey).toString("hex");
-      const pinned = pinnedKeys.get(agent.id);
-      if (pinned && pinned !== key)
-        throw new EnclaveError("NODE_KEY_CHANGED", `node ${agent.id} presented a different key`);
-      pinnedKeys.set(agent.id, key);
-      const appraisal = await appraiseEvidence(evidence, {
-        policy,
-        binding: { nonce, publicKey },
-        nonceIssuer: nonces,
-        nodeId: agent.id,
-      });
-      return appraisal.report;
-    };
     const evalNet = new Network(model, k, new SeededRandom(0));
     const initNet = new Network(model, k, rng("global-init"));
     // DP_FEDAVG: the job's client-level budget lives in the coordinator's own ledger.
@@ -404,12 +370,11 @@ export async function runSimulation(o: SimulationOptions): Promise<SimulationSum
         serverLr: o.serverLr,
         kernels: k,
       });
-      emit({
-        type: "setup",
-        message: `coordinator: client-level budget ${clientLevelDp.ledgerKey}, spent epsilon ${clientLevelDp.spentEpsilon().toFixed(4)}; noise std on the mean update η·z·C/(qN) = ${((clientLevelDp.strategy.serverLr * job.privacy.noise_multiplier * job.privacy.max_grad_norm) / clientLevelDp.strategy.expectedClients).toFixed(4)} per coordinate (it shrinks only with more sites)`,
-      });
+      setup(
+        `coordinator: client-level budget ${clientLevelDp.ledgerKey}, spent epsilon ${clientLevelDp.spentEpsilon().toFixed(4)}; noise std on the mean update η·z·C/(qN) = ${((clientLevelDp.inner.serverLr * job.privacy.noise_multiplier * job.privacy.max_grad_norm) / clientLevelDp.inner.expectedClients).toFixed(4)} per coordinate (it shrinks only with more sites)`,
+      );
     }
-    const strategy = clientLevelDp?.strategy ?? strategyFor(job, numClients);
+    const strategy = clientLevelDp ?? strategyFor(job, numClients);
     const result = await runFederation({
       job,
       model,
@@ -417,24 +382,13 @@ export async function runSimulation(o: SimulationOptions): Promise<SimulationSum
       agents,
       initial: initNet.weights(),
       strategy,
-      admit,
+      gate: new AttestationGate(policy),
       ordered: o.seed !== undefined,
-      clientLevelDp,
       evaluate: (weights) => {
         evalNet.loadWeights(weights);
         return evaluate(evalNet, test);
       },
-      onClient: (e) => emit({ type: "client", ...e }),
-      onRound: (record, global) => {
-        // Checkpoint every round: a crash loses at most the round in flight.
-        mkdirSync(join(o.reportDir, "checkpoints"), { recursive: true });
-        const name = `round-${String(record.round).padStart(4, "0")}.safetensors`;
-        writeFileSync(
-          join(o.reportDir, "checkpoints", name),
-          serializeSafetensors(global, { format: "pt", round: String(record.round) }),
-        );
-        emit({ type: "round", record, rounds: job.rounds });
-      },
+      onEvent,
     });
 
     // The non-private, centralised baseline: same data, model, optimiser and number of passes.
@@ -474,6 +428,20 @@ export async function runSimulation(o: SimulationOptions): Promise<SimulationSum
   } finally {
     await Promise.allSettled([...agents.map((a) => a.close()), coordinatorDb?.close()]);
   }
+}
+
+/** A coordinator event as a log line: ids, codes and numbers (the model itself stays out). */
+function logFields(e: CoordinatorEvent): Record<string, unknown> {
+  if (e.type !== "round_completed") return { event: e.type, ...e };
+  const r = e.record;
+  return {
+    event: e.type,
+    round: r.round,
+    accuracy: r.accuracy,
+    loss: r.loss,
+    epsilon: r.epsilon,
+    model_sha256: e.model_sha256,
+  };
 }
 
 function strategyFor(job: FederationJob, clients: number): Strategy {

@@ -7,8 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { appraiseEvidence } from "../../src/attestation/appraise.js";
-import { NonceIssuer } from "../../src/attestation/nonce.js";
+import { simulationTrustPolicy } from "../../src/attestation/policy/simulation.js";
 import { SimulatedProvider } from "../../src/attestation/providers/software.js";
 import { Network } from "../../src/model/network.js";
 import { buildModelSpec } from "../../src/model/registry.js";
@@ -19,9 +18,9 @@ import { FederationJob } from "../../src/schemas/federation.js";
 import { kernels } from "../../src/tensor/backend.js";
 import type { TensorMap } from "../../src/tensor/tensor.js";
 import { evaluate } from "../../src/training/trainer.js";
-import { runFederation, type AgentHandle, type JobResult } from "../../src/coordinator/coordinator.js";
+import { AttestationGate } from "../../src/coordinator/attestation-gate.js";
+import { runFederation, type JobResult } from "../../src/coordinator/coordinator.js";
 import { LocalAgent, loadTrainingExamples } from "../../src/agent/local-agent.js";
-import { simulationTrustPolicy } from "../../src/simulation/simulation.js";
 import { createStrategy } from "../../src/strategies/factory.js";
 import { emptyLedgerCopier } from "../support/ledger-template.js";
 
@@ -80,22 +79,6 @@ describe("privacy budget across rounds and jobs (coordinator + agents, end to en
     return agent;
   };
 
-  const admitter = () => {
-    const nonces = new NonceIssuer();
-    return async (agent: AgentHandle) => {
-      const { nonce } = nonces.issue();
-      const { evidence, publicKey } = await agent.evidence(nonce);
-      return (
-        await appraiseEvidence(evidence, {
-          policy: simulationTrustPolicy(),
-          binding: { nonce, publicKey },
-          nonceIssuer: nonces,
-          nodeId: agent.id,
-        })
-      ).report;
-    };
-  };
-
   const runJob = (ids: string[], minClients: number, rounds: number): Promise<JobResult> =>
     runFederation({
       job: parseContract(
@@ -123,7 +106,7 @@ describe("privacy budget across rounds and jobs (coordinator + agents, end to en
       agents: ids.map((id) => agents.get(id)!),
       initial: new Network(model, kernels(), new SeededRandom(1)).weights(),
       strategy: createStrategy({ name: "FED_AVG" }),
-      admit: admitter(),
+      gate: new AttestationGate(simulationTrustPolicy()),
       evaluate: evaluateOn,
       ordered: true,
     });

@@ -3,12 +3,9 @@ import { resolve } from "node:path";
 import { InvalidArgumentError, type Command } from "commander";
 import { ValidationError } from "../../errors.js";
 import { assertClientLevelJob } from "../../coordinator/client-level-dp.js";
-import {
-  runSimulation,
-  type SimulationEvent,
-  type SimulationSummary,
-  type SplitSpec,
-} from "../../simulation/simulation.js";
+import type { RoundRecord } from "../../coordinator/coordinator.js";
+import type { CoordinatorEvent } from "../../coordinator/events.js";
+import { runSimulation, type SimulationSummary, type SplitSpec } from "../../simulation/simulation.js";
 import { FederationJob, type FederationJobInput } from "../../schemas/federation.js";
 import { parseConfigText } from "../../schemas/config-text.js";
 import { parseContract } from "../../schemas/contract.js";
@@ -76,25 +73,30 @@ function pct(x: number): string {
   return `${(x * 100).toFixed(2)}%`;
 }
 
-function printEvent(e: SimulationEvent): void {
-  if (e.type === "setup") process.stderr.write(`  ${e.message}\n`);
-  else if (e.type === "client" && e.phase === "excluded")
-    process.stderr.write(`  round ${e.round}: ${e.clientId} excluded: ${e.detail}\n`);
-  else if (e.type === "round") {
-    const r = e.record;
-    if (r.privacy) {
-      process.stderr.write(
-        `round ${String(r.round).padStart(3)}/${e.rounds}  sampled ${r.privacy.sampled}  clients ${r.clients.length}  loss ${r.loss.toFixed(4)}  acc ${pct(r.accuracy)}  client-level ε ${r.privacy.epsilon.toFixed(3)}\n`,
-      );
-      return;
-    }
-    const eps = Object.entries(r.epsilon)
-      .map(([id, v]) => `${id} ${v.toFixed(3)}`)
-      .join("  ");
+/** The console's view of the coordinator's events: exclusions and one line per round. */
+function eventPrinter(): (e: CoordinatorEvent) => void {
+  let rounds = 0;
+  return (e) => {
+    if (e.type === "job_started") rounds = e.rounds;
+    else if (e.type === "client_excluded")
+      process.stderr.write(`  round ${e.round}: ${e.client_id} excluded: ${e.reason}\n`);
+    else if (e.type === "round_completed") printRound(e.record, rounds);
+  };
+}
+
+function printRound(r: RoundRecord, rounds: number): void {
+  if (r.privacy) {
     process.stderr.write(
-      `round ${String(r.round).padStart(3)}/${e.rounds}  clients ${r.clients.length}  loss ${r.loss.toFixed(4)}  acc ${pct(r.accuracy)}  ε: ${eps}\n`,
+      `round ${String(r.round).padStart(3)}/${rounds}  sampled ${r.privacy.sampled}  clients ${r.clients.length}  loss ${r.loss.toFixed(4)}  acc ${pct(r.accuracy)}  client-level ε ${r.privacy.epsilon.toFixed(3)}\n`,
     );
+    return;
   }
+  const eps = Object.entries(r.epsilon)
+    .map(([id, v]) => `${id} ${v.toFixed(3)}`)
+    .join("  ");
+  process.stderr.write(
+    `round ${String(r.round).padStart(3)}/${rounds}  clients ${r.clients.length}  loss ${r.loss.toFixed(4)}  acc ${pct(r.accuracy)}  ε: ${eps}\n`,
+  );
 }
 
 function printSummary(s: SimulationSummary): void {
@@ -247,7 +249,8 @@ export function registerSimulateCommand(program: Command): void {
         hidden: f.hidden,
         accountant: "rdp",
         testFraction: 0.2,
-        onEvent: f.json ? undefined : printEvent,
+        onEvent: f.json ? undefined : eventPrinter(),
+        onSetup: f.json ? undefined : (message) => process.stderr.write(`  ${message}\n`),
         logLevel: f.logLevel,
       });
       if (f.json) {

@@ -1,0 +1,52 @@
+import { appraiseEvidence } from "../attestation/appraise.js";
+import { NonceIssuer, type NonceIssuerOptions } from "../attestation/nonce.js";
+import type { AgentHandle } from "../federation/agent-handle.js";
+import type { AttestationReport } from "../schemas/attestation.js";
+import type { TrustPolicy } from "../schemas/trust-policy.js";
+import { CoordinatorError } from "./errors.js";
+
+/** What the coordinator needs from admission: a verdict on one agent, before it sees anything. */
+export interface Admission {
+  admit(agent: AgentHandle): Promise<AttestationReport>;
+}
+
+/**
+ * The coordinator's attestation gate. Every admission challenges the agent with a fresh
+ * single-use nonce; the evidence must bind that nonce and the node key the agent presents, and
+ * pass the trust policy. The first trusted admission pins the node's key: a later admission with
+ * another key is refused (NODE_KEY_CHANGED) before its evidence is even appraised.
+ */
+export class AttestationGate implements Admission {
+  private readonly nonces: NonceIssuer;
+  private readonly pinned = new Map<string, string>();
+
+  constructor(
+    private readonly policy: TrustPolicy,
+    nonces: NonceIssuerOptions = {},
+  ) {
+    this.nonces = new NonceIssuer(nonces);
+  }
+
+  async admit(agent: AgentHandle): Promise<AttestationReport> {
+    const { nonce } = this.nonces.issue();
+    const { evidence, publicKey } = await agent.evidence(nonce);
+    const key = Buffer.from(publicKey).toString("hex");
+    const pinned = this.pinned.get(agent.id);
+    if (pinned !== undefined && pinned !== key)
+      throw new CoordinatorError("NODE_KEY_CHANGED", `node ${agent.id} presented a different key`);
+    const { report } = await appraiseEvidence(evidence, {
+      policy: this.policy,
+      binding: { nonce, publicKey },
+      nonceIssuer: this.nonces,
+      nodeId: agent.id,
+    });
+    // Pinned only once trusted: an impostor's failed first attempt must not lock the real node out.
+    if (report.status === "TRUSTED") this.pinned.set(agent.id, key);
+    return report;
+  }
+
+  /** The node key pinned for `nodeId` (hex), if it was admitted. */
+  pinnedKey(nodeId: string): string | undefined {
+    return this.pinned.get(nodeId);
+  }
+}

@@ -1,0 +1,12 @@
+import { EnclaveError } from "../errors.js";
+
+/** Codes of the coordinator's own errors. */
+export type CoordinatorErrorCode =
+  /** An agent presented a node key other than the one pinned at its first trusted admission. */
+  | "NODE_KEY_CHANGED"
+  /** The job's privacy mechanism and the strategy the coordinator was given do not match. */
+  | "PRIVACY_MECHANISM_MISMATCH"
+  /** A seeded random source where the OS CSPRNG is required (client sampling). */
+  | "INSECURE_RANDOM";
+
+export class CoordinatorError extends EnclaveError<CoordinatorErrorCode> {}
