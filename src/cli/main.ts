@@ -9,6 +9,8 @@ import { registerBudgetCommand } from "./commands/budget.js";
 import { registerAgentCommand } from "./commands/agent.js";
 import { registerInferenceCommands } from "./commands/inference.js";
 import { registerLedgerCommand } from "./commands/ledger.js";
+import { registerIdentityCommands } from "./commands/identity.js";
+import { registerCoordinatorCommands } from "./commands/coordinator.js";
 
 export function buildProgram(): Command {
   const program = new Command("enclave")
@@ -24,6 +26,8 @@ export function buildProgram(): Command {
   registerAgentCommand(program);
   registerInferenceCommands(program);
   registerLedgerCommand(program);
+  registerIdentityCommands(program);
+  registerCoordinatorCommands(program);
   return program;
 }
 

@@ -1,0 +1,188 @@
+import { readFile } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import type { Command } from "commander";
+import { HOST_API_HOST, startHostApi } from "../../host/host-api.js";
+import { MemoryJobDirectory, parseJobText } from "../../host/job-directory.js";
+import { IdentityError } from "../../identity/errors.js";
+import { loadKit, type Kit } from "../../identity/kit.js";
+import { RevocationList } from "../../identity/revocation.js";
+import { createLogger } from "../../logging/logger.js";
+import { adminClient } from "../../sdk/admin-client.js";
+import { ConnectError } from "@connectrpc/connect";
+import { EnclaveError } from "../../errors.js";
+import { numberFlag } from "../flags.js";
+import type { JobStatus } from "../../gen/agent/v1/job_pb.js";
+
+const article = (role: string) => (role === "admin" ? `an ${role}` : `a ${role}`);
+
+async function kitAs(dir: string, role: Kit["identity"]["role"]): Promise<Kit> {
+  const kit = await loadKit(resolve(dir));
+  if (kit.identity.role !== role)
+    throw new IdentityError(
+      "KIT_INVALID",
+      `--kit: this is ${article(kit.identity.role)} kit; this command needs ${article(role)} kit`,
+    );
+  return kit;
+}
+
+/** A refused or failed RPC as the CLI's typed error: the server's code and message, nothing else. */
+function rpcError(err: unknown): EnclaveError {
+  if (err instanceof ConnectError)
+    return new EnclaveError(String(err.metadata.get("enclave-error-code") ?? "RPC_FAILED"), err.rawMessage);
+  return err instanceof EnclaveError
+    ? err
+    : new EnclaveError("RPC_FAILED", "the call to the coordinator failed");
+}
+
+const jobJson = (j: JobStatus) => ({
+  job_id: j.jobId,
+  status: j.status,
+  rounds_completed: j.roundsCompleted,
+  rounds: j.rounds,
+  reason: j.reason,
+  model_sha256: j.modelSha256,
+  submitted_at: j.submittedAt,
+});
+
+const line = (j: JobStatus) =>
+  `${j.jobId}  ${j.status.padEnd(24)} ${j.roundsCompleted}/${j.rounds}${j.reason ? `  ${j.reason}` : ""}`;
+
+export function registerCoordinatorCommands(program: Command): void {
+  program
+    .command("coordinator")
+    .description("serve the project's host API (mTLS, agent.v1.AgentService) from a coordinator kit")
+    .requiredOption("--kit <dir>", "the coordinator's startup kit")
+    .option("--workspace <dir>", "the coordinator's workspace", "./coordinator-workspace")
+    .option("--host <host>", "address to listen on", HOST_API_HOST)
+    .option(
+      "--port <n>",
+      "port (default: the kit's coordinator port)",
+      numberFlag({ integer: true, min: 0, max: 65535 }),
+    )
+    .option("--revocations <file>", "the CA's revoked.json (default: <kit>/revoked.json)")
+    .option("--log-level <level>", "fatal|error|warn|info|debug", "info")
+    .action(
+      async (o: {
+        kit: string;
+        workspace: string;
+        host: string;
+        port?: number;
+        revocations?: string;
+        logLevel: string;
+      }) => {
+        const kit = await kitAs(o.kit, "coordinator");
+        const logger = createLogger({ level: o.logLevel as never, name: "coordinator" });
+        const revocations = new RevocationList(
+          resolve(o.revocations ?? join(kit.dir, "revoked.json")),
+          kit.caPem,
+        );
+        const api = await startHostApi({
+          credential: kit.credential,
+          caPem: kit.caPem,
+          jobs: new MemoryJobDirectory(),
+          host: o.host,
+          port: o.port ?? kit.config.coordinator.port,
+          isRevoked: (serial) => revocations.isRevoked(serial),
+          logger,
+        });
+        process.stdout.write(
+          JSON.stringify({ listening: { host: o.host, port: api.port }, project: kit.config.project }) + "\n",
+        );
+        logger.warn(
+          { code: "JOBS_NOT_RUN" },
+          "this build queues and reports jobs but does not yet run them on agents (the agent session is not served)",
+        );
+        await new Promise<void>((done) => {
+          const stop = () => void api.close().then(done);
+          process.once("SIGINT", stop);
+          process.once("SIGTERM", stop);
+        });
+      },
+    );
+
+  const withAdmin = (name: string, description: string) =>
+    program
+      .command(name)
+      .description(description)
+      .requiredOption("--kit <dir>", "an admin's startup kit")
+      .option("--endpoint <url>", "the coordinator (default: the one the kit names)")
+      .option("--json", "print JSON");
+
+  withAdmin("submit", "submit a FederationJob file (JSON or YAML); prints its job id")
+    .argument("<job-file>")
+    .action(async (file: string, o: { kit: string; endpoint?: string; json?: boolean }) => {
+      const kit = await kitAs(o.kit, "admin");
+      let text: string;
+      try {
+        text = await readFile(file, "utf8");
+      } catch (err) {
+        throw new EnclaveError(
+          "INPUT_UNREADABLE",
+          `job file cannot be read (${(err as NodeJS.ErrnoException).code ?? "error"})`,
+        );
+      }
+      const job = parseJobText(text); // refused here, naming fields, before anything is sent
+      const r = await adminClient(kit, o.endpoint)
+        .submitJob({ jobJson: JSON.stringify(job) })
+        .catch((e: unknown) => {
+          throw rpcError(e);
+        });
+      process.stdout.write(o.json ? JSON.stringify({ job_id: r.jobId }) + "\n" : r.jobId + "\n");
+    });
+
+  withAdmin("status", "one job's status")
+    .argument("<job-id>")
+    .action(async (jobId: string, o: { kit: string; endpoint?: string; json?: boolean }) => {
+      const r = await adminClient(await kitAs(o.kit, "admin"), o.endpoint)
+        .getJob({ jobId })
+        .catch((e: unknown) => {
+          throw rpcError(e);
+        });
+      process.stdout.write(o.json ? JSON.stringify(jobJson(r.job!)) + "\n" : line(r.job!) + "\n");
+    });
+
+  withAdmin("jobs", "every job the coordinator knows, newest first").action(
+    async (o: { kit: string; endpoint?: string; json?: boolean }) => {
+      const r = await adminClient(await kitAs(o.kit, "admin"), o.endpoint)
+        .listJobs({})
+        .catch((e: unknown) => {
+          throw rpcError(e);
+        });
+      process.stdout.write(
+        o.json
+          ? JSON.stringify(
+              r.jobs.map((j) => ({ job_id: j.jobId, status: j.status, rounds_completed: j.roundsCompleted })),
+            ) + "\n"
+          : r.jobs.map(line).join("\n") + (r.jobs.length ? "\n" : ""),
+      );
+    },
+  );
+
+  withAdmin("abort", "stop a job")
+    .argument("<job-id>")
+    .action(async (jobId: string, o: { kit: string; endpoint?: string; json?: boolean }) => {
+      const r = await adminClient(await kitAs(o.kit, "admin"), o.endpoint)
+        .abortJob({ jobId })
+        .catch((e: unknown) => {
+          throw rpcError(e);
+        });
+      process.stdout.write(o.json ? JSON.stringify(jobJson(r.job!)) + "\n" : line(r.job!) + "\n");
+    });
+
+  withAdmin("watch", "stream a job's events until it ends (one JSON object per line with --json)")
+    .argument("<job-id>")
+    .action(async (jobId: string, o: { kit: string; endpoint?: string; json?: boolean }) => {
+      try {
+        for await (const { event } of adminClient(await kitAs(o.kit, "admin"), o.endpoint).watchJob({
+          jobId,
+        })) {
+          if (!event) continue;
+          process.stdout.write(
+            o.json ? event.eventJson + "\n" : `${event.type}${event.round ? ` round ${event.round}` : ""}\n`,
+          );
+        }
+      } catch (err) {
+        throw rpcError(err);
+      }
+    });
+}

@@ -1,0 +1,101 @@
+import { createPrivateKey, sign, verify, X509Certificate } from "node:crypto";
+import { existsSync, readFileSync, statSync, writeFileSync, renameSync } from "node:fs";
+import { z } from "zod";
+import { parseContract } from "../schemas/contract.js";
+import type { ProjectCa } from "./certificates.js";
+import { IdentityError } from "./errors.js";
+
+/** revoked.json: the serial numbers (lower-case hex) the project CA has revoked, signed by it. */
+const RevocationFile = z
+  .object({
+    format: z.literal("coreason-enclave-revocations/1"),
+    project: z.string().min(1),
+    serials: z.array(z.string().regex(/^[0-9a-f]{1,64}$/)),
+    updated_at: z.string().min(1),
+    /** The CA's signature over JSON.stringify({project, serials, updated_at}). */
+    signature: z.string().min(1),
+  })
+  .strict();
+
+const signedBytes = (project: string, serials: string[], updatedAt: string) =>
+  Buffer.from(JSON.stringify({ project, serials, updated_at: updatedAt }));
+
+/** Add `serials` to the CA's revocation list at `path` (created if missing), re-signed. */
+export function revokeSerials(path: string, ca: ProjectCa, serials: string[]): string[] {
+  const current = existsSync(path) ? readRevocations(path, ca.certPem) : [];
+  const all = [...new Set([...current, ...serials.map((s) => s.toLowerCase())])].sort();
+  const updatedAt = new Date().toISOString();
+  const signature = sign(
+    "sha256",
+    signedBytes(ca.project, all, updatedAt),
+    createPrivateKey(ca.keyPem),
+  ).toString("base64");
+  const body = {
+    format: "coreason-enclave-revocations/1",
+    project: ca.project,
+    serials: all,
+    updated_at: updatedAt,
+    signature,
+  };
+  writeFileSync(`${path}.tmp`, JSON.stringify(body, null, 2) + "\n");
+  renameSync(`${path}.tmp`, path);
+  return all;
+}
+
+/** The serials of a CA-signed revocation list; an unsigned or edited list is refused. */
+export function readRevocations(path: string, caPem: string): string[] {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch {
+    throw new IdentityError("KIT_INVALID", "revocation list cannot be read");
+  }
+  const f = parseContract(RevocationFile, JSON.parse(text), "revocation list");
+  const ok = verify(
+    "sha256",
+    signedBytes(f.project, f.serials, f.updated_at),
+    new X509Certificate(caPem).publicKey,
+    Buffer.from(f.signature, "base64"),
+  );
+  if (!ok) throw new IdentityError("KIT_INVALID", "revocation list is not signed by the project CA");
+  return f.serials;
+}
+
+/**
+ * A coordinator's view of the revocation list at `path`: re-read whenever the file changes, so a
+ * revocation takes effect at the next handshake. A missing file revokes nothing; a list that
+ * stops verifying keeps the last good one (and says so through `problem`).
+ */
+export class RevocationList {
+  private serials = new Set<string>();
+  private mtime = -1;
+  problem: string | null = null;
+
+  constructor(
+    private readonly path: string | undefined,
+    private readonly caPem: string,
+  ) {}
+
+  isRevoked(serialHex: string): boolean {
+    this.refresh();
+    return this.serials.has(serialHex.toLowerCase());
+  }
+
+  private refresh(): void {
+    if (!this.path) return;
+    let m: number;
+    try {
+      m = statSync(this.path).mtimeMs;
+    } catch {
+      return;
+    }
+    if (m === this.mtime) return;
+    try {
+      this.serials = new Set(readRevocations(this.path, this.caPem));
+      this.mtime = m;
+      this.problem = null;
+    } catch (err) {
+      this.problem = err instanceof Error ? err.message : "unreadable";
+    }
+  }
+}

@@ -1,0 +1,175 @@
+// `enclave provision`, `enclave coordinator` and the admin verbs as separate OS processes on
+// loopback: the coordinator serves its host API from its kit; an admin kit submits, lists,
+// reads and aborts jobs; an edited kit and a revoked certificate are refused; a client without
+// a certificate gets only /ping.
+import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { readFileSync, writeFileSync, mkdtempSync, rmSync, cpSync } from "node:fs";
+import { request } from "node:https";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { createInterface } from "node:readline";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+const REPO = fileURLToPath(new URL("../../", import.meta.url));
+const MAIN = join(REPO, "dist", "cli", "main.js");
+
+function enclave(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [MAIN, ...args], { timeout: 60_000 }, (error, out, err) =>
+      resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, out, err }),
+    );
+  });
+}
+
+function get(
+  port: number,
+  ca: string,
+  path: string,
+  method = "GET",
+): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      { host: "127.0.0.1", port, path, method, ca, servername: "localhost", agent: false },
+      (res) => {
+        let body = "";
+        res.on("data", (c) => (body += c));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+      },
+    );
+    req.on("error", reject);
+    req.end(method === "POST" ? "{}" : undefined);
+  });
+}
+
+const JOB = {
+  job_id: "1b4e28ba-2fa1-4d3b-a3f5-ef19b5a7633b",
+  clients: ["site-a", "site-b"],
+  min_clients: 2,
+  rounds: 5,
+  strategy: "FED_AVG",
+  privacy: { mechanism: "DP_SGD", noise_multiplier: 1.1, max_grad_norm: 1, target_epsilon: 3, delta: 1e-5 },
+  dataset_id: "breast-cancer-wisconsin.csv",
+  model_arch: "SimpleMLP",
+};
+
+describe("enclave coordinator and the admin verbs (real processes, mTLS on loopback)", () => {
+  let root: string;
+  let coordinator: ChildProcess;
+  let port: number;
+  let endpoint: string;
+  const kit = (name: string) => join(root, "kits", name);
+
+  beforeAll(async () => {
+    root = mkdtempSync(join(tmpdir(), "enclave-coord-"));
+    writeFileSync(
+      join(root, "project.yaml"),
+      "name: demo\ncoordinator: {host: localhost, port: 7339}\nsites: [site-a, site-b]\nadmins: [admin]\n",
+    );
+    const p = await enclave("provision", "--project", join(root, "project.yaml"), "--out", root, "--json");
+    expect(p.code, p.err).toBe(0);
+    expect(JSON.parse(p.out).kits.map((k: { participant: string }) => k.participant)).toEqual([
+      "coordinator",
+      "site-a",
+      "site-b",
+      "admin",
+    ]);
+    writeFileSync(join(root, "job.json"), JSON.stringify(JOB));
+    coordinator = spawn(
+      process.execPath,
+      [
+        MAIN,
+        "coordinator",
+        "--kit",
+        kit("coordinator"),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--revocations",
+        join(root, "ca", "revoked.json"),
+        "--log-level",
+        "warn",
+      ],
+      { stdio: ["ignore", "pipe", "pipe"] },
+    );
+    const first = await new Promise<string>((resolve, reject) => {
+      createInterface({ input: coordinator.stdout! }).once("line", resolve);
+      coordinator.once("exit", (code) => reject(new Error(`coordinator exited ${code}`)));
+    });
+    port = JSON.parse(first).listening.port;
+    endpoint = `https://localhost:${port}`;
+  });
+
+  afterAll(async () => {
+    if (coordinator.exitCode === null) {
+      const exited = new Promise((r) => coordinator.once("exit", r));
+      coordinator.kill("SIGTERM");
+      await exited;
+    }
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  it("a client without a certificate gets only /ping", async () => {
+    const ca = readFileSync(join(kit("admin"), "ca.pem"), "utf8");
+    expect(await get(port, ca, "/ping")).toEqual({ status: 200, body: "pong\n" });
+    expect((await get(port, ca, "/agent.v1.AgentService/ListJobs", "POST")).status).toBe(401);
+  });
+
+  it("submit --json prints the job id; jobs, status and abort report it", async () => {
+    const admin = ["--kit", kit("admin"), "--endpoint", endpoint, "--json"];
+    const s = await enclave("submit", ...admin, join(root, "job.json"));
+    expect(s.code, s.err).toBe(0);
+    expect(JSON.parse(s.out)).toEqual({ job_id: JOB.job_id });
+    const jobs = await enclave("jobs", ...admin);
+    expect(JSON.parse(jobs.out)).toEqual([{ job_id: JOB.job_id, status: "queued", rounds_completed: 0 }]);
+    const st = await enclave("status", ...admin, JOB.job_id);
+    expect(JSON.parse(st.out)).toMatchObject({ job_id: JOB.job_id, status: "queued", rounds: 5 });
+    const ab = await enclave("abort", ...admin, JOB.job_id);
+    expect(JSON.parse(ab.out)).toMatchObject({ status: "aborted" });
+    const missing = await enclave("status", ...admin, "no-such-job");
+    expect(missing.code).toBe(1);
+    expect(missing.err).toMatch(/\[JOB_NOT_FOUND\]/);
+  });
+
+  it("a bad job file is refused before anything is sent, naming the field", async () => {
+    writeFileSync(join(root, "bad.json"), JSON.stringify({ ...JOB, rounds: 0 }));
+    const r = await enclave("submit", "--kit", kit("admin"), "--endpoint", endpoint, join(root, "bad.json"));
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/\[VALIDATION_FAILED\]: invalid FederationJob: rounds: must be >= 1/);
+  });
+
+  it("refuses an edited admin kit, and a site kit for admin verbs", async () => {
+    const edited = join(root, "edited-admin");
+    cpSync(kit("admin"), edited, { recursive: true });
+    const config = join(edited, "kit.json");
+    writeFileSync(
+      config,
+      readFileSync(config, "utf8").replace('"host": "localhost"', '"host": "evil.example"'),
+    );
+    const r = await enclave("jobs", "--kit", edited, "--endpoint", endpoint);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(
+      /\[KIT_INVALID\]: startup kit refused: kit\.json was changed after the project CA signed it/,
+    );
+    const site = await enclave("jobs", "--kit", kit("site-a"), "--endpoint", endpoint);
+    expect(site.err).toMatch(/\[KIT_INVALID\]: --kit: this is a site kit; this command needs an admin kit/);
+  });
+
+  it("refuses a revoked admin certificate at its next handshake", async () => {
+    const before = await enclave("jobs", "--kit", kit("admin"), "--endpoint", endpoint, "--json");
+    expect(before.code).toBe(0);
+    const rv = await enclave(
+      "revoke",
+      "--ca",
+      join(root, "ca"),
+      "--cert",
+      join(kit("admin"), "cert.pem"),
+      "--json",
+    );
+    expect(rv.code, rv.err).toBe(0);
+    const after = await enclave("jobs", "--kit", kit("admin"), "--endpoint", endpoint, "--json");
+    expect(after.code).toBe(1);
+    expect(after.out).toBe("");
+  });
+});
