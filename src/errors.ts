@@ -8,6 +8,9 @@
  */
 import type { AgentErrorCode } from "./agent/errors.js";
 import type { CoordinatorErrorCode } from "./coordinator/errors.js";
+import type { HostErrorCode } from "./host/errors.js";
+import type { IdentityErrorCode } from "./identity/errors.js";
+import type { InferenceErrorCode } from "./inference/errors.js";
 import type { ProtocolErrorCode } from "./federation/errors.js";
 import type { SimulationErrorCode } from "./simulation/errors.js";
 import type { AggregationErrorCode } from "./strategies/errors.js";
@@ -23,6 +26,9 @@ export type ErrorCode =
   | CoreErrorCode
   | AgentErrorCode
   | CoordinatorErrorCode
+  | HostErrorCode
+  | IdentityErrorCode
+  | InferenceErrorCode
   | ProtocolErrorCode
   | SimulationErrorCode
   | AggregationErrorCode;

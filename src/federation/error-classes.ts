@@ -8,6 +8,9 @@ import { AttestationError, EvidenceFormatError } from "../attestation/types.js";
 import { CoordinatorError } from "../coordinator/errors.js";
 import { DatasetError } from "../data/dataset-error.js";
 import { EnclaveError, ValidationError } from "../errors.js";
+import { InferenceError } from "../inference/errors.js";
+import { HostError } from "../host/errors.js";
+import { IdentityError } from "../identity/errors.js";
 import { SafetensorsError } from "../model/safetensors.js";
 import { AccountantError } from "../privacy/accountant/accountant.js";
 import { PrivacyBudgetExhaustedError } from "../privacy/guard.js";
@@ -27,6 +30,9 @@ EnclaveError.register(
   CoordinatorError,
   ProtocolError,
   SimulationError,
+  InferenceError,
+  HostError,
+  IdentityError,
   AggregationError,
   StrategyArgumentError,
   PrivacyBudgetExhaustedError,

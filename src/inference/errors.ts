@@ -1,4 +1,4 @@
-import { EnclaveError } from "../errors.js";
+import { EnclaveError, type WireError } from "../errors.js";
 
 /**
  * Stable codes of the confidential-inference path. A server sends `{code, message}` in its error
@@ -42,13 +42,17 @@ export class InferenceError extends EnclaveError {
     super(code, message, options);
   }
 
-  /** What crosses the wire: the code and the (data-free) message. */
-  toWire(): { code: InferenceErrorCode; message: string } {
-    return { code: this.code, message: this.message };
+  /** What crosses the wire: the class, the code and the (data-free) message. */
+  override toWire(): WireError & { code: InferenceErrorCode } {
+    return { name: this.name, code: this.code, message: this.message };
   }
 
   /** Rebuild a peer's error; an unknown code becomes INTERNAL rather than an unchecked string. */
-  static fromWire(wire: { code?: unknown; message?: unknown }): InferenceError {
+  static override fromWire(input: unknown): InferenceError {
+    const wire = (typeof input === "object" && input !== null ? input : {}) as {
+      code?: unknown;
+      message?: unknown;
+    };
     const code = typeof wire.code === "string" && KNOWN.has(wire.code) ? wire.code : "INTERNAL";
     const message =
       typeof wire.message === "string" ? wire.message.slice(0, 1000) : "error without a message";
