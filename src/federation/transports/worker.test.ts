@@ -108,7 +108,7 @@ describe("WorkerAgent: an agent in a worker thread behind the same AgentHandle",
   });
 
   it("a Data Sentry refusal keeps its class and its fields across the thread", async () => {
-    const t = task({ mechanism: "DP_SGD" }, "../outside.csv");
+    const t = task({ mechanism: "DP_SGD" }, "not-in-the-data-root.csv");
     const inWorker = await failure(worker.probe(t));
     expect(inWorker).toEqual(await failure(local.probe(t)));
     expect(inWorker.cls).toBe(DatasetError);
