@@ -11,6 +11,7 @@ import { createServer } from "node:http2";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
+import { TextDecoder, TextEncoder } from "node:util";
 import { EventStreamCodec } from "@smithy/eventstream-codec";
 import { parseTrustPolicy } from "../dist/attestation/policy/load.js";
 import { SimulatedProvider } from "../dist/attestation/providers/software.js";
@@ -238,7 +239,7 @@ async function chatBench(say, records) {
   const direct = [];
   for (let i = 0; i < 40; i++) {
     const t0 = performance.now();
-    for await (const ev of upstream.converse({ messages }, creds, new AbortController().signal)) {
+    for await (const ev of upstream.converse({ messages }, creds, globalThis.AbortSignal.timeout(60_000))) {
       if (ev.type === "text") {
         direct.push(performance.now() - t0);
         break;

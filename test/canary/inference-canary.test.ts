@@ -7,6 +7,7 @@ import { describe, expect, it } from "vitest";
 import { parseTrustPolicy } from "../../src/attestation/policy/load.js";
 import { SimulatedProvider } from "../../src/attestation/providers/software.js";
 import { ConfidentialClient } from "../../src/inference/client.js";
+import { FramedConnection } from "../../src/inference/framing.js";
 import { Predictor } from "../../src/inference/predictor.js";
 import { b64encode } from "../../src/inference/protocol.js";
 import { seal } from "../../src/inference/sealing.js";
@@ -103,15 +104,15 @@ describe("confidential inference canaries", () => {
         "PREDICT",
       );
       sealed[33] ^= 1;
-      const { FramedConnection } = await import("../../src/inference/framing.js");
       const conn = new FramedConnection(raw);
       await conn.send({ command: "PREDICT", sealed: b64encode(sealed) });
       errors.push(JSON.stringify(await conn.next()));
       conn.close();
       // The local-model upstream refusing a canary-bearing message says so without the message.
-      await new LocalModelUpstream(predictor)
-        .converse({ messages: [{ role: "user", content: chatCanary }] })
-        [Symbol.asyncIterator]()
+      const refused = new LocalModelUpstream(predictor).converse({
+        messages: [{ role: "user", content: chatCanary }],
+      });
+      await refused[Symbol.asyncIterator]()
         .next()
         .catch((e: Error) => errors.push(e.message));
 

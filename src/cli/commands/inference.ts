@@ -15,6 +15,7 @@ import { formatEndpoint, parseEndpoint, type Endpoint } from "../../inference/tr
 import { transportFor, VMADDR_CID_ANY } from "../../inference/vsock-transport.js";
 import { createLogger, type LogLevel } from "../../logging/logger.js";
 import { choiceFlag, numberFlag } from "../flags.js";
+import { untilSignal } from "../signals.js";
 import { DETECT_ROOT_ENV } from "./agent.js";
 
 /** The largest rows file `infer` / `predict` read. */
@@ -39,18 +40,6 @@ function printPredictions(predictions: Prediction[], classes: readonly string[] 
     (p, i) => `${i + 1}\t${p.label}\t${p.probabilities.map((v) => v.toFixed(6)).join("\t")}`,
   );
   process.stdout.write([header, ...lines].join("\n") + "\n");
-}
-
-function untilSignal(): Promise<NodeJS.Signals> {
-  return new Promise((resolveSignal) => {
-    const on = (signal: NodeJS.Signals) => {
-      process.off("SIGINT", on);
-      process.off("SIGTERM", on);
-      resolveSignal(signal);
-    };
-    process.on("SIGINT", on);
-    process.on("SIGTERM", on);
-  });
 }
 
 interface ServeFlags {

@@ -5,7 +5,7 @@ import {
   exceptionFrame,
   startFakeBedrock,
 } from "../../../test/support/bedrock-fake.js";
-import type { InferenceError } from "../errors.js";
+import { rejection } from "../../../test/support/inference.js";
 import type { ChatEvent, CloudCredentials } from "../upstream.js";
 import { BedrockUpstream } from "./bedrock.js";
 
@@ -24,15 +24,6 @@ async function collect(up: BedrockUpstream, c: CloudCredentials | null = creds):
   const out: ChatEvent[] = [];
   for await (const ev of up.converse(request, c, new AbortController().signal)) out.push(ev);
   return out;
-}
-
-async function failure(p: Promise<unknown>): Promise<InferenceError> {
-  return p.then(
-    () => {
-      throw new Error("expected a failure");
-    },
-    (e) => e as InferenceError,
-  );
 }
 
 describe("Bedrock ConverseStream upstream against a loopback event-stream server", () => {
@@ -68,7 +59,7 @@ describe("Bedrock ConverseStream upstream against a loopback event-stream server
     fake = await startFakeBedrock(() => ({ frames: [frames[0], frames[1], bad, ...frames.slice(3)] }));
     const up = new BedrockUpstream({ modelId: "m", endpoint: fake.url });
     const seen: ChatEvent[] = [];
-    const err = await failure(
+    const err = await rejection(
       (async () => {
         for await (const ev of up.converse(request, creds, new AbortController().signal)) seen.push(ev);
       })(),
@@ -84,7 +75,7 @@ describe("Bedrock ConverseStream upstream against a loopback event-stream server
         exceptionFrame("modelStreamErrorException", "leaked prompt text"),
       ],
     }));
-    const err = await failure(collect(new BedrockUpstream({ modelId: "m", endpoint: fake.url })));
+    const err = await rejection(collect(new BedrockUpstream({ modelId: "m", endpoint: fake.url })));
     expect(err.code).toBe("UPSTREAM_FAILED");
     expect(err.message).toMatch(/ModelStreamErrorException|modelStreamErrorException/);
     expect(err.message).not.toMatch(/leaked prompt text/);
@@ -92,11 +83,11 @@ describe("Bedrock ConverseStream upstream against a loopback event-stream server
 
   it("reports an HTTP refusal by status, and refuses to run without pushed credentials", async () => {
     fake = await startFakeBedrock(() => ({ status: 403 }));
-    const err = await failure(collect(new BedrockUpstream({ modelId: "m", endpoint: fake.url })));
+    const err = await rejection(collect(new BedrockUpstream({ modelId: "m", endpoint: fake.url })));
     expect(err.code).toBe("UPSTREAM_FAILED");
     expect(err.message).toMatch(/HTTP 403/);
     expect(
-      (await failure(collect(new BedrockUpstream({ modelId: "m", endpoint: fake.url }), null))).code,
+      (await rejection(collect(new BedrockUpstream({ modelId: "m", endpoint: fake.url }), null))).code,
     ).toBe("NO_CREDENTIALS");
   });
 });

@@ -6,7 +6,7 @@ import { parseTrustPolicy } from "../../attestation/policy/load.js";
 import { SimulatedProvider } from "../../attestation/providers/software.js";
 import { decodeModelFile } from "../../model/model-file.js";
 import { answerFrames, startFakeBedrock } from "../../../test/support/bedrock-fake.js";
-import { breastCancerModelFile, breastCancerRows } from "../../../test/support/inference.js";
+import { breastCancerModelFile, breastCancerRows, drainChat } from "../../../test/support/inference.js";
 import { ConfidentialClient } from "../client.js";
 import { Predictor } from "../predictor.js";
 import { InferenceServer } from "../server.js";
@@ -64,15 +64,9 @@ describe("CHAT_STREAM through the enclave", () => {
       expiration: new Date(Date.now() + 900_000).toISOString(),
       region: "eu-west-1",
     });
-    const pieces: string[] = [];
-    const it = client.chatStream(conversation);
-    let r = await it.next();
-    while (!r.done) {
-      pieces.push(r.value);
-      r = await it.next();
-    }
+    const { pieces, summary } = await drainChat(client.chatStream(conversation));
     expect(pieces).toEqual(["Acetyl", "salicylic ", "acid."]);
-    expect(r.value).toMatchObject({
+    expect(summary).toMatchObject({
       chunks: 3,
       stopReason: "end_turn",
       usage: { input_tokens: 9, output_tokens: 3 },
