@@ -38,3 +38,13 @@ export {
   type EnclaveClientOptions,
   type EnclaveMode,
 } from "./enclave-client.js";
+export { BedrockUpstream, type BedrockUpstreamOptions } from "./upstreams/bedrock.js";
+export { LocalModelUpstream } from "./upstreams/local-model.js";
+export {
+  CredentialRefresher,
+  ImdsCredentialSource,
+  type CredentialSource,
+  type ImdsOptions,
+  type RefresherOptions,
+  type RefresherHealth,
+} from "./credential-refresher.js";

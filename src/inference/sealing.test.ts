@@ -1,19 +1,11 @@
 import { createCipheriv, randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
+import { rejection } from "../../test/support/inference.js";
 import { InferenceError } from "./errors.js";
 import { HpkeKeyPair, SEAL_CONTEXTS, seal, StreamSealer, type SealContext } from "./sealing.js";
 
 const contexts = Object.keys(SEAL_CONTEXTS) as SealContext[];
 const msg = new TextEncoder().encode("the secret molecule: CC(=O)OC1=CC=CC=C1C(=O)O");
-
-async function rejection(p: Promise<unknown>): Promise<InferenceError> {
-  try {
-    await p;
-  } catch (err) {
-    return err as InferenceError;
-  }
-  throw new Error("expected a rejection");
-}
 
 describe("HPKE sealing", () => {
   it("opens what was sealed to the key for the same context", async () => {

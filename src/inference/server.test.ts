@@ -5,10 +5,14 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SimulatedProvider } from "../attestation/providers/software.js";
 import { parseTrustPolicy } from "../attestation/policy/load.js";
-import { breastCancerModelFile, breastCancerRows } from "../../test/support/inference.js";
+import {
+  breastCancerModelFile,
+  breastCancerRows,
+  drainChat,
+  rejection,
+} from "../../test/support/inference.js";
 import { decodeModelFile } from "../model/model-file.js";
 import { ConfidentialClient } from "./client.js";
-import { InferenceError } from "./errors.js";
 import { encodeFrame, FramedConnection } from "./framing.js";
 import { Predictor } from "./predictor.js";
 import { b64encode } from "./protocol.js";
@@ -39,15 +43,6 @@ let listener: Listener;
 let endpoint: string;
 let predictor: Predictor;
 const upstream = new ScriptedUpstream(["Aspirin ", "is ", "acetylsalicylic acid."]);
-
-async function rejection(p: Promise<unknown>): Promise<InferenceError> {
-  try {
-    await p;
-  } catch (err) {
-    return err as InferenceError;
-  }
-  throw new Error("expected a rejection");
-}
 
 /** A raw framed connection for sending what a well-behaved client never would. */
 async function raw(): Promise<FramedConnection> {
@@ -217,15 +212,8 @@ describe("the enclave server and its client over a Unix socket", () => {
     await client.setCredentials({ access_key_id: "AKIA-test", secret_access_key: "s3cret", expiration });
     expect(await client.health()).toMatchObject({ has_credentials: true, credentials_expire_at: expiration });
 
-    const pieces: string[] = [];
-    const it = client.chatStream(conversation);
-    let r = await it.next();
-    while (!r.done) {
-      pieces.push(r.value);
-      r = await it.next();
-    }
+    const { pieces, summary } = await drainChat(client.chatStream(conversation));
     expect(pieces).toEqual(["Aspirin ", "is ", "acetylsalicylic acid."]);
-    const summary = r.value;
     expect(summary).toMatchObject({
       chunks: 3,
       stopReason: "end_turn",

@@ -269,7 +269,8 @@ export class InferenceServer {
     const storageKey = req.storage_key ? b64decode(req.storage_key) : replyKey;
     const sealer = await StreamSealer.to(replyKey, "response");
     const abort = new AbortController();
-    conn.socket.once("close", () => abort.abort());
+    const onClose = () => abort.abort();
+    conn.socket.once("close", onClose);
     let chunks = 0;
     let answer = "";
     let stopReason = "unknown";
@@ -299,6 +300,7 @@ export class InferenceServer {
         }
       }
     } finally {
+      conn.socket.off("close", onClose);
       abort.abort();
     }
     const trailer = await sealer.seal(

@@ -4,6 +4,8 @@ import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parseTrustPolicy } from "../../src/attestation/policy/load.js";
+import { ConfidentialClient } from "../../src/inference/client.js";
 import { createEnclaveClient } from "../../src/inference/enclave-client.js";
 import { encodeFrame } from "../../src/inference/framing.js";
 import { BIN, REPO } from "../canary/canary.js";
@@ -98,6 +100,8 @@ beforeAll(async () => {
     "--socket",
     socketPath,
     "--simulation",
+    "--chat",
+    "local",
     "--log-level",
     "warn",
   ]);
@@ -137,6 +141,27 @@ describe("enclave serve / infer / predict", () => {
     // Independent of our code: the CSV's own labels. A DP model of this data is right on >= 90% of rows.
     const correct = predictions.filter((p, i) => p.label === truth[i]).length;
     expect(correct / truth.length).toBeGreaterThanOrEqual(0.9);
+  });
+
+  it("serve --chat local streams our own model's answer to a sealed conversation, offline", async () => {
+    const client = await ConfidentialClient.connect(`unix:${socketPath}`, {
+      policy: parseTrustPolicy({ allow_simulated: true }),
+    });
+    try {
+      const rows = readFileSync(rowsFile, "utf8");
+      const summary = await client.chat([{ role: "user", content: rows }]);
+      const local = JSON.parse(
+        (await run(["predict", "--model", model, "--input", rowsFile, "--json"])).stdout,
+      );
+      const labels = summary.text
+        .trim()
+        .split("\n")
+        .map((l) => l.split(" ")[2]);
+      expect(labels).toEqual(local.predictions.map((p: { label: string }) => p.label));
+      expect(summary.chunks).toBe(labels.length);
+    } finally {
+      client.close();
+    }
   });
 
   it("mock mode (ENCLAVE_MODE=mock) answers exactly as predict does", async () => {

@@ -8,6 +8,8 @@ import { Network } from "../../src/model/network.js";
 import { SeededRandom } from "../../src/random.js";
 import { kernels } from "../../src/tensor/backend.js";
 import { encodeModelFile } from "../../src/model/model-file.js";
+import type { ChatSummary } from "../../src/inference/client.js";
+import type { InferenceError } from "../../src/inference/errors.js";
 
 /** the bundled breast-cancer data as a model file. */
 export const DATA_DIR = fileURLToPath(new URL("../../data/", import.meta.url));
@@ -30,4 +32,25 @@ export function breastCancerRows(n: number, options: { dropLabel?: boolean } = {
     .slice(0, n + 1);
   if (!options.dropLabel) return lines.join("\n") + "\n";
   return lines.map((l) => l.slice(0, l.lastIndexOf(","))).join("\n") + "\n";
+}
+
+/** The error a promise rejects with (fails the test when it resolves). */
+export async function rejection(p: Promise<unknown>): Promise<InferenceError> {
+  try {
+    await p;
+  } catch (err) {
+    return err as InferenceError;
+  }
+  throw new Error("expected a rejection");
+}
+
+/** Every chunk of a chat stream, and the summary it returns at the end. */
+export async function drainChat(
+  it: AsyncGenerator<string, ChatSummary>,
+): Promise<{ pieces: string[]; summary: ChatSummary }> {
+  const pieces: string[] = [];
+  for (let r = await it.next(); ; r = await it.next()) {
+    if (r.done) return { pieces, summary: r.value };
+    pieces.push(r.value);
+  }
 }

@@ -4,6 +4,7 @@ import { loadAgentConfig } from "../../agent/agent-config-file.js";
 import { agentMode, startAgentProcess } from "../../agent/agent-process.js";
 import { createLogger, type LogLevel } from "../../logging/logger.js";
 import { choiceFlag, numberFlag } from "../flags.js";
+import { untilSignal } from "../signals.js";
 
 interface AgentFlags {
   workspace: string;
@@ -20,19 +21,6 @@ interface AgentFlags {
  * evidence (evidence from a fake root does not verify).
  */
 export const DETECT_ROOT_ENV = "ENCLAVE_TEE_DETECT_ROOT";
-
-function untilSignal(): Promise<NodeJS.Signals> {
-  return new Promise((resolveSignal) => {
-    const on = (signal: NodeJS.Signals) => {
-      // One graceful shutdown; a second signal gets the default action (terminate now).
-      process.off("SIGINT", on);
-      process.off("SIGTERM", on);
-      resolveSignal(signal);
-    };
-    process.on("SIGINT", on);
-    process.on("SIGTERM", on);
-  });
-}
 
 export function registerAgentCommand(program: Command): void {
   program

@@ -8,10 +8,14 @@ import { agentMode } from "../../agent/agent-process.js";
 import { ConfidentialClient } from "../../inference/client.js";
 import { Predictor, type Prediction } from "../../inference/predictor.js";
 import { InferenceServer } from "../../inference/server.js";
+import type { ChatUpstream } from "../../inference/upstream.js";
+import { BedrockUpstream } from "../../inference/upstreams/bedrock.js";
+import { LocalModelUpstream } from "../../inference/upstreams/local-model.js";
 import { formatEndpoint, parseEndpoint, type Endpoint } from "../../inference/transport.js";
 import { transportFor, VMADDR_CID_ANY } from "../../inference/vsock-transport.js";
 import { createLogger, type LogLevel } from "../../logging/logger.js";
 import { choiceFlag, numberFlag } from "../flags.js";
+import { untilSignal } from "../signals.js";
 import { DETECT_ROOT_ENV } from "./agent.js";
 
 /** The largest rows file `infer` / `predict` read. */
@@ -38,20 +42,11 @@ function printPredictions(predictions: Prediction[], classes: readonly string[] 
   process.stdout.write([header, ...lines].join("\n") + "\n");
 }
 
-function untilSignal(): Promise<NodeJS.Signals> {
-  return new Promise((resolveSignal) => {
-    const on = (signal: NodeJS.Signals) => {
-      process.off("SIGINT", on);
-      process.off("SIGTERM", on);
-      resolveSignal(signal);
-    };
-    process.on("SIGINT", on);
-    process.on("SIGTERM", on);
-  });
-}
-
 interface ServeFlags {
   model: string;
+  chat?: string;
+  bedrockEndpoint?: string;
+  region?: string;
   socket?: string;
   vsock?: number;
   port?: number;
@@ -68,6 +63,19 @@ function listenEndpoint(f: ServeFlags): Endpoint {
   if (f.socket !== undefined) return { kind: "unix", path: resolve(f.socket) };
   if (f.vsock !== undefined) return { kind: "vsock", cid: VMADDR_CID_ANY, port: f.vsock };
   return { kind: "tcp", host: "127.0.0.1", port: f.port! };
+}
+
+function chatUpstream(f: ServeFlags, predictor: Predictor): ChatUpstream | undefined {
+  if (f.chat === undefined) return undefined;
+  if (f.chat === "local") return new LocalModelUpstream(predictor);
+  if (f.chat.startsWith("bedrock:") && f.chat.length > "bedrock:".length) {
+    return new BedrockUpstream({
+      modelId: f.chat.slice("bedrock:".length),
+      region: f.region,
+      endpoint: f.bedrockEndpoint,
+    });
+  }
+  throw new EnclaveError("FLAGS_INVALID", "--chat must be bedrock:MODEL_ID or local");
 }
 
 function registerServe(program: Command): void {
@@ -88,6 +96,12 @@ function registerServe(program: Command): void {
       "listen on loopback TCP 127.0.0.1 (0: any free port)",
       numberFlag({ integer: true, min: 0, max: 65535 }),
     )
+    .option(
+      "--chat <upstream>",
+      "CHAT_STREAM upstream: bedrock:MODEL_ID (credentials via SET_CREDENTIALS) or local (the --model, offline)",
+    )
+    .option("--region <r>", "Bedrock region when the pushed credentials name none")
+    .option("--bedrock-endpoint <url>", "Bedrock Runtime endpoint override (e.g. a VPC endpoint)")
     .option("--simulation", "no TEE needed: simulated attestation (no hardware protection)", false)
     .option(
       "--insecure",
@@ -109,6 +123,7 @@ function registerServe(program: Command): void {
       const server = await InferenceServer.create({
         provider,
         predictor,
+        chat: chatUpstream(f, predictor),
         mode: mode === "HARDWARE" ? provider.kind : mode.toLowerCase(),
         logger,
       });
