@@ -9,7 +9,6 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stringify as toYaml } from "yaml";
 import { computeEpsilon } from "../privacy/accountant/index.js";
-import { emptyLedgerCopier } from "../../test/support/ledger-template.js";
 
 const REPO = fileURLToPath(new URL("../../", import.meta.url));
 const CLI = join(REPO, "bin", "enclave.js");
@@ -48,17 +47,12 @@ function enclave(args: string[], cwd: string): Promise<Cli> {
 
 describe("enclave simulate --job", () => {
   let root: string;
-  let seedLedgers: (out: string) => void;
 
   beforeAll(async () => {
     expect(existsSync(join(REPO, "dist", "cli", "main.js")), "dist/ is missing: run `npm run build`").toBe(
       true,
     );
     root = mkdtempSync(join(tmpdir(), "enclave-cli-"));
-    const seed = await emptyLedgerCopier(root);
-    seedLedgers = (out) => {
-      for (const id of job.clients) seed(join(out, "agents", id));
-    };
 
     writeFileSync(join(root, "job.json"), JSON.stringify(job, null, 2));
     writeFileSync(join(root, "job.yaml"), toYaml(job));
@@ -68,7 +62,6 @@ describe("enclave simulate --job", () => {
 
   it("runs a JSON job as written and prints one JSON summary", async () => {
     const out = join(root, "from-json");
-    seedLedgers(out);
     const r = await enclave(["simulate", "--job", "job.json", "--seed", "4", "--json", "--out", out], root);
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
@@ -115,7 +108,6 @@ describe("enclave simulate --job", () => {
 
   it("runs the same job from YAML to the same model", async () => {
     const out = join(root, "from-yaml");
-    seedLedgers(out);
     const r = await enclave(["simulate", "--job", "job.yaml", "--seed", "4", "--json", "--out", out], root);
     expect(r.code).toBe(0);
     const fromYaml = JSON.parse(readFileSync(join(out, "summary.json"), "utf8"));

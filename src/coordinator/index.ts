@@ -1,0 +1,5 @@
+// `coreason-enclave/coordinator`: the federated rounds, the attestation gate's inputs and client-level DP.
+export * from "./coordinator.js";
+export * from "./client-level-dp.js";
+export type { BoundEvidence } from "../federation/agent-handle.js";
+export type * from "../federation/task.js";
