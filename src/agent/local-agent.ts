@@ -78,7 +78,9 @@ export class LocalAgent implements AgentHandle {
   }
 
   static async start(o: LocalAgentOptions): Promise<LocalAgent> {
-    const db = o.database ?? (await openDatabase({ workspace: o.workspace, url: o.databaseUrl, memory: o.memoryDatabase }));
+    const db =
+      o.database ??
+      (await openDatabase({ workspace: o.workspace, url: o.databaseUrl, memory: o.memoryDatabase }));
     try {
       const ledger = await BudgetLedger.open(db);
       const service = new AgentService(o.id);

@@ -14,7 +14,8 @@ export function buildProgram(): Command {
   const program = new Command("enclave")
     .description("coreason-enclave: confidential, differentially private federated learning")
     .version("0.1.0")
-    .showHelpAfterError();
+    // The error and one pointer, not the whole help (inherited by every verb registered below).
+    .showHelpAfterError("(run with --help for usage)");
   registerSchemasCommand(program);
   registerTrainCommand(program);
   registerSimulateCommand(program);
@@ -30,6 +31,7 @@ export function buildProgram(): Command {
 /** Errors print their stable code and message only: never a stack with data in it. */
 export async function runCli(argv: string[]): Promise<number> {
   const program = buildProgram().exitOverride();
+  for (const verb of program.commands) verb.exitOverride(); // a verb's usage error returns its code too
   try {
     await program.parseAsync(argv);
     return typeof process.exitCode === "number" ? process.exitCode : 0;
