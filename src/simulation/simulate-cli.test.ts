@@ -116,6 +116,38 @@ describe("enclave simulate --job", () => {
     expect(fromYaml.model_sha256).toBe(fromJson.model_sha256);
   });
 
+  it("fills a fresh job id and the calibrated noise when the job file omits them, and says so", async () => {
+    const { job_id: _id, ...rest } = job;
+    const { noise_multiplier: _sigma, ...privacy } = job.privacy;
+    void _id;
+    void _sigma;
+    writeFileSync(join(root, "short.json"), JSON.stringify({ ...rest, clients: ["a", "b", "c"], privacy }));
+    const out = join(root, "short-out");
+    const r = await enclave(["simulate", "--job", "short.json", "--workers", "3", "--out", out], root);
+    expect(r.code, r.stderr).toBe(0);
+    const written = JSON.parse(readFileSync(join(out, "job.json"), "utf8"));
+    expect(written.job_id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(r.stderr).toContain(`job_id not in the job file: generated ${written.job_id}`);
+    expect(r.stderr).toMatch(
+      new RegExp(
+        `noise_multiplier not in the job file: calibrated to ${written.privacy.noise_multiplier.toFixed(4)} so the job fits target epsilon 4`,
+      ),
+    );
+    // Calibrated to the job's own target: the sites end close to it and never above.
+    const summary = JSON.parse(readFileSync(join(out, "summary.json"), "utf8"));
+    for (const c of summary.clients)
+      (expect(c.epsilon).toBeGreaterThan(3.5), expect(c.epsilon).toBeLessThanOrEqual(4));
+    // One site order on every round line, whatever order the three worker threads answered in.
+    const lines = r.stderr.split("\n").filter((l) => /^round +\d+\/3 /.test(l));
+    expect(lines).toHaveLength(3);
+    for (const line of lines)
+      expect([...line.slice(line.indexOf("ε:")).matchAll(/\b([abc]) [0-9.]+/g)].map((m) => m[1])).toEqual([
+        "a",
+        "b",
+        "c",
+      ]);
+  });
+
   it("refuses a bad job file naming every offending field, before writing anything", async () => {
     const bad = {
       ...job,
