@@ -135,8 +135,10 @@ describe("enclave simulate --job", () => {
     );
     // Calibrated to the job's own target: the sites end close to it and never above.
     const summary = JSON.parse(readFileSync(join(out, "summary.json"), "utf8"));
-    for (const c of summary.clients)
-      (expect(c.epsilon).toBeGreaterThan(3.5), expect(c.epsilon).toBeLessThanOrEqual(4));
+    for (const c of summary.clients) {
+      expect(c.epsilon).toBeGreaterThan(3.5);
+      expect(c.epsilon).toBeLessThanOrEqual(4);
+    }
     // One site order on every round line, whatever order the three worker threads answered in.
     const lines = r.stderr.split("\n").filter((l) => /^round +\d+\/3 /.test(l));
     expect(lines).toHaveLength(3);
