@@ -1,6 +1,7 @@
 import { Command, CommanderError } from "commander";
 import { EnclaveError } from "../errors.js";
 import { registerSchemasCommand } from "./commands/schemas.js";
+import { registerSchemaCommand } from "./commands/schema.js";
 import { registerTrainCommand } from "./commands/train.js";
 import { registerSimulateCommand } from "./commands/simulate.js";
 import { registerAttestCommand } from "./commands/attest.js";
@@ -17,6 +18,7 @@ export function buildProgram(): Command {
     // The error and one pointer, not the whole help (inherited by every verb registered below).
     .showHelpAfterError("(run with --help for usage)");
   registerSchemasCommand(program);
+  registerSchemaCommand(program);
   registerTrainCommand(program);
   registerSimulateCommand(program);
   registerAttestCommand(program);
