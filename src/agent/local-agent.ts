@@ -31,6 +31,13 @@ export interface LocalAgentOptions {
   /** Reproducible randomness for simulations; the OS CSPRNG when omitted. */
   seed?: number | string;
   databaseUrl?: string;
+  /**
+   * The ledger's database, owned by the caller (a simulation's schema-scoped view): when given,
+   * `workspace` and `databaseUrl` are not used for the ledger and closing the agent leaves it open.
+   */
+  database?: Database;
+  /** Keep the ledger in an embedded database in memory only (a simulated site in a worker thread). */
+  memoryDatabase?: boolean;
   logger?: Logger;
   /** The owner's opt-in to DP_FEDAVG jobs (un-noised updates, client-level DP at the coordinator). */
   acceptClientLevelDp?: boolean;
@@ -70,7 +77,9 @@ export class LocalAgent implements AgentHandle {
   }
 
   static async start(o: LocalAgentOptions): Promise<LocalAgent> {
-    const db = await openDatabase({ workspace: o.workspace, url: o.databaseUrl });
+    const db =
+      o.database ??
+      (await openDatabase({ workspace: o.workspace, url: o.databaseUrl, memory: o.memoryDatabase }));
     try {
       const ledger = await BudgetLedger.open(db);
       const service = new AgentService(o.id);

@@ -4,7 +4,7 @@ import { startSidecar, type Sidecar } from "./sidecar.js";
 
 const trusted = {
   node_id: "hospital-a",
-  hardware_type: "AMD_SEV_SNP",
+  hardware_type: "AMD_SEV_SNP" as const,
   enclave_signature: "ab".repeat(48),
   measurement_hash: "cd".repeat(48),
   status: "TRUSTED" as const,

@@ -1,4 +1,5 @@
 import type { EvidenceKind } from "./types.js";
+import type { HardwareType } from "../schemas/attestation.js";
 
 /**
  * How much an Evidence blob can be believed, as declared by the code that produced it:
@@ -30,7 +31,7 @@ export interface Evidence {
 }
 
 /** The `hardware_type` the specification's AttestationReport uses for each kind. */
-export const HARDWARE_TYPE: Record<EvidenceKind, string> = {
+export const HARDWARE_TYPE: Record<EvidenceKind, HardwareType> = {
   snp: "AMD_SEV_SNP",
   tdx: "INTEL_TDX",
   sgx: "INTEL_SGX",

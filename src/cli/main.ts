@@ -1,6 +1,7 @@
 import { Command, CommanderError } from "commander";
 import { EnclaveError } from "../errors.js";
 import { registerSchemasCommand } from "./commands/schemas.js";
+import { registerSchemaCommand } from "./commands/schema.js";
 import { registerTrainCommand } from "./commands/train.js";
 import { registerSimulateCommand } from "./commands/simulate.js";
 import { registerAttestCommand } from "./commands/attest.js";
@@ -17,8 +18,10 @@ export function buildProgram(): Command {
   const program = new Command("enclave")
     .description("coreason-enclave: confidential, differentially private federated learning")
     .version("0.1.0")
-    .showHelpAfterError();
+    // The error and one pointer, not the whole help (inherited by every verb registered below).
+    .showHelpAfterError("(run with --help for usage)");
   registerSchemasCommand(program);
+  registerSchemaCommand(program);
   registerTrainCommand(program);
   registerSimulateCommand(program);
   registerAttestCommand(program);
@@ -36,6 +39,7 @@ export function buildProgram(): Command {
 /** Errors print their stable code and message only: never a stack with data in it. */
 export async function runCli(argv: string[]): Promise<number> {
   const program = buildProgram().exitOverride();
+  for (const verb of program.commands) verb.exitOverride(); // a verb's usage error returns its code too
   try {
     await program.parseAsync(argv);
     return typeof process.exitCode === "number" ? process.exitCode : 0;

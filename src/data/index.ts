@@ -13,3 +13,4 @@ export * from "./sentry.js";
 export * from "./split.js";
 export * from "./standardize.js";
 export * from "./synthetic.js";
+export * from "./bundled.js";

@@ -51,10 +51,10 @@ describe("safetensors", () => {
       "wrong dtype",
       (b: Uint8Array) => {
         const at = Buffer.from(b).indexOf('"F32"');
-        b.set(new TextEncoder().encode('"F64"'), at);
+        b.set(new TextEncoder().encode('"I64"'), at);
         return b;
       },
-      /only dtype F32/,
+      /dtype must be F32, F16, BF16 or F64/,
     ],
   ])("rejects a %s file", (_n, mutate, err) => {
     const bytes = serializeSafetensors(sample());

@@ -53,12 +53,86 @@ export function serializeSafetensors(weights: TensorMap, metadata?: Record<strin
   return out;
 }
 
+/** The dtypes read, with their width in bytes; all but F32 are converted to float32 on reading. */
+const DTYPE_BYTES = { F32: 4, F16: 2, BF16: 2, F64: 8 } as const;
+export type SafetensorsDtype = keyof typeof DTYPE_BYTES;
+
 export interface ParsedSafetensors {
   tensors: TensorMap;
   metadata: Record<string, string>;
+  /** Tensors stored in another dtype and converted to float32 (F64 loses precision), by name. */
+  converted: { name: string; dtype: Exclude<SafetensorsDtype, "F32"> }[];
 }
 
-/** Parse and validate a safetensors file: F32 tensors only, contiguous non-overlapping offsets. */
+/**
+ * The header as the reference implementation reads it, stricter than JSON.parse: an object
+ * (it starts with `{`), no key twice in one object (JSON.parse keeps the last), and every number
+ * a plain non-negative integer (shapes and offsets are `usize`: `4.0`, `4e0` and `-0` are refused).
+ */
+function assertStrictHeader(text: string): void {
+  if (text[0] !== "{") throw new SafetensorsError("header must start with '{'");
+  const keys: (Set<string> | null)[] = []; // per open container: its keys (null for arrays)
+  let expectKey = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === "{" || c === "[") {
+      keys.push(c === "{" ? new Set() : null);
+      expectKey = c === "{";
+    } else if (c === "}" || c === "]") {
+      keys.pop();
+      expectKey = false;
+    } else if (c === ",") {
+      expectKey = keys.at(-1) instanceof Set;
+    } else if (c === '"') {
+      let j = i + 1;
+      while (j < text.length && text[j] !== '"') j += text[j] === "\\" ? 2 : 1;
+      if (expectKey) {
+        const key = JSON.parse(text.slice(i, j + 1)) as string;
+        const seen = keys.at(-1)!;
+        if (seen.has(key)) throw new SafetensorsError(`header names "${key}" twice`);
+        seen.add(key);
+        expectKey = false;
+      }
+      i = j;
+    } else if (c === "-" || (c >= "0" && c <= "9")) {
+      const m = /^-?[0-9.eE+-]+/.exec(text.slice(i, i + 32))![0];
+      if (!/^(0|[1-9][0-9]*)$/.test(m))
+        throw new SafetensorsError("header numbers must be non-negative integers (shapes and offsets)");
+      i += m.length - 1;
+    }
+  }
+}
+
+function halfToFloat(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1;
+  const exp = (h >> 10) & 0x1f;
+  const frac = h & 0x3ff;
+  if (exp === 0) return sign * 2 ** -14 * (frac / 1024);
+  if (exp === 0x1f) return frac ? NaN : sign * Infinity;
+  return sign * 2 ** (exp - 15) * (1 + frac / 1024);
+}
+
+function readElement(view: DataView, pos: number, dtype: SafetensorsDtype): number {
+  switch (dtype) {
+    case "F32":
+      return view.getFloat32(pos, true);
+    case "F64":
+      return view.getFloat64(pos, true);
+    case "F16":
+      return halfToFloat(view.getUint16(pos, true));
+    case "BF16": {
+      // bfloat16 is the top half of a float32.
+      const scratch = new DataView(new ArrayBuffer(4));
+      scratch.setUint32(0, view.getUint16(pos, true) << 16, true);
+      return scratch.getFloat32(0, true);
+    }
+  }
+}
+
+/**
+ * Parse and validate a safetensors file: F32, F16, BF16 or F64 tensors (the last three converted
+ * to float32 and listed in `converted`), contiguous non-overlapping offsets, a strict header.
+ */
 export function parseSafetensors(bytes: Uint8Array): ParsedSafetensors {
   if (bytes.length < 8) throw new SafetensorsError("file shorter than its 8-byte header length");
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -67,17 +141,21 @@ export function parseSafetensors(bytes: Uint8Array): ParsedSafetensors {
     throw new SafetensorsError("header length exceeds the file");
   const headerLen = Number(n);
   let header: Record<string, unknown>;
+  let text: string;
   try {
-    header = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(8, 8 + headerLen)));
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(8, 8 + headerLen));
+    header = JSON.parse(text);
   } catch {
     throw new SafetensorsError("header is not valid UTF-8 JSON");
   }
+  assertStrictHeader(text);
   if (typeof header !== "object" || header === null || Array.isArray(header))
     throw new SafetensorsError("header is not an object");
   const dataStart = 8 + headerLen;
   const dataLen = bytes.length - dataStart;
   const metadata: Record<string, string> = {};
-  const entries: { name: string; shape: number[]; begin: number; end: number }[] = [];
+  const entries: { name: string; dtype: SafetensorsDtype; shape: number[]; begin: number; end: number }[] =
+    [];
   for (const [name, value] of Object.entries(header)) {
     if (name === "__metadata__") {
       if (typeof value !== "object" || value === null)
@@ -89,7 +167,9 @@ export function parseSafetensors(bytes: Uint8Array): ParsedSafetensors {
       continue;
     }
     const e = value as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
-    if (e?.dtype !== "F32") throw new SafetensorsError(`tensor "${name}": only dtype F32 is supported`);
+    if (typeof e?.dtype !== "string" || !Object.hasOwn(DTYPE_BYTES, e.dtype))
+      throw new SafetensorsError(`tensor "${name}": dtype must be F32, F16, BF16 or F64`);
+    const dtype = e.dtype as SafetensorsDtype;
     if (!Array.isArray(e.shape) || !e.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
       throw new SafetensorsError(`tensor "${name}": shape must be a list of non-negative integers`);
     }
@@ -102,9 +182,9 @@ export function parseSafetensors(bytes: Uint8Array): ParsedSafetensors {
     ) {
       throw new SafetensorsError(`tensor "${name}": data_offsets must be [begin, end] with begin <= end`);
     }
-    if (off[1] - off[0] !== sizeOf(e.shape) * 4)
+    if (off[1] - off[0] !== sizeOf(e.shape) * DTYPE_BYTES[dtype])
       throw new SafetensorsError(`tensor "${name}": data_offsets do not match its shape`);
-    entries.push({ name, shape: e.shape as number[], begin: off[0], end: off[1] });
+    entries.push({ name, dtype, shape: e.shape as number[], begin: off[0], end: off[1] });
   }
   // The data buffer must be covered exactly once, with no gaps or overlaps.
   entries.sort((a, b) => a.begin - b.begin);
@@ -116,12 +196,16 @@ export function parseSafetensors(bytes: Uint8Array): ParsedSafetensors {
   if (expected !== dataLen)
     throw new SafetensorsError(`data section is ${dataLen} bytes, tensors cover ${expected}`);
   const tensors: TensorMap = new Map();
+  const converted: ParsedSafetensors["converted"] = [];
   for (const e of entries.sort((a, b) => (a.name < b.name ? -1 : 1))) {
-    const data = new Float32Array((e.end - e.begin) / 4);
-    for (let i = 0; i < data.length; i++) data[i] = view.getFloat32(dataStart + e.begin + 4 * i, true);
+    const width = DTYPE_BYTES[e.dtype];
+    const data = new Float32Array((e.end - e.begin) / width);
+    for (let i = 0; i < data.length; i++)
+      data[i] = readElement(view, dataStart + e.begin + width * i, e.dtype);
     tensors.set(e.name, tensor(e.shape, data));
+    if (e.dtype !== "F32") converted.push({ name: e.name, dtype: e.dtype });
   }
-  return { tensors, metadata };
+  return { tensors, metadata, converted };
 }
 
 /** SHA-256 of the deterministic serialisation: the model hash the audit ledger records. */

@@ -44,7 +44,8 @@ export const FederationJob = z
     clients: z
       .array(ClientId)
       .min(1, "must list at least one client")
-      .refine((c) => new Set(c).size === c.length, "must not contain duplicates"),
+      .refine((c) => new Set(c).size === c.length, "must not contain duplicates")
+      .meta({ uniqueItems: true }),
     min_clients: z.number().int("must be an integer").min(1, "must be >= 1"),
     rounds: z.number().int("must be an integer").min(1, "must be >= 1").max(MAX_ROUNDS, `must be <= ${MAX_ROUNDS}`),
     strategy: AggregationStrategy,
@@ -63,6 +64,10 @@ export const FederationJob = z
       });
     }
   })
-  .meta({ id: "FederationJob", description: "A federated training job submitted to the coordinator." });
+  .meta({
+    id: "FederationJob",
+    description:
+      "A federated training job submitted to the coordinator. Checked by the TypeScript validator only (JSON Schema cannot say it): min_clients <= the number of clients.",
+  });
 export type FederationJob = z.output<typeof FederationJob>;
 export type FederationJobInput = z.input<typeof FederationJob>;

@@ -253,6 +253,13 @@ export const ModelSpec = z
       ctx.addIssue({ code: "custom", path: ["num_classes"], message: "must be 2 for binary_cross_entropy" });
     }
   })
-  .meta({ id: "ModelSpec", description: "A declarative sequential model: layers and loss." });
+  .meta({
+    id: "ModelSpec",
+    description:
+      "A declarative sequential model: layers and loss. Checked by the TypeScript validator only (JSON Schema cannot say it): the layer widths chain (each linear layer's in_features and each layernorm's dim equal the width coming in, starting at input_dim) and the last width is num_classes (1 for binary_cross_entropy).",
+    // The superRefine's class-count rule, as JSON Schema: binary_cross_entropy means 2 classes.
+    if: { properties: { loss: { const: "binary_cross_entropy" } }, required: ["loss"] },
+    then: { properties: { num_classes: { const: 2 } } },
+  });
 export type ModelSpec = z.output<typeof ModelSpec>;
 export type ModelSpecInput = z.input<typeof ModelSpec>;

@@ -83,6 +83,12 @@ export const PrivacyConfig = z
       });
     }
   })
-  .meta({ id: "PrivacyConfig", description: "Differential-privacy settings of a training job." });
+  .meta({
+    id: "PrivacyConfig",
+    description: "Differential-privacy settings of a training job.",
+    // The superRefine above, as JSON Schema: client_sampling_rate only with DP_FEDAVG.
+    if: { properties: { mechanism: { const: "DP_SGD" } }, required: ["mechanism"] },
+    then: { not: { required: ["client_sampling_rate"] } },
+  });
 export type PrivacyConfig = z.output<typeof PrivacyConfig>;
 export type PrivacyConfigInput = z.input<typeof PrivacyConfig>;

@@ -82,7 +82,7 @@ describe("PrivacyConfig and AttestationReport", () => {
       node_id: "n1",
       hardware_type: "NVIDIA_H100_HOPPER",
       enclave_signature: "sig",
-      measurement_hash: "ab",
+      measurement_hash: "ab".repeat(48),
       status: "TRUSTED",
     };
     expect(parseContract(AttestationReport, ok, "AttestationReport").status).toBe("TRUSTED");

@@ -8,7 +8,6 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadDataset } from "../data/index.js";
 import { runSimulation, type SimulationSummary } from "./simulation.js";
-import { emptyLedgerCopier } from "../../test/support/ledger-template.js";
 
 const DIGITS = fileURLToPath(new URL("../../data/digits.csv.gz", import.meta.url));
 const STRATEGIES = ["FED_AVG", "FED_PROX", "SCAFFOLD"] as const;
@@ -21,9 +20,7 @@ describe("non-IID digits (Dirichlet alpha = 0.1, 5 sites, DP-SGD at epsilon <= 5
 
   beforeAll(async () => {
     root = mkdtempSync(join(tmpdir(), "enclave-noniid-"));
-    const seedLedger = await emptyLedgerCopier(root);
     for (const strategy of STRATEGIES) {
-      for (const id of SITES) seedLedger(join(root, strategy, "agents", id));
       runs[strategy] = await runSimulation({
         clients: 5,
         rounds: 10,
@@ -37,6 +34,7 @@ describe("non-IID digits (Dirichlet alpha = 0.1, 5 sites, DP-SGD at epsilon <= 5
         workers: 1,
         seed: 1,
         reportDir: join(root, strategy),
+        sitesDir: join(root, strategy, "sites"),
         // Ten local epochs at a large step: enough local work for the sites to drift apart.
         // Plain SGD for all three (SCAFFOLD's control-variate update assumes it).
         plan: { epochs: 10, batchSize: 32, learningRate: 0.15, momentum: 0 },
@@ -55,11 +53,11 @@ describe("non-IID digits (Dirichlet alpha = 0.1, 5 sites, DP-SGD at epsilon <= 5
     const global = new Float64Array(10);
     const perSite: Float64Array[] = [];
     for (const id of ids) {
-      const shard = (s: Name) => readFileSync(join(root, s, "agents", id, "data", "digits.csv.gz"));
+      const shard = (s: Name) => readFileSync(join(root, s, "sites", id, "data", "digits.csv.gz"));
       // Byte-identical shards: the seeded split does not depend on the strategy.
       expect(shard("FED_PROX").equals(shard("FED_AVG"))).toBe(true);
       expect(shard("SCAFFOLD").equals(shard("FED_AVG"))).toBe(true);
-      const { dataset } = await loadDataset(join(root, "FED_AVG", "agents", id, "data"), "digits.csv.gz");
+      const { dataset } = await loadDataset(join(root, "FED_AVG", "sites", id, "data"), "digits.csv.gz");
       const counts = new Float64Array(10);
       for (const l of dataset.labels) counts[l]++;
       counts.forEach((c, k) => (global[k] += c));

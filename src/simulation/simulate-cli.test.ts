@@ -9,7 +9,6 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stringify as toYaml } from "yaml";
 import { computeEpsilon } from "../privacy/accountant/index.js";
-import { emptyLedgerCopier } from "../../test/support/ledger-template.js";
 
 const REPO = fileURLToPath(new URL("../../", import.meta.url));
 const CLI = join(REPO, "bin", "enclave.js");
@@ -48,17 +47,12 @@ function enclave(args: string[], cwd: string): Promise<Cli> {
 
 describe("enclave simulate --job", () => {
   let root: string;
-  let seedLedgers: (out: string) => void;
 
   beforeAll(async () => {
     expect(existsSync(join(REPO, "dist", "cli", "main.js")), "dist/ is missing: run `npm run build`").toBe(
       true,
     );
     root = mkdtempSync(join(tmpdir(), "enclave-cli-"));
-    const seed = await emptyLedgerCopier(root);
-    seedLedgers = (out) => {
-      for (const id of job.clients) seed(join(out, "agents", id));
-    };
 
     writeFileSync(join(root, "job.json"), JSON.stringify(job, null, 2));
     writeFileSync(join(root, "job.yaml"), toYaml(job));
@@ -68,7 +62,6 @@ describe("enclave simulate --job", () => {
 
   it("runs a JSON job as written and prints one JSON summary", async () => {
     const out = join(root, "from-json");
-    seedLedgers(out);
     const r = await enclave(["simulate", "--job", "job.json", "--seed", "4", "--json", "--out", out], root);
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
@@ -115,13 +108,46 @@ describe("enclave simulate --job", () => {
 
   it("runs the same job from YAML to the same model", async () => {
     const out = join(root, "from-yaml");
-    seedLedgers(out);
     const r = await enclave(["simulate", "--job", "job.yaml", "--seed", "4", "--json", "--out", out], root);
     expect(r.code).toBe(0);
     const fromYaml = JSON.parse(readFileSync(join(out, "summary.json"), "utf8"));
     const fromJson = JSON.parse(readFileSync(join(root, "from-json", "summary.json"), "utf8"));
     expect(fromYaml.job).toEqual(fromJson.job);
     expect(fromYaml.model_sha256).toBe(fromJson.model_sha256);
+  });
+
+  it("fills a fresh job id and the calibrated noise when the job file omits them, and says so", async () => {
+    const { job_id: _id, ...rest } = job;
+    const { noise_multiplier: _sigma, ...privacy } = job.privacy;
+    void _id;
+    void _sigma;
+    writeFileSync(join(root, "short.json"), JSON.stringify({ ...rest, clients: ["a", "b", "c"], privacy }));
+    const out = join(root, "short-out");
+    const r = await enclave(["simulate", "--job", "short.json", "--workers", "3", "--out", out], root);
+    expect(r.code, r.stderr).toBe(0);
+    const written = JSON.parse(readFileSync(join(out, "job.json"), "utf8"));
+    expect(written.job_id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(r.stderr).toContain(`job_id not in the job file: generated ${written.job_id}`);
+    expect(r.stderr).toMatch(
+      new RegExp(
+        `noise_multiplier not in the job file: calibrated to ${written.privacy.noise_multiplier.toFixed(4)} so the job fits target epsilon 4`,
+      ),
+    );
+    // Calibrated to the job's own target: the sites end close to it and never above.
+    const summary = JSON.parse(readFileSync(join(out, "summary.json"), "utf8"));
+    for (const c of summary.clients) {
+      expect(c.epsilon).toBeGreaterThan(3.5);
+      expect(c.epsilon).toBeLessThanOrEqual(4);
+    }
+    // One site order on every round line, whatever order the three worker threads answered in.
+    const lines = r.stderr.split("\n").filter((l) => /^round +\d+\/3 /.test(l));
+    expect(lines).toHaveLength(3);
+    for (const line of lines)
+      expect([...line.slice(line.indexOf("ε:")).matchAll(/\b([abc]) [0-9.]+/g)].map((m) => m[1])).toEqual([
+        "a",
+        "b",
+        "c",
+      ]);
   });
 
   it("refuses a bad job file naming every offending field, before writing anything", async () => {

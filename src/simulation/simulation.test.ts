@@ -10,8 +10,8 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseSafetensors, weightsHash } from "../model/safetensors.js";
 import type { CoordinatorEvent } from "../coordinator/events.js";
+import { FedAdam } from "../strategies/fedopt.js";
 import { runSimulation, type SimulationOptions, type SimulationSummary } from "./simulation.js";
-import { emptyLedgerCopier } from "../../test/support/ledger-template.js";
 
 const REPO = fileURLToPath(new URL("../../", import.meta.url));
 const SITES = ["hospital-a", "hospital-b", "hospital-c"];
@@ -44,7 +44,6 @@ const demo = (seed: string, reportDir: string, workers = 1): SimulationOptions =
 
 describe("enclave simulate: the demo, its report and determinism", () => {
   let root: string;
-  let seedLedgers: (reportDir: string) => void;
   const runs = new Map<string, SimulationSummary>();
   const simulate = async (
     name: string,
@@ -53,7 +52,6 @@ describe("enclave simulate: the demo, its report and determinism", () => {
     change: Partial<SimulationOptions> = {},
   ) => {
     const dir = join(root, name);
-    seedLedgers(dir);
     const s = await runSimulation({ ...demo(seed, dir, workers), ...change });
     runs.set(name, s);
     return s;
@@ -61,10 +59,6 @@ describe("enclave simulate: the demo, its report and determinism", () => {
 
   beforeAll(async () => {
     root = mkdtempSync(join(tmpdir(), "enclave-sim-"));
-    const seed = await emptyLedgerCopier(root);
-    seedLedgers = (reportDir) => {
-      for (const id of SITES) seed(join(reportDir, "agents", id));
-    };
     for (const seed of ["1", "2", "3"]) await simulate(`seed-${seed}`, seed);
   });
 
@@ -179,6 +173,51 @@ describe("enclave simulate: the demo, its report and determinism", () => {
     }
   });
 
+  it("keeps only what a user wants in the report directory: no site data, no databases", () => {
+    const dir = runs.get("seed-1")!.report_dir;
+    expect(readdirSync(dir).sort()).toEqual([
+      "checkpoints",
+      "global_model.safetensors",
+      "job.json",
+      "report.html",
+      "rounds.csv",
+      "rounds.json",
+      "summary.json",
+    ]);
+  });
+
+  it("runs with every option defaulted: the same run as the demo's options", async () => {
+    const dir = join(root, "defaults");
+    const s = await runSimulation({ seed: "1", reportDir: dir });
+    expect(s.model_sha256).toBe(runs.get("seed-1")!.model_sha256);
+    expect(s.strategy).toBe("FED_PROX");
+  });
+
+  it("accepts any strategy: an instance or a spec, the sites training plain DP-SGD for it", async () => {
+    const common = { clients: 2, rounds: 2, seed: "4" } as const;
+    const instance = await runSimulation({
+      ...common,
+      strategy: new FedAdam({ serverLr: 0.05 }),
+      reportDir: join(root, "fedadam"),
+    });
+    expect(instance.status).toBe("completed");
+    expect(instance.strategy).toBe("FED_ADAM");
+    expect(instance.job.strategy).toBe("FED_AVG");
+    const spec = await runSimulation({
+      ...common,
+      strategy: { name: "FED_ADAM", serverLr: 0.05 },
+      reportDir: join(root, "fedadam-spec"),
+    });
+    expect(spec.model_sha256).toBe(instance.model_sha256);
+    const median = await runSimulation({
+      ...common,
+      strategy: "COORDINATE_MEDIAN",
+      reportDir: join(root, "median"),
+    });
+    expect(median.strategy).toBe("COORDINATE_MEDIAN");
+    expect(median.model_sha256).not.toBe(instance.model_sha256);
+  });
+
   it("one seed, one model: twice in process, in worker threads, and through the CLI with no flags", async () => {
     const hashes = ["1", "2", "3"].map((seed) => runs.get(`seed-${seed}`)!.model_sha256);
     expect(new Set(hashes).size).toBe(3); // the seed matters
@@ -196,7 +235,6 @@ describe("enclave simulate: the demo, its report and determinism", () => {
     expect(threaded.model_sha256).toBe(hashes[0]);
 
     const out = join(root, "seed-1-cli");
-    seedLedgers(out);
     const { stdout } = await promisify(execFile)(
       process.execPath,
       [join(REPO, "bin", "enclave.js"), "simulate", "--seed", "1", "--json", "--out", out],
@@ -206,6 +244,7 @@ describe("enclave simulate: the demo, its report and determinism", () => {
     expect(lines).toHaveLength(1);
     const printed = JSON.parse(lines[0]) as Record<string, unknown>;
     expect(printed.report_dir).toBe(out);
+    expect(printed.model_sha256).toBe(hashes[0]);
     const cli = JSON.parse(readFileSync(join(out, "summary.json"), "utf8")) as SimulationSummary;
     expect(cli.model_sha256).toBe(hashes[0]);
     expect(cli.job).toEqual(runs.get("seed-1")!.job);

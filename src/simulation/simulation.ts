@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
-import { mkdirSync, writeFileSync } from "node:fs";
-import { basename, dirname, join } from "node:path";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { basename, dirname, join, resolve } from "node:path";
 import { simulationTrustPolicy } from "../attestation/policy/simulation.js";
 import { SimulatedProvider } from "../attestation/providers/software.js";
 import {
@@ -14,6 +15,8 @@ import {
   subsetDataset,
   type Dataset,
 } from "../data/index.js";
+import { BUNDLED_DATASET } from "../data/bundled.js";
+import { EnclaveError } from "../errors.js";
 import { createLogger, type LogLevel } from "../logging/logger.js";
 import type { DestinationStream } from "pino";
 import { Network } from "../model/network.js";
@@ -21,11 +24,12 @@ import { buildModelSpec } from "../model/registry.js";
 import { serializeSafetensors, weightsHash } from "../model/safetensors.js";
 import { getNoiseMultiplier, type AccountantName } from "../privacy/accountant/index.js";
 import { BudgetLedger } from "../privacy/budget-ledger.js";
-import type { PrivacyMechanism } from "../schemas/privacy.js";
+import { DEFAULT_DELTA, type PrivacyMechanism } from "../schemas/privacy.js";
 import { openDatabase, type Database } from "../storage/database.js";
+import { schemaScoped } from "../storage/schema-scope.js";
 import { SeededRandom, randomStream, type RandomSource } from "../random.js";
 import type { CsvDatasetSchema } from "../schemas/dataset.js";
-import { FederationJob, type FederationJobInput } from "../schemas/federation.js";
+import { AggregationStrategy, FederationJob, type FederationJobInput } from "../schemas/federation.js";
 import { parseContract } from "../schemas/contract.js";
 import type { ModelSpec } from "../schemas/model.js";
 import { kernels } from "../tensor/backend.js";
@@ -46,21 +50,33 @@ import { startAgentWorker } from "../agent/agent-worker.js";
 import { LocalAgent } from "../agent/local-agent.js";
 import type { AgentHandle } from "../federation/agent-handle.js";
 import type { TensorMap } from "../tensor/tensor.js";
-import { createStrategy } from "../strategies/factory.js";
-import type { Strategy } from "../strategies/types.js";
+import { createStrategy, type StrategySpec } from "../strategies/factory.js";
+import type { FedProx } from "../strategies/fedprox.js";
+import type { Strategy, StrategyName } from "../strategies/types.js";
 import type { LocalTrainingPlan } from "../federation/task.js";
 import { SimulationError } from "./errors.js";
 
 export type SplitSpec = { kind: "iid" } | { kind: "dirichlet"; alpha: number };
 
+/**
+ * What `runSimulation` runs. Every field has a default, the same as `enclave simulate` with no flags:
+ * 3 sites, 20 rounds, FED_PROX (mu 0.01), an IID split of the bundled breast-cancer data, target
+ * epsilon 3 at delta 1e-5, clip 1.0 (0.3 for DP_FEDAVG), 1 local epoch at batch 16, lr 0.05,
+ * momentum 0.9 (0 for SCAFFOLD), SimpleMLP [32], RDP, 20% held out, in process.
+ */
 export interface SimulationOptions {
-  clients: number;
-  rounds: number;
-  strategy: FederationJob["strategy"];
-  datasetFile: string;
-  split: SplitSpec;
-  targetEpsilon: number;
-  delta: number;
+  clients?: number;
+  rounds?: number;
+  /**
+   * Any aggregation strategy: a job strategy name (`"FED_PROX"`), a strategy spec
+   * (`{ name: "FED_ADAM", eta: 0.01 }`, see `createStrategy`) or a `Strategy` instance. The sites
+   * train plain DP-SGD except for FED_PROX (proximal term) and SCAFFOLD (control variates).
+   */
+  strategy?: StrategyName | StrategySpec | Strategy;
+  datasetFile?: string;
+  split?: SplitSpec;
+  targetEpsilon?: number;
+  delta?: number;
   /** DP_SGD (example-level, on the agents; the default) or DP_FEDAVG (client-level, at the coordinator). */
   mechanism?: PrivacyMechanism;
   /** DP_FEDAVG: q, each client's per-round sampling probability (default 1). */
@@ -72,19 +88,25 @@ export interface SimulationOptions {
    * job's rounds at q fit it (DP_FEDAVG).
    */
   noiseMultiplier?: number;
-  maxGradNorm: number;
-  proximalMu: number;
+  maxGradNorm?: number;
+  proximalMu?: number;
   minClients?: number;
   /** Agents in worker threads when > 1. */
-  workers: number;
+  workers?: number;
   seed?: number | string;
   /** A FederationJob (validated) overriding clients, rounds, strategy and privacy. */
   job?: FederationJobInput;
-  reportDir: string;
-  plan: LocalTrainingPlan;
-  hidden: number[];
-  accountant: AccountantName;
-  testFraction: number;
+  /** What a user keeps: model, checkpoints, rounds, summary, report (default ./enclave-reports/simulation-<time>). */
+  reportDir?: string;
+  /**
+   * The simulated sites' own directories (their data shards): kept when given; by default a
+   * temporary directory removed when the run ends.
+   */
+  sitesDir?: string;
+  plan?: Partial<LocalTrainingPlan>;
+  hidden?: number[];
+  accountant?: AccountantName;
+  testFraction?: number;
   /** The coordinator's events (rounds, clients admitted, reported, excluded), in order. */
   onEvent?: CoordinatorEventListener;
   /** One line per setup step (the job, each agent, the coordinator's budget): progress for a console. */
@@ -95,8 +117,67 @@ export interface SimulationOptions {
   logDestination?: DestinationStream;
 }
 
+/** The options with every default filled in. */
+type Resolved = Required<
+  Omit<
+    SimulationOptions,
+    | "mechanism"
+    | "clientSamplingRate"
+    | "serverLr"
+    | "noiseMultiplier"
+    | "minClients"
+    | "seed"
+    | "job"
+    | "sitesDir"
+    | "onEvent"
+    | "onSetup"
+    | "logLevel"
+    | "logDestination"
+    | "plan"
+  >
+> &
+  SimulationOptions & { plan: LocalTrainingPlan };
+
+function withDefaults(o: SimulationOptions): Resolved {
+  const mechanism = o.job?.privacy?.mechanism ?? o.mechanism ?? "DP_SGD";
+  const strategy = o.job?.strategy ?? o.strategy ?? "FED_PROX";
+  const name = typeof strategy === "string" ? strategy : strategy.name;
+  return {
+    ...o,
+    clients: o.clients ?? 3,
+    rounds: o.rounds ?? 20,
+    strategy,
+    datasetFile: o.datasetFile ?? BUNDLED_DATASET,
+    split: o.split ?? { kind: "iid" },
+    // Calibration reads these: a job file's own privacy settings win over the options.
+    targetEpsilon: o.job?.privacy?.target_epsilon ?? o.targetEpsilon ?? 3,
+    delta: o.job?.privacy?.delta ?? o.delta ?? DEFAULT_DELTA,
+    clientSamplingRate: o.job?.privacy?.client_sampling_rate ?? o.clientSamplingRate,
+    // A site's whole update is larger than one example's gradient, but the noise grows with C:
+    // 0.3 clips most breast-cancer updates at the defaults and kept accuracy best in our runs.
+    maxGradNorm: o.maxGradNorm ?? (mechanism === "DP_FEDAVG" ? 0.3 : 1.0),
+    proximalMu: o.proximalMu ?? 0.01,
+    workers: o.workers ?? 1,
+    reportDir: resolve(
+      o.reportDir ?? `enclave-reports/simulation-${new Date().toISOString().replace(/[:.]/g, "-")}`,
+    ),
+    plan: {
+      epochs: o.plan?.epochs ?? 1,
+      batchSize: o.plan?.batchSize ?? 16,
+      learningRate: o.plan?.learningRate ?? 0.05,
+      // SCAFFOLD's control update assumes plain SGD.
+      momentum: o.plan?.momentum ?? (name === "SCAFFOLD" ? 0 : 0.9),
+    },
+    hidden: o.hidden ?? [32],
+    accountant: o.accountant ?? "rdp",
+    testFraction: o.testFraction ?? 0.2,
+  };
+}
+
 export interface SimulationSummary {
   job: FederationJob;
+  /** The coordinator's aggregation rule (the job's `strategy` is what the sites run for it). */
+  strategy: StrategyName;
   status: JobResult["status"];
   reason?: string;
   rounds: RoundRecord[];
@@ -119,7 +200,16 @@ export interface SimulationSummary {
   seconds: number;
 }
 
-function buildJob(o: SimulationOptions, sigma: number, rng: RandomSource): FederationJob {
+/**
+ * The job: from the options, or the given job file with a fresh `job_id` and the calibrated noise
+ * multiplier filled in where it omits them (`filled` names what was filled, for the user).
+ */
+function buildJob(
+  o: Resolved,
+  aggregation: SiteAlgorithm,
+  sigma: number,
+  rng: RandomSource,
+): { job: FederationJob; filled: ("job_id" | "privacy.noise_multiplier")[] } {
   const clients = Array.from(
     { length: o.clients },
     (_, i) => `hospital-${String.fromCharCode(97 + (i % 26))}${i >= 26 ? i : ""}`,
@@ -132,15 +222,31 @@ function buildJob(o: SimulationOptions, sigma: number, rng: RandomSource): Feder
     o.seed === undefined
       ? randomUUID()
       : `${b.slice(0, 8)}-${b.slice(8, 12)}-${b.slice(12, 16)}-${b.slice(16, 20)}-${b.slice(20)}`;
-  return parseContract(
+  if (o.job) {
+    const filled = [
+      ...(o.job.job_id === undefined ? (["job_id"] as const) : []),
+      ...(o.job.privacy?.noise_multiplier === undefined ? (["privacy.noise_multiplier"] as const) : []),
+    ];
+    const job = parseContract(
+      FederationJob,
+      {
+        ...o.job,
+        job_id: o.job.job_id ?? uuid,
+        privacy: { ...o.job.privacy, noise_multiplier: o.job.privacy?.noise_multiplier ?? sigma },
+      },
+      "FederationJob",
+    );
+    return { job, filled };
+  }
+  const job = parseContract(
     FederationJob,
-    o.job ?? {
+    {
       job_id: uuid,
       clients,
       min_clients: o.minClients ?? Math.max(1, Math.ceil(o.clients / 2)),
       rounds: o.rounds,
-      strategy: o.strategy,
-      proximal_mu: o.proximalMu,
+      strategy: aggregation.job,
+      proximal_mu: aggregation.mu ?? o.proximalMu,
       privacy: {
         mechanism: o.mechanism ?? "DP_SGD",
         noise_multiplier: sigma,
@@ -155,6 +261,7 @@ function buildJob(o: SimulationOptions, sigma: number, rng: RandomSource): Feder
     },
     "FederationJob",
   );
+  return { job, filled: [] };
 }
 
 /**
@@ -212,7 +319,7 @@ function writeShard(
 }
 
 /** Worst-case (over clients) noise multiplier so every client's whole job fits the target. */
-function calibrateSigma(o: SimulationOptions, rounds: number, shardRows: number[]): number {
+function calibrateSigma(o: Resolved, rounds: number, shardRows: number[]): number {
   return Math.max(
     ...shardRows.map((n) => {
       const { sampleRate, stepsPerEpoch } = poissonSchedule(n, o.plan.batchSize);
@@ -231,8 +338,9 @@ function calibrateSigma(o: SimulationOptions, rounds: number, shardRows: number[
  * The whole federation on one machine: a coordinator and N agents (in this thread or in worker
  * threads), each agent with its own data root, ledger and simulated attestation.
  */
-export async function runSimulation(o: SimulationOptions): Promise<SimulationSummary> {
+export async function runSimulation(options: SimulationOptions = {}): Promise<SimulationSummary> {
   const t0 = Date.now();
+  const o = withDefaults(options);
   const k = kernels();
   const rng = (label: string): RandomSource => randomStream(o.seed, label);
   const logger = createLogger({
@@ -304,15 +412,26 @@ export async function runSimulation(o: SimulationOptions): Promise<SimulationSum
           rounds,
           shardData.map((s) => s.rows),
         ));
-  const job = buildJob({ ...o, clients: numClients }, sigma, rng("job"));
+  const aggregation = siteAlgorithm(o.strategy, numClients);
+  const { job, filled } = buildJob({ ...o, clients: numClients }, aggregation, sigma, rng("job"));
   const clientLevel = job.privacy.mechanism === "DP_FEDAVG";
   if (clientLevel) assertClientLevelJob(job); // before any agent starts
+  if (clientLevel && aggregation.server)
+    throw new EnclaveError(
+      "SIMULATION_OPTIONS",
+      "strategy: DP_FEDAVG aggregates with its own DP-FedAvg strategy; pass a job strategy name (FED_AVG) or none",
+    );
   setup(
     clientLevel
       ? `job ${job.job_id}: ${job.clients.length} clients, ${job.rounds} rounds, ${job.strategy}, DP_FEDAVG (client-level): z ${job.privacy.noise_multiplier.toFixed(4)}, C ${job.privacy.max_grad_norm}, q ${clientSamplingRate(job)}, target epsilon ${job.privacy.target_epsilon}`
       : `job ${job.job_id}: ${job.clients.length} clients, ${job.rounds} rounds, ${job.strategy}, sigma ${job.privacy.noise_multiplier.toFixed(4)}, target epsilon ${job.privacy.target_epsilon}`,
   );
 
+  if (filled.includes("job_id")) setup(`job_id not in the job file: generated ${job.job_id}`);
+  if (filled.includes("privacy.noise_multiplier"))
+    setup(
+      `privacy.noise_multiplier not in the job file: calibrated to ${job.privacy.noise_multiplier.toFixed(4)} so the job fits target epsilon ${job.privacy.target_epsilon} at delta ${job.privacy.delta}`,
+    );
   mkdirSync(o.reportDir, { recursive: true });
   writeFileSync(join(o.reportDir, "job.json"), JSON.stringify(job, null, 2) + "\n");
   const policy = simulationTrustPolicy();
@@ -322,13 +441,19 @@ export async function runSimulation(o: SimulationOptions): Promise<SimulationSum
     hidden: o.hidden,
   });
 
-  // Agents
+  // Agents. Their data shards live in the sites directory, not the report. Ledgers are embedded
+  // PostgreSQL in memory (nothing of a simulated site outlives the run): in process, each site's
+  // ledger is its own schema of one database (one initdb instead of one per site); in worker
+  // threads, one database per site. Same ledger, guard and accounting as a real site's.
   const agents: AgentHandle[] = [];
   let coordinatorDb: Database | undefined;
+  let sitesDb: Database | undefined;
+  const sitesDir = o.sitesDir ?? mkdtempSync(join(tmpdir(), "enclave-sites-"));
   try {
+    if (o.workers <= 1) sitesDb = await openDatabase({ workspace: sitesDir, url: "", memory: true });
     for (let i = 0; i < job.clients.length; i++) {
       const id = job.clients[i];
-      const home = join(o.reportDir, "agents", id);
+      const home = join(sitesDir, id);
       writeShard(join(home, "data"), job.dataset_id, shardData[i], schema, st);
       const agentOptions = {
         id,
@@ -343,11 +468,11 @@ export async function runSimulation(o: SimulationOptions): Promise<SimulationSum
       };
       agents.push(
         o.workers > 1
-          ? await startAgentWorker(agentOptions)
+          ? await startAgentWorker({ ...agentOptions, memoryDatabase: true })
           : await LocalAgent.start({
               ...agentOptions,
               provider: new SimulatedProvider(),
-              databaseUrl: "",
+              database: await schemaScoped(sitesDb!, `site_${i}`),
               logger: logger.child({ agent: id }),
             }),
       );
@@ -359,7 +484,9 @@ export async function runSimulation(o: SimulationOptions): Promise<SimulationSum
     // DP_FEDAVG: the job's client-level budget lives in the coordinator's own ledger.
     let clientLevelDp: ClientLevelDp | undefined;
     if (clientLevel) {
-      coordinatorDb = await openDatabase({ workspace: join(o.reportDir, "coordinator"), url: "" });
+      coordinatorDb = sitesDb
+        ? await schemaScoped(sitesDb, "coordinator")
+        : await openDatabase({ workspace: "", url: "", memory: true });
       clientLevelDp = await ClientLevelDp.open({
         job,
         ledger: await BudgetLedger.open(coordinatorDb),
@@ -374,7 +501,7 @@ export async function runSimulation(o: SimulationOptions): Promise<SimulationSum
         `coordinator: client-level budget ${clientLevelDp.ledgerKey}, spent epsilon ${clientLevelDp.spentEpsilon().toFixed(4)}; noise std on the mean update η·z·C/(qN) = ${((clientLevelDp.inner.serverLr * job.privacy.noise_multiplier * job.privacy.max_grad_norm) / clientLevelDp.inner.expectedClients).toFixed(4)} per coordinate (it shrinks only with more sites)`,
       );
     }
-    const strategy = clientLevelDp ?? strategyFor(job, numClients);
+    const strategy = clientLevelDp ?? aggregation.server ?? strategyFor(job, numClients);
     const result = await runFederation({
       job,
       model,
@@ -404,6 +531,7 @@ export async function runSimulation(o: SimulationOptions): Promise<SimulationSum
     const final = evaluate(evalNet, test);
     const summary: SimulationSummary = {
       job,
+      strategy: strategy.name,
       status: result.status,
       reason: result.reason,
       rounds: result.rounds,
@@ -427,6 +555,8 @@ export async function runSimulation(o: SimulationOptions): Promise<SimulationSum
     return summary;
   } finally {
     await Promise.allSettled([...agents.map((a) => a.close()), coordinatorDb?.close()]);
+    await sitesDb?.close();
+    if (!o.sitesDir) rmSync(sitesDir, { recursive: true, force: true });
   }
 }
 
@@ -442,6 +572,38 @@ function logFields(e: CoordinatorEvent): Record<string, unknown> {
     epsilon: r.epsilon,
     model_sha256: e.model_sha256,
   };
+}
+
+/** What the sites run for a strategy (the job's `strategy`), and the server's own instance if not a job name. */
+interface SiteAlgorithm {
+  job: AggregationStrategy;
+  mu?: number;
+  server?: Strategy;
+}
+
+function siteAlgorithm(strategy: StrategyName | StrategySpec | Strategy, clients: number): SiteAlgorithm {
+  if (typeof strategy === "string" && AggregationStrategy.options.includes(strategy as AggregationStrategy))
+    return { job: strategy as AggregationStrategy };
+  let server: Strategy;
+  if (typeof strategy === "string")
+    server = createStrategy(
+      strategy === "SCAFFOLD" ? { name: strategy, totalClients: clients } : { name: strategy },
+    );
+  else if ("begin" in strategy) server = strategy;
+  else
+    server = createStrategy(
+      strategy.name === "SCAFFOLD" && !("totalClients" in strategy)
+        ? { ...(strategy as object), totalClients: clients }
+        : strategy,
+    );
+  if (server.name === "DP_FED_AVG")
+    throw new EnclaveError(
+      "SIMULATION_OPTIONS",
+      "strategy: DP_FED_AVG runs with mechanism DP_FEDAVG, which builds it",
+    );
+  if (server.name === "FED_PROX") return { job: "FED_PROX", mu: (server as FedProx).mu, server };
+  if (server.name === "SCAFFOLD") return { job: "SCAFFOLD", server };
+  return { job: "FED_AVG", server };
 }
 
 function strategyFor(job: FederationJob, clients: number): Strategy {

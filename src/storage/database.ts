@@ -32,11 +32,17 @@ export interface OpenDatabaseOptions {
   workspace: string;
   /** Overrides DATABASE_URL. */
   url?: string;
+  /**
+   * An embedded database held in memory only, gone when closed (a simulation's sites: nothing of
+   * theirs outlives the run). Ignores `workspace`; a URL still wins.
+   */
+  memory?: boolean;
 }
 
 export async function openDatabase(options: OpenDatabaseOptions): Promise<Database> {
   const url = options.url ?? process.env.DATABASE_URL;
   if (url) return openPostgres(url);
+  if (options.memory) return openPglite(undefined);
   checkWorkspace(options.workspace);
   return openPglite(join(options.workspace, "db"));
 }
@@ -176,8 +182,8 @@ function isAlive(pid: number): boolean {
   }
 }
 
-async function openPglite(dir: string): Promise<Database> {
-  const release = await lockEmbeddedDatabase(dir);
+async function openPglite(dir: string | undefined): Promise<Database> {
+  const release = dir === undefined ? () => {} : await lockEmbeddedDatabase(dir);
   try {
     const { PGlite } = await import("@electric-sql/pglite");
     const db = new PGlite(dir);

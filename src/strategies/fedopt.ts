@@ -16,8 +16,15 @@ export const FedOptOptions = z
     beta2: z.number().min(0, "must be >= 0").lt(1, "must be < 1").default(0.99),
     /** τ, the adaptivity: added to √v, and v starts at τ². */
     tau: z.number().positive("must be > 0").finite("must be finite").default(1e-3),
-    /** Weighting of the mean pseudo-gradient; the paper averages uniformly. */
-    weighting: Weighting.default("uniform"),
+    /** Weighting of the mean pseudo-gradient: the paper averages uniformly, Flower by examples. */
+    weighting: Weighting.optional(),
+    /**
+     * "reddi" (default): the paper's Algorithm 2, v starting at τ², no bias correction.
+     * "flower": Flower's FedAdam/FedYogi (flwr.server.strategy), so a user moving from Flower gets
+     * the same models: v starts at 0, the mean is weighted by examples, and FedAdam's step is
+     * bias-corrected as Flower does it, η·√(1 − β₂^(r+1)) / (1 − β₁^(r+1)) at round r (FedYogi's is not).
+     */
+    variant: z.enum(["reddi", "flower"]).default("reddi"),
   })
   .strict();
 export type FedOptOptions = z.input<typeof FedOptOptions>;
@@ -32,6 +39,7 @@ type SecondMomentRule = "adam" | "yogi";
  *   Yogi: v ← v − (1 − β₂) Δ² sign(v − Δ²)  (v starts at τ²)
  *   x ← x + η m / (√v + τ)
  * No bias correction, as in the paper. m and v are per-coordinate state kept across rounds.
+ * `variant: "flower"` follows Flower instead: v starts at 0, examples weighting, FedAdam's η bias-corrected.
  */
 abstract class FedOpt extends StrategyBase {
   readonly streaming = true;
@@ -40,6 +48,7 @@ abstract class FedOpt extends StrategyBase {
   readonly beta2: number;
   readonly tau: number;
   readonly weighting: Weighting;
+  readonly variant: "reddi" | "flower";
   private m: TensorMap | null = null;
   private v: TensorMap | null = null;
 
@@ -54,7 +63,8 @@ abstract class FedOpt extends StrategyBase {
     this.beta1 = o.beta1;
     this.beta2 = o.beta2;
     this.tau = o.tau;
-    this.weighting = o.weighting;
+    this.variant = o.variant;
+    this.weighting = o.weighting ?? (o.variant === "flower" ? "examples" : "uniform");
   }
 
   protected openRound(ctx: RoundContext, generation: number): RoundAggregator {
@@ -92,19 +102,28 @@ interface FedOptParams {
   readonly beta2: number;
   readonly tau: number;
   readonly serverLr: number;
+  readonly variant: "reddi" | "flower";
+}
+
+/** The server step size of a round: η, or Flower's bias-corrected η at round r (its server_round). */
+function stepSize(p: FedOptParams, round: number): number {
+  if (p.variant === "reddi" || p.rule === "yogi") return p.serverLr;
+  return (p.serverLr * Math.sqrt(1 - p.beta2 ** (round + 1))) / (1 - p.beta1 ** (round + 1));
 }
 
 /** New m, v and model from the summed pseudo-gradient (float64 math, float32 results). */
 function fedOptStep(
   p: FedOptParams,
+  round: number,
   global: TensorMap,
   sums: Map<string, Float64Array>,
   totalWeight: number,
   m0: TensorMap | null,
   v0: TensorMap | null,
 ): { global: TensorMap; m: TensorMap; v: TensorMap } {
-  const { beta1: b1, beta2: b2, tau, serverLr: eta } = p;
-  const v00 = tau * tau;
+  const { beta1: b1, beta2: b2, tau } = p;
+  const eta = stepSize(p, round);
+  const v00 = p.variant === "flower" ? 0 : tau * tau;
   const out: TensorMap = new Map();
   const m: TensorMap = new Map();
   const v: TensorMap = new Map();
@@ -155,7 +174,15 @@ class FedOptRound extends RoundBase {
   }
 
   protected complete(): RoundOutcome {
-    const r = fedOptStep(this.strategy, this.global, this.acc.sums, this.acc.totalWeight, this.m, this.v);
+    const r = fedOptStep(
+      this.strategy,
+      this.round,
+      this.global,
+      this.acc.sums,
+      this.acc.totalWeight,
+      this.m,
+      this.v,
+    );
     this.commit(r.m, r.v);
     return { global: r.global };
   }

@@ -1,4 +1,5 @@
 export * from "./kernels.js";
+export * from "./tensor-math.js";
 export * from "./tensor.js";
 export { TypeScriptKernels } from "./ts-kernels.js";
 export { NativeKernels, nativeStatus, type NativeStatus } from "./native-kernels.js";

@@ -233,8 +233,8 @@ describe("canary: enclave simulate --log-level trace", () => {
     const box = sandbox();
     const csv = writeDataset(box.input, "bc", plantNumbers);
     const out = join(box.root, "out");
-    // Pre-initialised ledgers for the two sites (initdb costs seconds; the scan covers them after the run).
-    for (const id of ["hospital-a", "hospital-b"]) seedWorkspace(template, join(out, "agents", id));
+    // The sites' directories are kept (--sites-dir) so the scan covers them after the run.
+    const sites = join(box.root, "sites");
     const r = await run(box, [
       "simulate",
       "--dataset",
@@ -249,6 +249,8 @@ describe("canary: enclave simulate --log-level trace", () => {
       "trace",
       "--out",
       out,
+      "--sites-dir",
+      sites,
     ]);
     expect(r.code, r.stderr).toBe(0);
     // Logging really ran at trace: debug-level (20) lines from the agents are there.
@@ -257,12 +259,12 @@ describe("canary: enclave simulate --log-level trace", () => {
     const all = needles([]);
     expect(findIn(r.stdout, all)).toEqual([]);
     expect(findIn(r.stderr, all)).toEqual([]);
-    // agents/<id>/data/ is each simulated site's own local data root: the partitioned rows
+    // sites/<id>/data/ is each simulated site's own local data root: the partitioned rows
     // legitimately live there (as they would at a hospital), so it is the one place not scanned.
-    const siteData = (rel: string) => rel === "input" || /^out\/agents\/[^/]+\/data$/.test(rel);
+    const siteData = (rel: string) => rel === "input" || /^sites\/[^/]+\/data$/.test(rel);
     expect(scanTree(box.root, all, siteData)).toEqual([]);
     // ...and the exclusion is not hiding everything: the site shards do hold planted values.
-    const shards = scanTree(join(out, "agents"), all, (rel) => /\/db$/.test(rel));
+    const shards = scanTree(sites, all, () => false);
     expect(shards.length).toBeGreaterThan(0);
   });
 

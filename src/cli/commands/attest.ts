@@ -76,6 +76,21 @@ export async function attest(opts: AttestCommandOptions, select: SelectOptions =
   return { selection, evidence, nonce, publicKey, reportData, files };
 }
 
+/**
+ * The command that checks the evidence just written. The default trust policy rejects SIMULATED
+ * and INSECURE evidence by design, so for those the command says so and allows the label by name
+ * in a one-field policy file: a check that works, and that cannot be mistaken for hardware trust.
+ */
+function checkCommand(label: Evidence["label"], verify: string): string[] {
+  if (label !== "SIMULATED" && label !== "INSECURE") return [`check it:    ${verify}`];
+  const field = label === "SIMULATED" ? "allow_simulated" : "allow_insecure";
+  const file = `allow-${label.toLowerCase()}.json`;
+  return [
+    `note:        the default trust policy rejects ${label} evidence (no hardware protection): plain \`enclave verify\` reports it UNTRUSTED (exit 1); this check allows the label by name`,
+    `check it:    printf '{"${field}": true}\\n' > ${file} && ${verify} --policy ${file}`,
+  ];
+}
+
 export function registerAttestCommand(program: Command): void {
   program
     .command("attest")
@@ -111,7 +126,10 @@ export function registerAttestCommand(program: Command): void {
             `nonce:       ${summary.nonce}`,
             `public key:  ${summary.public_key}`,
             `report data: ${summary.report_data}`,
-            `check it:    enclave verify ${opts.out}${certArgs} --nonce ${summary.nonce} --public-key ${summary.public_key}`,
+            ...checkCommand(
+              r.evidence.label,
+              `enclave verify ${opts.out}${certArgs} --nonce ${summary.nonce} --public-key ${summary.public_key}`,
+            ),
           ].join("\n") + "\n",
         );
       } else {

@@ -1,4 +1,3 @@
-import { fileURLToPath } from "node:url";
 import { resolve } from "node:path";
 import { InvalidArgumentError, type Command } from "commander";
 import { ValidationError } from "../../errors.js";
@@ -15,11 +14,6 @@ import { ExitCode } from "../exit-codes.js";
 import { choiceFlag, intListFlag, numberFlag } from "../flags.js";
 import { checkOutputDir } from "../output-path.js";
 
-/** The bundled demo data, resolved from the installed package (works from any directory). */
-export const BUNDLED_DATASET = fileURLToPath(
-  new URL("../../../data/breast-cancer-wisconsin.csv", import.meta.url),
-);
-
 function splitFlag(value: string): SplitSpec {
   if (value === "iid") return { kind: "iid" };
   const m = /^dirichlet:([0-9]*\.?[0-9]+(?:e[-+]?[0-9]+)?)$/i.exec(value);
@@ -32,12 +26,27 @@ function splitFlag(value: string): SplitSpec {
 /** Largest job file read (a job is a few hundred bytes; thousands of clients fit easily). */
 const MAX_JOB_BYTES = 1024 * 1024;
 
+/** Stand-ins for the two fields the simulation fills, so validation reports every other field. */
+function withFillablePlaceholders(raw: unknown): unknown {
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) return raw;
+  const job = raw as Record<string, unknown>;
+  const privacy = job.privacy;
+  return {
+    ...job,
+    job_id: job.job_id ?? "00000000-0000-4000-8000-000000000000",
+    ...(typeof privacy === "object" && privacy !== null && !Array.isArray(privacy)
+      ? { privacy: { noise_multiplier: 1, ...privacy } }
+      : {}),
+  };
+}
+
 /** The strict, bounded reader every contract file goes through (duplicate keys refused, no echo). */
 async function readJob(file: string): Promise<FederationJobInput> {
   const bytes = await readRegularFile(file, "job file (--job)", MAX_JOB_BYTES, "JOB_UNREADABLE");
   const raw = parseConfigText(bytes.toString("utf8"), "job file");
   // Validated here for a clear error naming the field; the raw input is kept (defaults applied later).
-  const job = parseContract(FederationJob, raw, "FederationJob");
+  // job_id and privacy.noise_multiplier may be left out: the simulation fills them and says so.
+  const job = parseContract(FederationJob, withFillablePlaceholders(raw), "FederationJob");
   if (job.privacy.mechanism === "DP_FEDAVG") assertClientLevelJob(job);
   return raw as FederationJobInput;
 }
@@ -60,6 +69,7 @@ interface SimulateFlags {
   seed?: string;
   job?: string;
   out?: string;
+  sitesDir?: string;
   localEpochs: number;
   batchSize: number;
   lr: number;
@@ -76,23 +86,28 @@ function pct(x: number): string {
 /** The console's view of the coordinator's events: exclusions and one line per round. */
 function eventPrinter(): (e: CoordinatorEvent) => void {
   let rounds = 0;
+  let sites: readonly string[] = [];
   return (e) => {
-    if (e.type === "job_started") rounds = e.rounds;
-    else if (e.type === "client_excluded")
+    if (e.type === "job_started") {
+      rounds = e.rounds;
+      sites = e.clients;
+    } else if (e.type === "client_excluded")
       process.stderr.write(`  round ${e.round}: ${e.client_id} excluded: ${e.reason}\n`);
-    else if (e.type === "round_completed") printRound(e.record, rounds);
+    else if (e.type === "round_completed") printRound(e.record, rounds, sites);
   };
 }
 
-function printRound(r: RoundRecord, rounds: number): void {
+function printRound(r: RoundRecord, rounds: number, sites: readonly string[]): void {
   if (r.privacy) {
     process.stderr.write(
       `round ${String(r.round).padStart(3)}/${rounds}  sampled ${r.privacy.sampled}  clients ${r.clients.length}  loss ${r.loss.toFixed(4)}  acc ${pct(r.accuracy)}  client-level ε ${r.privacy.epsilon.toFixed(3)}\n`,
     );
     return;
   }
-  const eps = Object.entries(r.epsilon)
-    .map(([id, v]) => `${id} ${v.toFixed(3)}`)
+  // One order every round (the job's), not the order updates happened to arrive in.
+  const eps = sites
+    .filter((id) => r.epsilon[id] !== undefined)
+    .map((id) => `${id} ${r.epsilon[id].toFixed(3)}`)
     .join("  ");
   process.stderr.write(
     `round ${String(r.round).padStart(3)}/${rounds}  clients ${r.clients.length}  loss ${r.loss.toFixed(4)}  acc ${pct(r.accuracy)}  ε: ${eps}\n`,
@@ -186,6 +201,10 @@ export function registerSimulateCommand(program: Command): void {
     .option("--job <file>", "a FederationJob (JSON or YAML) to run instead of the flags above")
     .option("--out <dir>", "report directory (default ./enclave-reports/simulation-<time>)")
     .option(
+      "--sites-dir <dir>",
+      "keep the simulated sites' data shards here (default: a temporary directory removed at the end)",
+    )
+    .option(
       "--local-epochs <n>",
       "local epochs per round",
       numberFlag({ integer: true, min: 1, max: 1000 }),
@@ -223,7 +242,7 @@ export function registerSimulateCommand(program: Command): void {
         clients: f.clients,
         rounds: f.rounds,
         strategy,
-        datasetFile: resolve(f.dataset ?? BUNDLED_DATASET),
+        datasetFile: f.dataset && resolve(f.dataset),
         split: f.split,
         targetEpsilon: f.targetEpsilon,
         delta: f.delta,
@@ -231,21 +250,14 @@ export function registerSimulateCommand(program: Command): void {
         mechanism,
         clientSamplingRate: f.clientSamplingRate,
         serverLr: f.serverLr,
-        // A site's whole update is larger than one example's gradient, but the noise grows with C:
-        // 0.3 clips most breast-cancer updates at the defaults and kept accuracy best in our runs.
-        maxGradNorm: f.maxGradNorm ?? (mechanism === "DP_FEDAVG" ? 0.3 : 1.0),
+        maxGradNorm: f.maxGradNorm,
         proximalMu: f.mu,
         workers: f.workers,
         seed: f.seed,
         job,
         reportDir,
-        plan: {
-          epochs: f.localEpochs,
-          batchSize: f.batchSize,
-          learningRate: f.lr,
-          // SCAFFOLD's control update assumes plain SGD.
-          momentum: f.momentum ?? (strategy === "SCAFFOLD" ? 0 : 0.9),
-        },
+        sitesDir: f.sitesDir && resolve(f.sitesDir),
+        plan: { epochs: f.localEpochs, batchSize: f.batchSize, learningRate: f.lr, momentum: f.momentum },
         hidden: f.hidden,
         accountant: "rdp",
         testFraction: 0.2,
@@ -268,6 +280,7 @@ export function registerSimulateCommand(program: Command): void {
             })),
             ...(s.privacy ? { privacy: s.privacy } : {}),
             report_dir: s.report_dir,
+            model_sha256: s.model_sha256,
             status: s.status,
             job_id: s.job.job_id,
           }) + "\n",
