@@ -36,7 +36,8 @@ export function checkName(name: string, field: string): void {
     );
 }
 
-function pem(label: string, der: ArrayBuffer): string {
+/** DER as PEM text with 64-character lines (RFC 7468). */
+export function pem(label: string, der: ArrayBuffer): string {
   const b64 = Buffer.from(der)
     .toString("base64")
     .replace(/.{1,64}/g, "$&\n");

@@ -8,17 +8,11 @@ import {
   type ProjectCa,
   type Role,
   checkName,
+  pem,
 } from "./certificates.js";
 import { IdentityError } from "./errors.js";
 
 const ALG = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" } as const;
-
-function pem(label: string, der: ArrayBuffer): string {
-  const b64 = Buffer.from(der)
-    .toString("base64")
-    .replace(/.{1,64}/g, "$&\n");
-  return `-----BEGIN ${label}-----\n${b64}-----END ${label}-----\n`;
-}
 
 /**
  * Distributed enrolment, site side: a fresh key that never leaves the site, and a certificate
