@@ -13,6 +13,7 @@ import type { IdentityErrorCode } from "./identity/errors.js";
 import type { InferenceErrorCode } from "./inference/errors.js";
 import type { ProtocolErrorCode } from "./federation/errors.js";
 import type { SimulationErrorCode } from "./simulation/errors.js";
+import type { StorageErrorCode } from "./storage/errors.js";
 import type { AggregationErrorCode } from "./strategies/errors.js";
 
 /** This module's own codes. */
@@ -31,6 +32,7 @@ export type ErrorCode =
   | InferenceErrorCode
   | ProtocolErrorCode
   | SimulationErrorCode
+  | StorageErrorCode
   | AggregationErrorCode;
 
 /** An error as plain data for a boundary: no stack, no cause. */

@@ -15,6 +15,7 @@ import { SafetensorsError } from "../model/safetensors.js";
 import { AccountantError } from "../privacy/accountant/accountant.js";
 import { PrivacyBudgetExhaustedError } from "../privacy/guard.js";
 import { SimulationError } from "../simulation/errors.js";
+import { StorageError } from "../storage/errors.js";
 import { AggregationError } from "../strategies/errors.js";
 import { StrategyArgumentError } from "../strategies/trainable.js";
 import { KernelBackendError } from "../tensor/backend.js";
@@ -30,6 +31,7 @@ EnclaveError.register(
   CoordinatorError,
   ProtocolError,
   SimulationError,
+  StorageError,
   InferenceError,
   HostError,
   IdentityError,

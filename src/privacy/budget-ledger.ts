@@ -1,6 +1,7 @@
 import { userInfo } from "node:os";
 import { DEFAULT_DELTA } from "../schemas/privacy.js";
 import type { Database } from "../storage/database.js";
+import { migrate, type Migration } from "../storage/migrations.js";
 
 /** One segment of DP-SGD steps at a fixed noise multiplier and sample rate. */
 export interface BudgetSegment {
@@ -46,8 +47,16 @@ type Tx = Pick<Database, "query" | "exec">;
 
 const lockKey = (datasetId: string) => `privacy-budget:${datasetId}`;
 
-/** The ledger's tables; the `alter`s upgrade a ledger written before deltas and resets were kept. */
-const SCHEMA = `
+/**
+ * The ledger's migrations. The first is the schema as it was created inline before migrations
+ * existed, written to be idempotent (`if not exists`; the `alter`s upgrade a ledger written before
+ * deltas and resets were kept), so a workspace from then is adopted unchanged. Later ones are plain.
+ */
+export const BUDGET_LEDGER_MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: "ledger and audit tables, with deltas and resets",
+    sql: `
   create table if not exists privacy_budget_ledger (
     id bigserial primary key,
     dataset_id text not null,
@@ -72,7 +81,9 @@ const SCHEMA = `
     detail text not null,
     created_at timestamptz not null default now()
   );
-`;
+`,
+  },
+];
 
 /**
  * Persistent, per-dataset record of spent privacy budget. Steps are written ahead as reservations
@@ -83,22 +94,9 @@ const SCHEMA = `
 export class BudgetLedger {
   private constructor(private readonly db: Database) {}
 
-  /**
-   * Creates or upgrades the tables once, under a lock: concurrent processes opening one server's
-   * ledger would otherwise deadlock their DDL against each other's reservations. When the schema is
-   * current (the common case) no DDL runs at all.
-   */
+  /** Opens the ledger in `db`, bringing its tables up to date (see `migrate`). */
   static async open(db: Database): Promise<BudgetLedger> {
-    await db.transaction(async (tx) => {
-      await tx.query("select pg_advisory_xact_lock(hashtext('privacy-budget-ledger:schema'))");
-      const [{ current }] = await tx.query<{ current: boolean }>(
-        `select to_regclass('privacy_budget_audit') is not null and exists (
-           select 1 from information_schema.columns
-           where table_name = 'privacy_budget_ledger' and column_name = 'reset_by'
-             and table_schema = current_schema()) as current`,
-      );
-      if (!current) await tx.exec(SCHEMA);
-    });
+    await migrate(db, "privacy_budget_ledger", BUDGET_LEDGER_MIGRATIONS);
     return new BudgetLedger(db);
   }
 

@@ -12,7 +12,7 @@ import {
 } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
-import { EnclaveError } from "../errors.js";
+import { StorageError } from "./errors.js";
 
 /**
  * The one SQL interface the project uses. `DATABASE_URL` selects a real PostgreSQL server (pg);
@@ -55,7 +55,7 @@ async function openPostgres(url: string): Promise<Database> {
   } catch (err) {
     await pool.end();
     // The URL may hold a password: never echo it.
-    throw new EnclaveError(
+    throw new StorageError(
       "DATABASE_UNAVAILABLE",
       `cannot connect to the PostgreSQL server in DATABASE_URL: ${(err as Error).message}`,
     );
@@ -103,10 +103,10 @@ function checkWorkspace(workspace: string): void {
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === "ENOENT") continue;
-      throw new EnclaveError("WORKSPACE_INVALID", `the workspace cannot be used (${code})`);
+      throw new StorageError("WORKSPACE_INVALID", `the workspace cannot be used (${code})`);
     }
     if (!isDir)
-      throw new EnclaveError("WORKSPACE_INVALID", "the workspace (--workspace) must be a directory");
+      throw new StorageError("WORKSPACE_INVALID", "the workspace (--workspace) must be a directory");
   }
 }
 
@@ -150,7 +150,7 @@ function acquireFileLock(dir: string, info: string): () => Promise<void> {
     if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
     const owner = readOwner(info);
     if (owner && isAlive(owner)) throw lockedError(dir, owner);
-    throw new EnclaveError(
+    throw new StorageError(
       "DATABASE_LOCKED",
       `the embedded database in ${dir} has a lock file of a process that is gone (${info}); remove it once no process uses the database`,
     );
@@ -166,8 +166,8 @@ function readOwner(info: string): number {
   }
 }
 
-function lockedError(dir: string, owner: number): EnclaveError {
-  return new EnclaveError(
+function lockedError(dir: string, owner: number): StorageError {
+  return new StorageError(
     "DATABASE_LOCKED",
     `the embedded database in ${dir} is in use by ${owner ? `process ${owner}` : "another process"}`,
   );

@@ -1,4 +1,4 @@
-import { EnclaveError } from "../errors.js";
+import { StorageError } from "./errors.js";
 import type { Database } from "./database.js";
 
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
@@ -12,7 +12,7 @@ const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
  */
 export async function schemaScoped(db: Database, schema: string): Promise<Database> {
   if (!SCHEMA_NAME.test(schema))
-    throw new EnclaveError(
+    throw new StorageError(
       "DATABASE_SCHEMA_NAME",
       "schema name must be 1-63 of [a-z0-9_], not starting with a digit",
     );
