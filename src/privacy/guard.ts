@@ -188,7 +188,11 @@ export class PrivacyGuard {
       },
     );
     if (res.steps === 0)
-      throw new PrivacyBudgetExhaustedError(this.spentEpsilon(), this.epsilonAfter(sampleRate, 1), this.limit);
+      throw new PrivacyBudgetExhaustedError(
+        this.spentEpsilon(),
+        this.epsilonAfter(sampleRate, 1),
+        this.limit,
+      );
     return {
       id: res.id,
       datasetId: this.o.datasetId,

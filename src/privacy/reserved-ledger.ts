@@ -73,14 +73,11 @@ export class ReservedLedger implements GuardLedger {
     return Promise.resolve(0); // the host adopted legacy keys before reserving
   }
 
-  state(datasetId: string): Promise<DatasetBudgetState> {
+  async state(datasetId: string): Promise<DatasetBudgetState> {
     this.sameDataset(datasetId);
     const ours = this.segments.filter((s) => s.steps > 0).map(({ id: _id, ...s }) => s);
     const delta = this.r.before.delta === null ? this.r.delta : Math.min(this.r.before.delta, this.r.delta);
-    return Promise.resolve({
-      history: [...this.r.before.history, ...ours],
-      delta: ours.length ? delta : this.r.before.delta,
-    });
+    return { history: [...this.r.before.history, ...ours], delta: ours.length ? delta : this.r.before.delta };
   }
 
   async reserve(
@@ -98,7 +95,12 @@ export class ReservedLedger implements GuardLedger {
     const steps = Math.min(left, Math.max(0, Math.floor(decide(state.history, state))));
     if (steps <= 0) return { id: "", steps: 0, history: state.history, state };
     const id = String(this.segments.length + 1);
-    this.segments.push({ id, noiseMultiplier: segment.noiseMultiplier, sampleRate: segment.sampleRate, steps });
+    this.segments.push({
+      id,
+      noiseMultiplier: segment.noiseMultiplier,
+      sampleRate: segment.sampleRate,
+      steps,
+    });
     this.granted += steps;
     return { id, steps, history: state.history, state };
   }

@@ -42,6 +42,10 @@ export interface TaskRuntimeOptions {
   onWarning?: (warning: string) => void;
   /** Enable the guest's fault methods (tests of the deadlines only). */
   testFaults?: boolean;
+  /** Tests: send the task as the guest's fault method of that name, which hangs or crashes it. */
+  testFault?: "hang" | "crash";
+  /** Tests: more checks on the guest that ran the task, on the same boot, before it powers off. */
+  afterTask?: (session: GuestSession) => Promise<void>;
   /** microvm: the VMM and acceleration, when the caller already knows them (tests, the bench). */
   vmm?: { qemu: string; accel: Accel };
 }
@@ -73,7 +77,10 @@ function guestEntry(): string {
     join(here, "../../dist/runtime/guest/guest-main.js"),
   ])
     if (existsSync(candidate)) return candidate;
-  throw new RuntimeError(RuntimeErrorCode.HYDRATE_INPUT_MISSING, "the guest is not built; run `npm run build`");
+  throw new RuntimeError(
+    RuntimeErrorCode.HYDRATE_INPUT_MISSING,
+    "the guest is not built; run `npm run build`",
+  );
 }
 
 /** Padded to whole 512-byte sectors: a block device's size. */
@@ -83,7 +90,12 @@ const MAX_WEIGHTS_BASE64 = 48 * 1024 * 1024;
 
 function decodeReply(reply: unknown): TrainedModel {
   const r = reply as Partial<TrainTaskReply>;
-  if (typeof r !== "object" || r === null || typeof r.weights !== "string" || r.weights.length > MAX_WEIGHTS_BASE64)
+  if (
+    typeof r !== "object" ||
+    r === null ||
+    typeof r.weights !== "string" ||
+    r.weights.length > MAX_WEIGHTS_BASE64
+  )
     throw new RuntimeError(RuntimeErrorCode.CHANNEL_PROTOCOL, "train reply: weights missing or too large");
   const num = (x: unknown) => (typeof x === "number" ? x : NaN);
   const b = r.baseline as { accuracy?: unknown; loss?: unknown } | undefined;
@@ -154,8 +166,11 @@ export class TaskRuntime implements IsolatedTrainer {
       try {
         const { onStep: _onStep, workspace: _workspace, ...rest } = options;
         const args: TrainTaskArgs = { options: rest, reservation, kernels: kernelPins() };
-        const reply = await session.connection.request("train", args, this.o.taskTimeoutMs ?? 3_600_000);
-        return decodeReply(reply);
+        const method = this.o.testFault ? `fault:${this.o.testFault}` : "train";
+        const reply = await session.connection.request(method, args, this.o.taskTimeoutMs ?? 3_600_000);
+        const model = decodeReply(reply);
+        await this.o.afterTask?.(session);
+        return model;
       } finally {
         await this.end(session);
       }
@@ -196,7 +211,7 @@ export class TaskRuntime implements IsolatedTrainer {
       accel: this.o.vmm!.accel,
       bootTimeoutMs: this.o.bootTimeoutMs ?? 300_000,
       dataDrive: image,
-      append: this.o.testFaults ? ["enclave.test_faults=1"] : [],
+      append: this.o.testFaults || this.o.testFault ? ["enclave.test_faults=1"] : [],
       onEvent: this.onGuestEvent,
     });
   }
@@ -217,7 +232,7 @@ export class TaskRuntime implements IsolatedTrainer {
         PATH: process.env.PATH ?? "",
         ENCLAVE_GUEST_CHANNEL_FD: "3",
         ENCLAVE_GUEST_DATA: data,
-        ...(this.o.testFaults ? { ENCLAVE_GUEST_TEST_FAULTS: "1" } : {}),
+        ...(this.o.testFaults || this.o.testFault ? { ENCLAVE_GUEST_TEST_FAULTS: "1" } : {}),
       },
     });
     return startGuestSession({

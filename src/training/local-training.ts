@@ -211,7 +211,9 @@ export interface TrainingPlan extends TrainingData {
 /** Load the data through the Data Sentry, build the model spec and fix the schedule and noise. */
 export async function planLocalTraining(o: LocalTrainingOptions): Promise<TrainingPlan> {
   const data = await trainingData(o, randomStream(o.seed, "split"));
-  const spec = o.modelSpecFile ? await modelSpecFromFile(o.modelSpecFile, data.dataset) : archSpec(o, data.dataset);
+  const spec = o.modelSpecFile
+    ? await modelSpecFromFile(o.modelSpecFile, data.dataset)
+    : archSpec(o, data.dataset);
   assertTrainingFits(spec, o.batchSize, data.dataset.rows);
   const { sampleRate, stepsPerEpoch, expectedBatchSize } = poissonSchedule(data.trainSet.rows, o.batchSize);
   const plannedSteps = o.epochs * stepsPerEpoch;
@@ -338,9 +340,7 @@ export interface IsolationReport {
 }
 
 /** Trains one model locally with DP-SGD under the Privacy Guard; the CLI's `train` verb. */
-export async function runLocalTraining(
-  o: LocalTrainingOptions & { isolated?: IsolatedTrainer },
-): Promise<{
+export async function runLocalTraining(o: LocalTrainingOptions & { isolated?: IsolatedTrainer }): Promise<{
   report: LocalTrainingReport;
   weights: TensorMap;
   spec: ModelSpec;
@@ -370,7 +370,9 @@ export async function runLocalTraining(
       : await trainPlanned(o, plan, guard);
     const weights = trained.weights;
     // The epsilon reported is the host's ledger's, never a number an isolated task sent.
-    const spent = o.isolated ? (await trainingGuard(o, plan, ledger, jobId).init()).spentEpsilon() : guard.spentEpsilon();
+    const spent = o.isolated
+      ? (await trainingGuard(o, plan, ledger, jobId).init()).spentEpsilon()
+      : guard.spentEpsilon();
     const history = (await ledger.history(datasetKey)) ?? [];
     const reported =
       o.accountant === "rdp" ? spent : createAccountant(o.accountant, history).getEpsilon(o.delta);

@@ -10,7 +10,9 @@ import {
 import { RuntimeError, RuntimeErrorCode } from "../errors.js";
 
 /** The host's pins of the kernel backend (ENCLAVE_KERNELS, ENCLAVE_KERNELS_CPU, ENCLAVE_THREADS). */
-export type KernelPins = Partial<Record<"ENCLAVE_KERNELS" | "ENCLAVE_KERNELS_CPU" | "ENCLAVE_THREADS", string>>;
+export type KernelPins = Partial<
+  Record<"ENCLAVE_KERNELS" | "ENCLAVE_KERNELS_CPU" | "ENCLAVE_THREADS", string>
+>;
 
 /** The `train` request: the run's options with file names inside the guest's data root. */
 export interface TrainTaskArgs {
@@ -43,7 +45,10 @@ const NAME = /^[A-Za-z0-9._-]{1,200}$/;
 function inDataRoot(dataRoot: string, name: string | undefined, field: string): string | undefined {
   if (name === undefined) return undefined;
   if (typeof name !== "string" || !NAME.test(name) || name.startsWith("."))
-    throw new RuntimeError(RuntimeErrorCode.CHANNEL_PROTOCOL, `train request: ${field} is not a plain file name`);
+    throw new RuntimeError(
+      RuntimeErrorCode.CHANNEL_PROTOCOL,
+      `train request: ${field} is not a plain file name`,
+    );
   return join(dataRoot, name);
 }
 
