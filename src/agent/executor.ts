@@ -1,8 +1,7 @@
 import { Airlock } from "../airlock/airlock.js";
 import { silentLogger, type Logger } from "../logging/logger.js";
 import { Network } from "../model/network.js";
-import type { BudgetLedger } from "../privacy/budget-ledger.js";
-import { PrivacyGuard, type AccountantFromHistory } from "../privacy/guard.js";
+import { PrivacyGuard, type AccountantFromHistory, type GuardLedger } from "../privacy/guard.js";
 import type { RandomSource } from "../random.js";
 import type { AttestationReport } from "../schemas/attestation.js";
 import type { Kernels } from "../tensor/kernels.js";
@@ -23,7 +22,7 @@ export interface ExecutorDeps {
   attest: () => Promise<AttestationReport>;
   /** The Data Sentry path: resolves the dataset id inside the data root and validates its schema. */
   loadDataset: (datasetId: string) => Promise<Examples & { identity?: string }>;
-  ledger: BudgetLedger;
+  ledger: GuardLedger;
   accountantFromHistory: AccountantFromHistory;
   kernels: Kernels;
   /** Noise and sampling randomness: the OS CSPRNG outside seeded simulations. */

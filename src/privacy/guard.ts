@@ -1,6 +1,7 @@
 import { EnclaveError } from "../errors.js";
 import { EPSILON_HARD_CEILING, deltaRowsIssue } from "../schemas/privacy.js";
 import type { BudgetLedger, BudgetSegment, DatasetBudgetState } from "./budget-ledger.js";
+import type { StepReservation } from "./reserved-ledger.js";
 
 /** What the guard needs of an accountant: epsilon now, and epsilon if more steps were taken. */
 export interface GuardAccountant {
@@ -31,8 +32,14 @@ export class DeltaTooLargeError extends EnclaveError {
   }
 }
 
+/**
+ * What the guard needs of a ledger: the persistent BudgetLedger on a host, or a ReservedLedger that
+ * holds only the steps a host reserved for one isolated task.
+ */
+export type GuardLedger = Pick<BudgetLedger, "adopt" | "state" | "reserve" | "settle">;
+
 export interface PrivacyGuardOptions {
-  ledger: BudgetLedger;
+  ledger: GuardLedger;
   datasetId: string;
   jobId: string;
   targetEpsilon: number;
@@ -161,6 +168,41 @@ export class PrivacyGuard {
       );
     }
     this.reservation = { id: res.id, steps: res.steps, used: 0, sampleRate };
+  }
+
+  /**
+   * Reserve, in one ledger row and under the dataset's lock, the most of `steps` steps the budget
+   * allows, for a task that runs elsewhere (an isolated runtime) on a ReservedLedger. The row stays
+   * `reserved` until the caller settles it; see docs/runtime.md for what a task is charged.
+   */
+  async reserveForTask(sampleRate: number, steps: number): Promise<StepReservation & { id: string }> {
+    let before: DatasetBudgetState = { history: [], delta: null };
+    const res = await this.o.ledger.reserve(
+      this.o.datasetId,
+      this.o.jobId,
+      { noiseMultiplier: this.o.noiseMultiplier, sampleRate, delta: this.o.delta },
+      (_history, state) => {
+        before = state;
+        this.adoptState(state);
+        return this.affordableSteps(sampleRate, steps);
+      },
+    );
+    if (res.steps === 0)
+      throw new PrivacyBudgetExhaustedError(
+        this.spentEpsilon(),
+        this.epsilonAfter(sampleRate, 1),
+        this.limit,
+      );
+    return {
+      id: res.id,
+      datasetId: this.o.datasetId,
+      jobId: this.o.jobId,
+      noiseMultiplier: this.o.noiseMultiplier,
+      sampleRate,
+      delta: this.o.delta,
+      steps: res.steps,
+      before,
+    };
   }
 
   /** Release the unused part of the current reservation (call when training ends, cleanly or not). */

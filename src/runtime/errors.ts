@@ -18,6 +18,8 @@ export const RuntimeErrorCode = {
   GUEST_TIMEOUT: "RUNTIME_GUEST_TIMEOUT",
   /** The VM exited (crash, panic, reset) before the guest finished its task. */
   GUEST_CRASHED: "RUNTIME_GUEST_CRASHED",
+  /** The task never reached the runtime (it did not boot or start): none of its reserved steps are charged. */
+  TASK_NOT_STARTED: "RUNTIME_TASK_NOT_STARTED",
   /** The guest reported that its task failed; its typed code travels in `guestCode`. */
   GUEST_TASK_FAILED: "RUNTIME_GUEST_TASK_FAILED",
 } as const;

@@ -12,6 +12,7 @@ export const GUEST_MODULE_LIST = "etc/enclave/modules";
 
 export const BUSYBOX_APPLETS = [
   "cat",
+  "cpio",
   "echo",
   "ifconfig",
   "insmod",
@@ -40,6 +41,16 @@ while read -r m; do
   [ -n "$m" ] && insmod "/lib/modules/$m" 2>/dev/null
 done < /${GUEST_MODULE_LIST}
 ip link set lo up
+# The task's dataset: a read-only disk holding a cpio archive, unpacked into a tmpfs that is then
+# remounted read-only. The disk itself is read-only at the VMM: nothing in the guest can change it.
+case " $(cat /proc/cmdline) " in *" enclave.data=1 "*)
+  mkdir -p /data
+  mount -t tmpfs -o mode=0755 tmpfs /data
+  for i in 1 2 3 4 5 6 7 8 9 10; do [ -b /dev/vda ] && break; sleep 1; done
+  (cd /data && cpio -i -d < /dev/vda) 2>/dev/null
+  mount -o remount,ro /data
+  echo "enclave-init: data mounted read-only"
+esac
 echo "enclave-init: up"
 /usr/bin/node --max-old-space-size=256 /${GUEST_APP_DIR}/${GUEST_ENTRY}
 echo "enclave-init: guest exited $?"
@@ -66,5 +77,8 @@ spec:
             - action: Sigkill
 `;
 
-/** Modules the channel needs (virtio-mmio transport, virtio-serial, virtio vsock), in the kernel's names. */
-export const GUEST_MODULES = ["virtio_mmio", "virtio_console", "vmw_vsock_virtio_transport"];
+/**
+ * Modules the guest needs (virtio-mmio transport, virtio-serial and virtio vsock for the channel,
+ * virtio-blk for the read-only dataset disk), in the kernel's names.
+ */
+export const GUEST_MODULES = ["virtio_mmio", "virtio_console", "vmw_vsock_virtio_transport", "virtio_blk"];

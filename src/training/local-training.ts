@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { basename, dirname, join } from "node:path";
+import { basename, dirname, extname, join } from "node:path";
 import {
   fashionMnistCandidates,
   findFashionMnist,
@@ -17,7 +17,10 @@ import { readRegularFile } from "../storage/regular-file.js";
 import { weightsHash } from "../model/safetensors.js";
 import { createAccountant, getNoiseMultiplier, type AccountantName } from "../privacy/accountant/index.js";
 import { BudgetLedger } from "../privacy/budget-ledger.js";
-import { PrivacyGuard } from "../privacy/guard.js";
+import { PrivacyGuard, type GuardLedger } from "../privacy/guard.js";
+import type { StepReservation } from "../privacy/reserved-ledger.js";
+import { Airlock } from "../airlock/airlock.js";
+import { RuntimeError, RuntimeErrorCode } from "../runtime/errors.js";
 import { randomStream, type RandomSource } from "../random.js";
 import type { DatasetSchema } from "../schemas/dataset.js";
 import type { Standardizer } from "../data/standardize.js";
@@ -116,6 +119,7 @@ export interface LocalTrainingReport {
   baseline?: { accuracy: number; loss: number };
   stopped_by?: { code: string; message: string };
   job_id: string;
+  isolation: IsolationReport;
 }
 
 /** Datasets `train --dataset` takes by name; Fashion-MNIST uses its official train/test split. */
@@ -192,22 +196,26 @@ async function modelSpecFromFile(file: string, dataset: Dataset): Promise<ModelS
   return spec;
 }
 
-/** Trains one model locally with DP-SGD under the Privacy Guard; the CLI's `train` verb. */
-export async function runLocalTraining(o: LocalTrainingOptions): Promise<{
-  report: LocalTrainingReport;
-  weights: TensorMap;
+/** Everything a run is decided by before its first step: the data, the model, the schedule, sigma. */
+export interface TrainingPlan extends TrainingData {
   spec: ModelSpec;
-  /** The validated schema of the training file and the input scaling fitted on its train split. */
-  schema: DatasetSchema;
-  standardizer: Standardizer | null;
-}> {
-  const t0 = Date.now();
-  const k = kernels();
-  const rng = (label: string): RandomSource => randomStream(o.seed, label);
-  const { dataset, source, schema, standardizer, trainSet, test } = await trainingData(o, rng("split"));
-  const spec = o.modelSpecFile ? await modelSpecFromFile(o.modelSpecFile, dataset) : archSpec(o, dataset);
-  assertTrainingFits(spec, o.batchSize, dataset.rows);
-  const { sampleRate, stepsPerEpoch, expectedBatchSize } = poissonSchedule(trainSet.rows, o.batchSize);
+  sampleRate: number;
+  stepsPerEpoch: number;
+  expectedBatchSize: number;
+  plannedSteps: number;
+  sigma: number;
+  /** The ledger key: the records' identity, not their file. */
+  datasetKey: string;
+}
+
+/** Load the data through the Data Sentry, build the model spec and fix the schedule and noise. */
+export async function planLocalTraining(o: LocalTrainingOptions): Promise<TrainingPlan> {
+  const data = await trainingData(o, randomStream(o.seed, "split"));
+  const spec = o.modelSpecFile
+    ? await modelSpecFromFile(o.modelSpecFile, data.dataset)
+    : archSpec(o, data.dataset);
+  assertTrainingFits(spec, o.batchSize, data.dataset.rows);
+  const { sampleRate, stepsPerEpoch, expectedBatchSize } = poissonSchedule(data.trainSet.rows, o.batchSize);
   const plannedSteps = o.epochs * stepsPerEpoch;
   const sigma =
     o.noiseMultiplier ??
@@ -219,26 +227,137 @@ export async function runLocalTraining(o: LocalTrainingOptions): Promise<{
       sampleRate,
       steps: plannedSteps,
     });
+  return {
+    ...data,
+    spec,
+    sampleRate,
+    stepsPerEpoch,
+    expectedBatchSize,
+    plannedSteps,
+    sigma,
+    datasetKey: data.source.identity,
+  };
+}
 
+/** The run's guard, the same in-process and in an isolated runtime (there on a ReservedLedger). */
+export function trainingGuard(
+  o: LocalTrainingOptions,
+  plan: TrainingPlan,
+  ledger: GuardLedger,
+  jobId: string,
+): PrivacyGuard {
+  return new PrivacyGuard({
+    ledger,
+    datasetId: plan.datasetKey,
+    // Before records identities, train keyed the ledger by the file's byte hash.
+    legacyKeys: [`sha256:${plan.source.sha256}`],
+    rows: plan.trainSet.rows,
+    jobId,
+    targetEpsilon: o.targetEpsilon,
+    delta: o.delta,
+    noiseMultiplier: plan.sigma,
+    // RDP halts: O(orders) per step. PRV (about 1 s per query) is a reporting accountant only.
+    accountantFromHistory: (h) => createAccountant("rdp", h),
+  });
+}
+
+/** What a run's training produced; in an isolated runtime, what comes back through its Airlock. */
+export interface TrainedModel {
+  weights: TensorMap;
+  steps: number;
+  accuracy: number;
+  loss: number;
+  baseline?: { accuracy: number; loss: number };
+  stoppedBy?: { code: string; message: string };
+  kernels: string;
+}
+
+/** DP-SGD under `guard` (and the baseline when asked), then the held-out evaluation. */
+export async function trainPlanned(
+  o: LocalTrainingOptions,
+  plan: TrainingPlan,
+  guard: PrivacyGuard,
+): Promise<TrainedModel> {
+  const k = kernels();
+  const rng = (label: string): RandomSource => randomStream(o.seed, label);
+  const net = new Network(plan.spec, k, rng("init"));
+  const result = await train(net, k, plan.trainSet, {
+    epochs: o.epochs,
+    batchSize: o.batchSize,
+    optimizer: new SgdOptimizer(k, o.learningRate, o.momentum),
+    sampling: rng("sampling"),
+    dp: { noiseMultiplier: plan.sigma, maxGradNorm: o.maxGradNorm, guard, noise: rng("noise") },
+    onStep: o.onStep ? (s) => o.onStep!(s.step, s.totalSteps, s.loss) : undefined,
+  });
+  const metrics = evaluate(net, plan.test);
+  let baseline: TrainedModel["baseline"];
+  if (o.baseline) {
+    const plain = new Network(plan.spec, k, rng("init"));
+    await train(plain, k, plan.trainSet, {
+      epochs: o.epochs,
+      batchSize: o.batchSize,
+      optimizer: new SgdOptimizer(k, o.learningRate, o.momentum),
+      sampling: rng("sampling-baseline"),
+    });
+    baseline = evaluate(plain, plan.test);
+  }
+  return {
+    weights: net.weights(),
+    steps: result.steps,
+    accuracy: metrics.accuracy,
+    loss: metrics.loss,
+    baseline,
+    stoppedBy: result.stoppedBy,
+    kernels: k.name,
+  };
+}
+
+/**
+ * Where a run's training happens when it is not this process: an isolated runtime (a microVM, or a
+ * child process) that trains on a ReservedLedger holding exactly `reservation`'s steps.
+ */
+export interface IsolatedTrainer {
+  readonly isolation: IsolationReport;
+  /**
+   * Run the task; `options` name its files by the keys of `inputs` (guest name -> host path), the
+   * only files the runtime exposes to the task, read-only.
+   */
+  train(
+    options: LocalTrainingOptions,
+    reservation: StepReservation,
+    inputs: Record<string, string>,
+  ): Promise<TrainedModel>;
+}
+
+/** The isolation a run used, as the report and `--json` state it. */
+export interface IsolationReport {
+  mode: "microvm" | "process" | "none";
+  vmm?: string;
+  accel?: "kvm" | "emulated";
+  channel?: string;
+  /** SHA-256 of the runtime manifest (microvm). */
+  measurement?: string;
+}
+
+/** Trains one model locally with DP-SGD under the Privacy Guard; the CLI's `train` verb. */
+export async function runLocalTraining(o: LocalTrainingOptions & { isolated?: IsolatedTrainer }): Promise<{
+  report: LocalTrainingReport;
+  weights: TensorMap;
+  spec: ModelSpec;
+  /** The validated schema of the training file and the input scaling fitted on its train split. */
+  schema: DatasetSchema;
+  standardizer: Standardizer | null;
+}> {
+  const t0 = Date.now();
+  const plan = await planLocalTraining(o);
+  const { dataset, source, schema, standardizer, trainSet, test, spec, sampleRate, plannedSteps, sigma } =
+    plan;
   const jobId = randomUUID();
-  // The budget belongs to the records, not their file: key the ledger by the records' identity.
-  const datasetKey = source.identity;
+  const datasetKey = plan.datasetKey;
   const db = await openDatabase({ workspace: o.workspace });
   try {
     const ledger = await BudgetLedger.open(db);
-    const guard = await new PrivacyGuard({
-      ledger,
-      datasetId: datasetKey,
-      // Before records identities, train keyed the ledger by the file's byte hash.
-      legacyKeys: [`sha256:${source.sha256}`],
-      rows: trainSet.rows,
-      jobId,
-      targetEpsilon: o.targetEpsilon,
-      delta: o.delta,
-      noiseMultiplier: sigma,
-      // RDP halts: O(orders) per step. PRV (about 1 s per query) is a reporting accountant only.
-      accountantFromHistory: (h) => createAccountant("rdp", h),
-    }).init();
+    const guard = await trainingGuard(o, plan, ledger, jobId).init();
     const epsilonBefore = guard.spentEpsilon();
     refuseUnlessMeaningful(guard, sampleRate, plannedSteps, {
       target: o.targetEpsilon,
@@ -246,33 +365,17 @@ export async function runLocalTraining(o: LocalTrainingOptions): Promise<{
       workspace: o.workspace,
       key: datasetKey,
     });
-    const net = new Network(spec, k, rng("init"));
-    const result = await train(net, k, trainSet, {
-      epochs: o.epochs,
-      batchSize: o.batchSize,
-      optimizer: new SgdOptimizer(k, o.learningRate, o.momentum),
-      sampling: rng("sampling"),
-      dp: { noiseMultiplier: sigma, maxGradNorm: o.maxGradNorm, guard, noise: rng("noise") },
-      onStep: o.onStep ? (s) => o.onStep!(s.step, s.totalSteps, s.loss) : undefined,
-    });
-    const metrics = evaluate(net, test);
-    let baseline: LocalTrainingReport["baseline"];
-    if (o.baseline) {
-      const plain = new Network(spec, k, rng("init"));
-      await train(plain, k, trainSet, {
-        epochs: o.epochs,
-        batchSize: o.batchSize,
-        optimizer: new SgdOptimizer(k, o.learningRate, o.momentum),
-        sampling: rng("sampling-baseline"),
-      });
-      baseline = evaluate(plain, test);
-    }
-    const weights = net.weights();
+    const trained = o.isolated
+      ? await trainIsolated(o, o.isolated, plan, guard, ledger)
+      : await trainPlanned(o, plan, guard);
+    const weights = trained.weights;
+    // The epsilon reported is the host's ledger's, never a number an isolated task sent.
+    const spent = o.isolated
+      ? (await trainingGuard(o, plan, ledger, jobId).init()).spentEpsilon()
+      : guard.spentEpsilon();
     const history = (await ledger.history(datasetKey)) ?? [];
     const reported =
-      o.accountant === "rdp"
-        ? guard.spentEpsilon()
-        : createAccountant(o.accountant, history).getEpsilon(o.delta);
+      o.accountant === "rdp" ? spent : createAccountant(o.accountant, history).getEpsilon(o.delta);
     const report: LocalTrainingReport = {
       dataset: {
         id: source.id,
@@ -282,7 +385,7 @@ export async function runLocalTraining(o: LocalTrainingOptions): Promise<{
         features: dataset.numFeatures,
         classes: dataset.numClasses,
       },
-      model: { arch: spec.arch, parameters: net.numParameters, sha256: weightsHash(weights) },
+      model: { arch: spec.arch, parameters: parameterCount(weights), sha256: weightsHash(weights) },
       privacy: {
         mechanism: "DP_SGD",
         accountant: o.accountant,
@@ -290,32 +393,122 @@ export async function runLocalTraining(o: LocalTrainingOptions): Promise<{
         noise_calibrated: o.noiseMultiplier === undefined,
         max_grad_norm: o.maxGradNorm,
         sample_rate: sampleRate,
-        expected_batch_size: expectedBatchSize,
+        expected_batch_size: plan.expectedBatchSize,
         target_epsilon: o.targetEpsilon,
         delta: o.delta,
-        epsilon: guard.spentEpsilon(),
+        epsilon: spent,
         epsilon_reported: reported,
         epsilon_before: epsilonBefore,
       },
       training: {
         epochs: o.epochs,
-        steps: result.steps,
+        steps: trained.steps,
         planned_steps: plannedSteps,
         learning_rate: o.learningRate,
         batch_size: o.batchSize,
-        kernels: k.name,
+        kernels: trained.kernels,
         seconds: (Date.now() - t0) / 1000,
       },
-      accuracy: metrics.accuracy,
-      loss: metrics.loss,
-      baseline,
-      stopped_by: result.stoppedBy,
+      accuracy: trained.accuracy,
+      loss: trained.loss,
+      baseline: trained.baseline,
+      stopped_by: trained.stoppedBy,
       job_id: jobId,
+      isolation: o.isolated?.isolation ?? { mode: "none" },
     };
     return { report, weights, spec, schema, standardizer };
   } finally {
     await db.close();
   }
+}
+
+const parameterCount = (w: TensorMap) => [...w.values()].reduce((n, t) => n + t.data.length, 0);
+
+/**
+ * The host's side of an isolated run: reserve the run's steps in the persistent ledger before the
+ * task starts, hand the task and the reservation to the runtime, take back only what passes the
+ * Airlock, and charge the reservation (docs/runtime.md: a task that was handed over is charged every
+ * reserved step, whatever it reports; one that never reached the runtime is charged none).
+ */
+async function trainIsolated(
+  o: LocalTrainingOptions,
+  runtime: IsolatedTrainer,
+  plan: TrainingPlan,
+  guard: PrivacyGuard,
+  ledger: BudgetLedger,
+): Promise<TrainedModel> {
+  const { options, inputs } = isolatedInputs(o, plan);
+  const { id, ...reservation } = await guard.reserveForTask(plan.sampleRate, plan.plannedSteps);
+  let charged = reservation.steps;
+  try {
+    const out = await runtime.train({ ...options, noiseMultiplier: plan.sigma }, reservation, inputs);
+    return admitTrainedModel(plan, out, reservation.steps);
+  } catch (err) {
+    if (err instanceof RuntimeError && err.code === RuntimeErrorCode.TASK_NOT_STARTED) charged = 0;
+    throw err;
+  } finally {
+    await ledger.settle(id, charged);
+  }
+}
+
+/** The files an isolated task may read (the dataset, its schema, IDX labels, the model spec), by guest name. */
+function isolatedInputs(
+  o: LocalTrainingOptions,
+  plan: TrainingPlan,
+): { options: LocalTrainingOptions; inputs: Record<string, string> } {
+  if (NAMED_DATASETS.includes(o.datasetFile))
+    throw new EnclaveError(
+      "ISOLATION_UNSUPPORTED",
+      `--isolation microvm|process takes a dataset file; ${o.datasetFile} runs with --isolation none`,
+    );
+  const dir = dirname(o.datasetFile);
+  const names = [plan.source.id, plan.source.schemaId];
+  if (plan.schema.format === "idx") names.push(plan.schema.labels_file);
+  const inputs: Record<string, string> = {};
+  for (const n of names) if (n) inputs[basename(n)] = join(dir, n);
+  const modelSpecFile = o.modelSpecFile ? "model-spec" + extname(o.modelSpecFile) : undefined;
+  if (o.modelSpecFile) inputs[modelSpecFile!] = o.modelSpecFile;
+  return {
+    options: { ...o, onStep: undefined, datasetFile: basename(plan.source.id), modelSpecFile },
+    inputs,
+  };
+}
+
+/** The Airlock on the host side of an isolated run: the model's tensors and bounded numbers only. */
+function admitTrainedModel(plan: TrainingPlan, out: TrainedModel, reserved: number): TrainedModel {
+  const template = new Network(plan.spec, kernels(), randomStream(0, "template")).weights();
+  const airlock = new Airlock(template);
+  const main = airlock.sanitize({
+    tensors: out.weights,
+    metrics: { accuracy: out.accuracy, loss: out.loss, steps: out.steps },
+  });
+  if (!airlock.isComplete(main) || main.dropped.length > 0)
+    throw new EnclaveError(
+      "AIRLOCK_INCOMPLETE_UPDATE",
+      `the isolated task's model did not pass the airlock (${main.dropped.map((d) => d.key).join(", ")})`,
+    );
+  const steps = main.metrics.steps;
+  if (steps === undefined || !Number.isInteger(steps) || steps < 0 || steps > reserved)
+    throw new EnclaveError(
+      "RESERVATION_EXCEEDED",
+      `the isolated task reported steps outside [0, ${reserved}] (the reserved steps)`,
+    );
+  const base = out.baseline && airlock.sanitize({ metrics: out.baseline }).metrics;
+  return {
+    weights: main.tensors,
+    steps,
+    accuracy: main.metrics.accuracy ?? NaN,
+    loss: main.metrics.loss ?? NaN,
+    baseline: base ? { accuracy: base.accuracy ?? NaN, loss: base.loss ?? NaN } : undefined,
+    stoppedBy:
+      steps < plan.plannedSteps
+        ? {
+            code: "PRIVACY_BUDGET_EXHAUSTED",
+            message: `the budget allowed ${reserved} of the ${plan.plannedSteps} planned steps`,
+          }
+        : undefined,
+    kernels: typeof out.kernels === "string" ? out.kernels.slice(0, 64) : "unknown",
+  };
 }
 
 /** Refuses (PrivacyBudgetInsufficientError) a run the budget can pay for only a sliver of. */

@@ -9,12 +9,16 @@ import {
   NAMED_DATASETS,
   PrivacyBudgetInsufficientError,
   runLocalTraining,
+  type IsolationReport,
 } from "../../training/local-training.js";
 import { choiceFlag, intListFlag, numberFlag } from "../flags.js";
 import { ExitCode } from "../exit-codes.js";
 import { checkOutputDir, writeOutputFiles } from "../output-path.js";
 import { ProgressBar } from "../progress.js";
 import { defaultWorkspace } from "../workspace.js";
+import { defaultCacheDir } from "../../runtime/cache-dir.js";
+import { ISOLATION_MODES, PROVIDERS, type IsolationMode, type ProviderChoice } from "../../runtime/doctor.js";
+import { TaskRuntime } from "../../runtime/task-runtime.js";
 
 interface TrainFlags {
   dataset: string;
@@ -37,6 +41,32 @@ interface TrainFlags {
   testFraction: number;
   baseline: boolean;
   json: boolean;
+  isolation: IsolationMode;
+  runtimeCache?: string;
+  provider: ProviderChoice;
+}
+
+function formatIsolation(i: IsolationReport): string {
+  if (i.mode === "none") return "none (this process)";
+  if (i.mode === "process") return `process (a child process, channel ${i.channel})`;
+  return `microvm (${i.vmm}, ${i.accel === "kvm" ? "KVM" : "software emulation"}, channel ${i.channel}, no network device; measurement ${i.measurement})`;
+}
+
+/** The runtime of `--isolation microvm|process`, its events and warnings on stderr; none for `none`. */
+async function isolatedTrainer(f: TrainFlags): Promise<TaskRuntime | undefined> {
+  if (f.isolation === "none") return undefined;
+  return TaskRuntime.prepare({
+    mode: f.isolation,
+    cacheDir: resolve(f.runtimeCache ?? defaultCacheDir()),
+    provider: f.provider,
+    onWarning: (w) => process.stderr.write(`enclave: WARNING: ${w}\n`),
+    onEvent: ({ event, ...fields }) =>
+      process.stderr.write(
+        `enclave: runtime ${event} ${Object.entries(fields)
+          .map(([k, v]) => `${k}=${v}`)
+          .join(" ")}\n`,
+      ),
+  });
 }
 
 /** Exit code when the Privacy Guard stopped training before the planned steps (a partial model is written). */
@@ -115,6 +145,19 @@ export function registerTrainCommand(program: Command): void {
     )
     .option("--baseline", "also train the non-private baseline with the same settings", false)
     .option("--json", "print the report as JSON", false)
+    .option(
+      "--isolation <mode>",
+      "where the task runs: microvm (no network device), process (a child process) or none (this process)",
+      choiceFlag(ISOLATION_MODES),
+      "none" as IsolationMode,
+    )
+    .option("--runtime-cache <dir>", "microVM assets (default ~/.enclave/cache; see enclave runtime hydrate)")
+    .option(
+      "--provider <p>",
+      "microVM host provider: auto | native | lima | wsl2",
+      choiceFlag(["auto", ...PROVIDERS] as const),
+      "auto" as ProviderChoice,
+    )
     .action(async (f: TrainFlags, cmd: Command) => {
       const d = f.modelSpec ? undefined : trainingDefaults(f.model);
       const epochs = f.epochs ?? d?.epochs;
@@ -126,9 +169,11 @@ export function registerTrainCommand(program: Command): void {
         "--out",
       );
       const bar = new ProgressBar("training");
+      const isolated = await isolatedTrainer(f);
       let run;
       try {
         run = await runLocalTraining({
+          isolated,
           datasetFile: NAMED_DATASETS.includes(f.dataset) ? f.dataset : resolve(f.dataset),
           arch: f.model,
           modelSpecFile: f.modelSpec ? resolve(f.modelSpec) : undefined,
@@ -194,6 +239,7 @@ export function registerTrainCommand(program: Command): void {
             (p.accountant === "prv" ? `; PRV ${p.epsilon_reported.toFixed(4)}` : ""),
           `delta       ${p.delta}`,
           `steps       ${report.training.steps}/${report.training.planned_steps} (sigma ${p.noise_multiplier.toFixed(4)}${p.noise_calibrated ? ", calibrated" : ""}, q ${p.sample_rate.toFixed(5)}, C ${p.max_grad_norm})`,
+          `isolation   ${formatIsolation(report.isolation)}`,
           `written     ${join(out, "model.safetensors")}, ${join(out, "report.json")}`,
         ];
         process.stdout.write(lines.join("\n") + "\n");

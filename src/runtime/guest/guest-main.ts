@@ -1,13 +1,25 @@
 import { createReadStream, openSync, readdirSync, readFileSync, writeSync } from "node:fs";
+import { Socket } from "node:net";
 import { encodeFrame, FrameDecoder } from "../channel/frames.js";
+import { runTrainTask, type TrainTaskArgs } from "./train-task.js";
 
 /**
- * The guest side of the isolated runtime, started by `/init` inside the microVM. It finds the
- * channel (the virtio-serial port named `enclave.channel`), announces `ready` with the network
+ * The guest side of the isolated runtime, started by `/init` inside the microVM (or by the host as
+ * a child process under `--isolation process`). It finds the channel (the virtio-serial port named
+ * `enclave.channel`, or the inherited fd 3 of a guest process), announces `ready` with the network
  * interfaces it can see (loopback only: the VMM adds no network device), and answers requests.
  * Nothing it prints reaches the host's logs except as structured events.
  */
 const PORT_NAME = "enclave.channel";
+/** Set by the host for a guest process: the channel is this inherited fd, the data root this directory. */
+const PROCESS_CHANNEL_ENV = "ENCLAVE_GUEST_CHANNEL_FD";
+const PROCESS_DATA_ENV = "ENCLAVE_GUEST_DATA";
+const TEST_FAULTS_WORD = "enclave.test_faults=1";
+
+interface Channel {
+  send(m: object): void;
+  onData(each: (chunk: Buffer) => void): void;
+}
 
 function findPort(): string {
   const root = "/sys/class/virtio-ports";
@@ -17,41 +29,83 @@ function findPort(): string {
   throw new Error(`no virtio-serial port named ${PORT_NAME}`);
 }
 
-type Handler = (args: unknown) => unknown;
-
-const handlers: Record<string, Handler> = {
-  ping: () => "pong",
-  interfaces: () => readdirSync("/sys/class/net").sort(),
-};
-
-function main(): void {
+function openChannel(): Channel {
+  const inherited = process.env[PROCESS_CHANNEL_ENV];
+  if (inherited) {
+    const socket = new Socket({ fd: Number(inherited), readable: true, writable: true });
+    socket.on("close", () => process.exit(0));
+    return { send: (m) => socket.write(encodeFrame(m)), onData: (each) => socket.on("data", each) };
+  }
   // One open only: a virtio-serial port refuses a second one.
   const fd = openSync(findPort(), "r+");
-  const send = (m: object) => writeSync(fd, encodeFrame(m));
-  send({ type: "ready", node: process.version, interfaces: readdirSync("/sys/class/net").sort() });
-  const decoder = new FrameDecoder();
   const input = createReadStream("", { fd, autoClose: false });
-  input.on("data", (chunk) => {
-    for (const m of decoder.push(chunk as Buffer)) {
+  return {
+    send: (m) => writeSync(fd, encodeFrame(m)),
+    onData: (each) => input.on("data", (c) => each(c as Buffer)),
+  };
+}
+
+function kernelCommandLine(): string {
+  try {
+    return readFileSync("/proc/cmdline", "utf8");
+  } catch {
+    return "";
+  }
+}
+
+type Handler = (args: unknown) => unknown;
+
+function handlers(send: (m: object) => void): Record<string, Handler> {
+  const dataRoot = process.env[PROCESS_DATA_ENV] ?? "/data";
+  const emit = (event: string, fields: Record<string, number | string>) =>
+    send({ type: "event", event, ...fields });
+  const table: Record<string, Handler> = {
+    ping: () => "pong",
+    interfaces: () => readdirSync("/sys/class/net").sort(),
+    train: (args) => runTrainTask(args as TrainTaskArgs, dataRoot, emit),
+  };
+  // Faults on request, for the tests of the host's deadlines: only when the host booted the guest so.
+  const faults =
+    process.env.ENCLAVE_GUEST_TEST_FAULTS === "1" ||
+    ` ${kernelCommandLine().trim()} `.includes(` ${TEST_FAULTS_WORD} `);
+  if (faults) {
+    table["fault:hang"] = () => new Promise(() => undefined);
+    table["fault:crash"] = () => process.exit(70);
+  }
+  return table;
+}
+
+function main(): void {
+  const channel = openChannel();
+  const send = (m: object) => channel.send(m);
+  send({ type: "ready", node: process.version, interfaces: readdirSync("/sys/class/net").sort() });
+  const table = handlers(send);
+  const decoder = new FrameDecoder();
+  channel.onData((chunk) => {
+    for (const m of decoder.push(chunk)) {
       if (m.type !== "request" || typeof m.id !== "number" || typeof m.method !== "string") continue;
+      const id = m.id;
       if (m.method === "exit") {
-        send({ type: "reply", id: m.id, ok: true, value: null });
+        send({ type: "reply", id, ok: true, value: null });
         process.exit(0);
       }
-      const handler = handlers[m.method];
-      try {
-        if (!handler)
-          throw Object.assign(new Error(`unknown method ${m.method}`), { code: "GUEST_UNKNOWN_METHOD" });
-        send({ type: "reply", id: m.id, ok: true, value: handler(m.args) });
-      } catch (err) {
+      const handler = table[m.method];
+      const fail = (err: unknown) => {
         const e = err as { code?: unknown; message?: unknown };
         send({
           type: "reply",
-          id: m.id,
+          id,
           ok: false,
           error: { code: typeof e.code === "string" ? e.code : "GUEST_ERROR", message: String(e.message) },
         });
+      };
+      if (!handler) {
+        fail(Object.assign(new Error(`unknown method ${m.method}`), { code: "GUEST_UNKNOWN_METHOD" }));
+        continue;
       }
+      Promise.resolve()
+        .then(() => handler(m.args))
+        .then((value) => send({ type: "reply", id, ok: true, value }), fail);
     }
   });
 }

@@ -1,13 +1,11 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { RuntimeAssets } from "../assets.js";
-import { FrameDecoder } from "../channel/frames.js";
 import type { Accel, ChannelKind } from "../doctor.js";
-import { RuntimeError, RuntimeErrorCode } from "../errors.js";
-import { GuestConnection, type GuestMessage, type VmExit } from "./guest-connection.js";
+import { startGuestSession, type GuestEvent, type GuestSession } from "./guest-session.js";
 
 /** The virtio-serial port's name; the guest finds its device by it under /sys/class/virtio-ports. */
 export const CHANNEL_PORT_NAME = "enclave.channel";
@@ -24,19 +22,18 @@ export interface MicroVmOptions {
   append?: string[];
   /** Each line the guest console prints (kernel and /init): for debug logs, never for errors. */
   onConsole?: (line: string) => void;
-  onEvent?: (event: Extract<GuestMessage, { type: "event" }>) => void;
+  onEvent?: (event: GuestEvent) => void;
+  /**
+   * A raw image the guest sees as a read-only virtio-blk disk (/dev/vda): the task's dataset, as a
+   * cpio archive that /init unpacks into /data and then remounts read-only.
+   */
+  dataDrive?: string;
 }
 
-export interface BootedVm {
+export interface BootedVm extends GuestSession {
   vmm: "qemu-microvm";
   accel: Accel;
   channel: ChannelKind;
-  bootMs: number;
-  ready: Extract<GuestMessage, { type: "ready" }>;
-  connection: GuestConnection;
-  /** Resolves when the VMM process ends. */
-  exited: Promise<VmExit>;
-  stop(): Promise<void>;
 }
 
 /**
@@ -52,6 +49,7 @@ export function qemuArgs(o: {
   memoryMiB: number;
   socket: string;
   append: string[];
+  dataDrive?: string;
 }): string[] {
   const kvm = o.accel === "kvm";
   const cmdline = [
@@ -59,6 +57,7 @@ export function qemuArgs(o: {
     "panic=-1",
     "quiet",
     ...(kvm ? [] : ["tsc_early_khz=2000000"]),
+    ...(o.dataDrive ? ["enclave.data=1"] : []),
     ...o.append,
   ];
   return [
@@ -80,6 +79,15 @@ export function qemuArgs(o: {
       "-device",
       `virtserialport,chardev=channel,name=${CHANNEL_PORT_NAME}`,
     ],
+    // QEMU opens the image read-only and refuses the guest's writes: the dataset cannot be changed.
+    ...(o.dataDrive
+      ? [
+          "-drive",
+          `file=${o.dataDrive.replace(/,/g, ",,")},format=raw,if=none,id=data,readonly=on`,
+          "-device",
+          "virtio-blk-device,drive=data",
+        ]
+      : []),
   ];
 }
 
@@ -92,19 +100,6 @@ function lines(stream: NodeJS.ReadableStream, each: (line: string) => void): voi
   });
 }
 
-/** `ready` as the guest must send it: its Node.js version and at most 64 interface names. */
-function isReady(m: Record<string, unknown>): m is Extract<GuestMessage, { type: "ready" }> {
-  const names = m.interfaces;
-  return (
-    m.type === "ready" &&
-    typeof m.node === "string" &&
-    m.node.length <= 64 &&
-    Array.isArray(names) &&
-    names.length <= 64 &&
-    names.every((n) => typeof n === "string" && n.length <= 64)
-  );
-}
-
 /** Boot a microVM and wait for its guest's `ready`; a crash or a missed deadline is a typed error. */
 export async function bootMicroVm(o: MicroVmOptions): Promise<BootedVm> {
   const dir = await mkdtemp(join(tmpdir(), "enclave-vm-"));
@@ -112,7 +107,7 @@ export async function bootMicroVm(o: MicroVmOptions): Promise<BootedVm> {
   const server: Server = createServer();
   await new Promise<void>((resolve, reject) => server.once("error", reject).listen(socketPath, resolve));
   const started = performance.now();
-  const child: ChildProcess = spawn(
+  const child = spawn(
     o.qemu,
     qemuArgs({
       assets: o.assets,
@@ -120,117 +115,29 @@ export async function bootMicroVm(o: MicroVmOptions): Promise<BootedVm> {
       memoryMiB: o.memoryMiB ?? 1024,
       socket: socketPath,
       append: o.append ?? [],
+      dataDrive: o.dataDrive,
     }),
     { stdio: ["ignore", "pipe", "pipe"] },
   );
-  let stopping = false;
-  let stderrTail = "";
-  const exited = new Promise<VmExit>((resolve) => {
-    child.once("close", (code, signal) => resolve({ code, signal }));
-    child.once("error", () => resolve({ code: null, signal: null }));
-  });
-  child.stderr!.on("data", (d: Buffer) => (stderrTail = (stderrTail + d.toString("utf8")).slice(-2048)));
   lines(child.stdout!, (l) => o.onConsole?.(l));
-  const cleanup = async () => {
-    server.close();
-    await rm(dir, { recursive: true, force: true });
-  };
-  const stop = async () => {
-    stopping = true;
-    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
-    await exited;
-    await cleanup();
-  };
-
-  let connection: GuestConnection | undefined;
-  const decoder = new FrameDecoder();
-  const booted = new Promise<Extract<GuestMessage, { type: "ready" }>>((resolve, reject) => {
+  const channel = new Promise<Socket>((resolve) =>
     server.once("connection", (socket: Socket) => {
       server.close(); // one connection: QEMU's
-      // A guest that breaks the protocol is not talked to again: its VM is stopped.
-      connection = new GuestConnection(
-        (f) => socket.write(f),
-        (e) => o.onEvent?.(e),
-        () => void stop(),
-      );
-      let ready = false;
-      socket.on("data", (chunk: Buffer) => {
-        let messages;
-        try {
-          messages = decoder.push(chunk);
-        } catch (err) {
-          connection!.end(err as RuntimeError);
-          reject(err);
-          void stop();
-          return;
-        }
-        for (const m of messages) {
-          if (!ready) {
-            if (!isReady(m)) {
-              const err = new RuntimeError(
-                RuntimeErrorCode.CHANNEL_PROTOCOL,
-                "the guest's first message was not ready",
-              );
-              connection!.end(err);
-              reject(err);
-              void stop();
-              return;
-            }
-            ready = true;
-            resolve(m);
-          } else connection!.receive(m);
-        }
-      });
-      socket.on("error", () => undefined);
-    });
-    void exited.then((x) => {
-      const how = x.signal ? `signal ${x.signal}` : `exit status ${x.code}`;
-      const why = stopping
-        ? new RuntimeError(RuntimeErrorCode.GUEST_CRASHED, "the microVM was stopped")
-        : x.code === null && x.signal === null
-          ? new RuntimeError(RuntimeErrorCode.VMM_START_FAILED, `cannot start ${o.qemu}`)
-          : new RuntimeError(
-              RuntimeErrorCode.GUEST_CRASHED,
-              `the microVM ended (${how}) before the guest finished`,
-            );
-      connection?.end(why);
-      if (stderrTail.trim() && !connection)
-        why.message += `: ${stderrTail
-          .trim()
-          .split("\n")[0]!
-          .replace(/^qemu-system-x86_64: /, "")}`;
-      reject(why);
-    });
+      resolve(socket);
+    }),
+  );
+  const session = await startGuestSession({
+    child,
+    channel,
+    what: "the microVM",
+    program: o.qemu,
+    bootTimeoutMs: o.bootTimeoutMs,
+    started,
+    onEvent: o.onEvent,
+    cleanup: async () => {
+      server.close();
+      await rm(dir, { recursive: true, force: true });
+    },
   });
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () =>
-        reject(
-          new RuntimeError(
-            RuntimeErrorCode.GUEST_TIMEOUT,
-            `the guest was not ready within ${o.bootTimeoutMs} ms`,
-          ),
-        ),
-      o.bootTimeoutMs,
-    );
-  });
-  try {
-    const ready = await Promise.race([booted, deadline]);
-    return {
-      vmm: "qemu-microvm",
-      accel: o.accel,
-      channel: "virtio-serial",
-      bootMs: Math.round(performance.now() - started),
-      ready,
-      connection: connection!,
-      exited,
-      stop,
-    };
-  } catch (err) {
-    await stop();
-    throw err;
-  } finally {
-    clearTimeout(timer);
-  }
+  return { ...session, vmm: "qemu-microvm", accel: o.accel, channel: "virtio-serial" };
 }

@@ -1,0 +1,110 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { BudgetLedger } from "../../src/privacy/budget-ledger.js";
+import { TaskRuntime, type RuntimeEvent } from "../../src/runtime/task-runtime.js";
+import { openDatabase } from "../../src/storage/database.js";
+import { runLocalTraining, type LocalTrainingOptions } from "../../src/training/local-training.js";
+
+// The same arithmetic on both sides: one native CPU path, one thread (the guest gets these pins).
+process.env.ENCLAVE_KERNELS_CPU = "generic";
+process.env.ENCLAVE_THREADS = "1";
+
+const dir = mkdtempSync(join(tmpdir(), "isolated-train-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+export const SMALL_TASK: Omit<LocalTrainingOptions, "workspace"> = {
+  datasetFile: resolve("data/breast-cancer-wisconsin.csv"),
+  arch: "SimpleMLP",
+  hidden: [8],
+  epochs: 1,
+  targetEpsilon: 2,
+  delta: 1e-5,
+  maxGradNorm: 1,
+  batchSize: 32,
+  learningRate: 0.05,
+  momentum: 0.9,
+  accountant: "rdp",
+  testFraction: 0.2,
+  seed: "isolated-runtime",
+};
+
+async function ledgerJobs(workspace: string) {
+  const db = await openDatabase({ workspace });
+  try {
+    const ledger = await BudgetLedger.open(db);
+    const [key] = await ledger.datasets();
+    return { key, jobs: key ? await ledger.jobDetails(key) : [] };
+  } finally {
+    await db.close();
+  }
+}
+
+/**
+ * `--isolation process` end to end: the guest program (the build's guest-main.js, the one the microVM
+ * runs) in a child process, speaking the channel's framing over an inherited socket. The host
+ * reserves, the child trains on its reservation, the host admits and charges.
+ */
+describe("an isolated training task (process runtime)", () => {
+  const workspace = join(dir, "ws-isolated");
+
+  it("returns the model the same task trains in-process, and the ledger holds exactly the reserved steps", async () => {
+    const none = await runLocalTraining({ ...SMALL_TASK, workspace: join(dir, "ws-none") });
+    const events: RuntimeEvent[] = [];
+    const runtime = await TaskRuntime.prepare({
+      mode: "process",
+      cacheDir: dir,
+      onEvent: (e) => events.push(e),
+    });
+    const isolated = await runLocalTraining({ ...SMALL_TASK, workspace, isolated: runtime });
+    expect(isolated.report.isolation).toEqual({ mode: "process", channel: "pipe" });
+    expect(none.report.isolation).toEqual({ mode: "none" });
+    expect(isolated.report.model.sha256).toBe(none.report.model.sha256);
+    expect(isolated.report.training.steps).toBe(none.report.training.steps);
+    expect(isolated.report.privacy.epsilon).toBeCloseTo(none.report.privacy.epsilon, 10);
+    expect(isolated.report.accuracy).toBe(none.report.accuracy);
+    const { jobs } = await ledgerJobs(workspace);
+    expect(jobs).toMatchObject([
+      { jobId: isolated.report.job_id, steps: none.report.training.steps, reserved: false },
+    ]);
+    expect(events.map((e) => e.event)).toEqual(["boot", "task_start", "task_end", "exit"]);
+    expect(events[1]).toMatchObject({ source: "guest", steps_reserved: none.report.training.steps });
+    expect(events[2]).toMatchObject({ model_sha256: none.report.model.sha256 });
+    expect(events[3]).toMatchObject({ code: 0 });
+  });
+
+  it("turns a task that hangs or crashes into a typed error within its deadline, charging every reserved step", async () => {
+    const workspace = join(dir, "ws-faults");
+    const task = { ...SMALL_TASK, workspace, targetEpsilon: 5, noiseMultiplier: 2 };
+    const hang = await TaskRuntime.prepare({
+      mode: "process",
+      cacheDir: dir,
+      testFault: "hang",
+      taskTimeoutMs: 3000,
+    });
+    const t0 = performance.now();
+    await expect(runLocalTraining({ ...task, isolated: hang })).rejects.toMatchObject({
+      code: "RUNTIME_GUEST_TIMEOUT",
+      message: "guest did not answer fault:hang within 3000 ms",
+    });
+    expect(performance.now() - t0).toBeLessThan(60_000);
+    const crash = await TaskRuntime.prepare({ mode: "process", cacheDir: dir, testFault: "crash" });
+    await expect(runLocalTraining({ ...task, isolated: crash })).rejects.toMatchObject({
+      code: "RUNTIME_GUEST_CRASHED",
+      message: "the guest process ended (exit status 70) before the guest finished",
+    });
+    // A guest that never became ready never had the task: nothing is charged.
+    const late = await TaskRuntime.prepare({ mode: "process", cacheDir: dir, bootTimeoutMs: 1 });
+    await expect(runLocalTraining({ ...task, isolated: late })).rejects.toMatchObject({
+      code: "RUNTIME_TASK_NOT_STARTED",
+    });
+    const { jobs } = await ledgerJobs(workspace);
+    // 455 training rows at batch 32: 15 steps an epoch, reserved in full before each task.
+    expect(jobs.map((j) => [j.steps, j.reserved])).toEqual([
+      [15, false],
+      [15, false],
+      [0, false],
+    ]);
+  });
+});
