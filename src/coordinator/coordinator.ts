@@ -289,6 +289,7 @@ class FederationRun {
       record,
       model_sha256: weightsHash(this.global),
       global: this.global,
+      strategy: this.o.strategy.exportState(),
     });
   }
 

@@ -1,5 +1,6 @@
 import type { AttestationReport } from "../schemas/attestation.js";
 import type { PrivacyMechanism } from "../schemas/privacy.js";
+import type { StrategyState } from "../strategies/types.js";
 import type { TensorMap } from "../tensor/tensor.js";
 import type { ClientState, JobResult, RoundRecord } from "./coordinator.js";
 
@@ -17,7 +18,8 @@ interface ForClient extends InRound {
  * Everything the coordinator does to a job, in order, as one typed stream: the console, the
  * logs, the job store and the audit ledger all read this. Fields are snake_case JSON-ready data
  * (ids, codes, numbers, hashes) and never a data value; `round_completed.global` is the one
- * exception, the model itself for checkpoints, and is not meant to be serialised.
+ * exception, the model itself (and the strategy's state) for checkpoints, and is not meant to be
+ * serialised.
  *
  * The listener is awaited before the coordinator goes on, so a consumer that persists an event
  * (write-ahead) holds the job back until the event is durable.
@@ -57,6 +59,8 @@ export type CoordinatorEvent =
       model_sha256: string;
       /** The new global model (for checkpoints; not serialisable data). */
       global: TensorMap;
+      /** The strategy's cross-round state after this round (for checkpoints, like `global`). */
+      strategy?: StrategyState;
     })
   | (Scoped & {
       type: "job_finished";

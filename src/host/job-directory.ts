@@ -108,8 +108,9 @@ export class MemoryJobDirectory implements JobDirectory {
       e.view.reason = event.reason ?? "";
       e.view.model_sha256 = event.model_sha256;
     }
-    // The model itself is never kept with the events.
-    const kept = event.type === "round_completed" ? { ...event, global: new Map() } : event;
+    // The model itself (and the strategy's state) is never kept with the events.
+    const kept =
+      event.type === "round_completed" ? { ...event, global: new Map(), strategy: undefined } : event;
     e.events.push(kept);
     if (e.events.length > MAX_EVENTS) e.events.shift();
     this.notify(e);

@@ -55,7 +55,14 @@ function status(v: JobView): JobStatus {
 }
 
 function eventMessage(e: CoordinatorEvent) {
-  const { global: _model, ...data } = e as CoordinatorEvent & { global?: unknown };
+  const {
+    global: _model,
+    strategy: _state,
+    ...data
+  } = e as CoordinatorEvent & {
+    global?: unknown;
+    strategy?: unknown;
+  };
   return create(JobEventSchema, {
     jobId: e.job_id,
     type: e.type,

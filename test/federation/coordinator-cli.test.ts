@@ -75,6 +75,11 @@ describe("enclave coordinator and the admin verbs (real processes, mTLS on loopb
       "admin",
     ]);
     writeFileSync(join(root, "job.json"), JSON.stringify(JOB));
+    await startCoordinator("0");
+  });
+
+  /** The coordinator as a child process on `listen`, with its jobs in `<root>/workspace`. */
+  async function startCoordinator(listen: string): Promise<void> {
     coordinator = spawn(
       process.execPath,
       [
@@ -82,16 +87,18 @@ describe("enclave coordinator and the admin verbs (real processes, mTLS on loopb
         "coordinator",
         "--kit",
         kit("coordinator"),
+        "--workspace",
+        join(root, "workspace"),
         "--host",
         "127.0.0.1",
         "--port",
-        "0",
+        listen,
         "--revocations",
         join(root, "ca", "revoked.json"),
         "--log-level",
         "warn",
       ],
-      { stdio: ["ignore", "pipe", "pipe"] },
+      { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, DATABASE_URL: "" } },
     );
     const first = await new Promise<string>((resolve, reject) => {
       createInterface({ input: coordinator.stdout! }).once("line", resolve);
@@ -99,7 +106,7 @@ describe("enclave coordinator and the admin verbs (real processes, mTLS on loopb
     });
     port = JSON.parse(first).listening.port;
     endpoint = `https://localhost:${port}`;
-  });
+  }
 
   afterAll(async () => {
     if (coordinator.exitCode === null) {
@@ -154,6 +161,27 @@ describe("enclave coordinator and the admin verbs (real processes, mTLS on loopb
     );
     const site = await enclave("jobs", "--kit", kit("site-a"), "--endpoint", endpoint);
     expect(site.err).toMatch(/\[KIT_INVALID\]: --kit: this is a site kit; this command needs an admin kit/);
+  });
+
+  it("keeps its jobs, statuses and events across a SIGKILL and restart (PGlite in its workspace)", async () => {
+    const admin = ["--kit", kit("admin"), "--endpoint", endpoint, "--json"];
+    const second = { ...JOB, job_id: "6f1c2a9e-5b7d-4c3e-9a8f-2d4b6c8e0a1f" };
+    writeFileSync(join(root, "second.json"), JSON.stringify(second));
+    expect((await enclave("submit", ...admin, join(root, "second.json"))).code).toBe(0);
+    const before = JSON.parse((await enclave("jobs", ...admin)).out);
+    const exited = new Promise((r) => coordinator.once("exit", r));
+    coordinator.kill("SIGKILL");
+    await exited;
+    await startCoordinator(String(port));
+    const after = await enclave("jobs", ...admin);
+    expect(after.code, after.err).toBe(0);
+    expect(JSON.parse(after.out)).toEqual(before);
+    expect(before).toEqual([
+      { job_id: second.job_id, status: "queued", rounds_completed: 0 },
+      { job_id: JOB.job_id, status: "aborted", rounds_completed: 0 },
+    ]);
+    const st = await enclave("status", ...admin, JOB.job_id);
+    expect(JSON.parse(st.out)).toMatchObject({ status: "aborted", reason: "aborted by an admin", rounds: 5 });
   });
 
   it("refuses a revoked admin certificate at its next handshake", async () => {

@@ -2,7 +2,8 @@ import { readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import type { Command } from "commander";
 import { HOST_API_HOST, startHostApi } from "../../host/host-api.js";
-import { MemoryJobDirectory, parseJobText } from "../../host/job-directory.js";
+import { parseJobText } from "../../host/job-directory.js";
+import { JobStore } from "../../coordinator/job-store.js";
 import { IdentityError } from "../../identity/errors.js";
 import { loadKit, type Kit } from "../../identity/kit.js";
 import { RevocationList } from "../../identity/revocation.js";
@@ -76,10 +77,12 @@ export function registerCoordinatorCommands(program: Command): void {
           resolve(o.revocations ?? join(kit.dir, "revoked.json")),
           kit.caPem,
         );
+        // Jobs, statuses, events and checkpoints in PostgreSQL: DATABASE_URL, or PGlite in the workspace.
+        const jobs = await JobStore.openWorkspace(resolve(o.workspace));
         const api = await startHostApi({
           credential: kit.credential,
           caPem: kit.caPem,
-          jobs: new MemoryJobDirectory(),
+          jobs,
           host: o.host,
           port: o.port ?? kit.config.coordinator.port,
           isRevoked: (serial) => revocations.isRevoked(serial),
@@ -93,7 +96,7 @@ export function registerCoordinatorCommands(program: Command): void {
           "this build queues and reports jobs but does not yet run them on agents (the agent session is not served)",
         );
         await new Promise<void>((done) => {
-          const stop = () => void api.close().then(done);
+          const stop = () => void api.close().then(() => jobs.close().then(done));
           process.once("SIGINT", stop);
           process.once("SIGTERM", stop);
         });
