@@ -1,34 +1,17 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { BudgetLedger } from "../../src/privacy/budget-ledger.js";
 import { TaskRuntime, type RuntimeEvent } from "../../src/runtime/task-runtime.js";
 import { openDatabase } from "../../src/storage/database.js";
-import { runLocalTraining, type LocalTrainingOptions } from "../../src/training/local-training.js";
+import { pinKernels, SMALL_TASK } from "../support/isolated-task.js";
+import { runLocalTraining } from "../../src/training/local-training.js";
 
-// The same arithmetic on both sides: one native CPU path, one thread (the guest gets these pins).
-process.env.ENCLAVE_KERNELS_CPU = "generic";
-process.env.ENCLAVE_THREADS = "1";
+pinKernels();
 
 const dir = mkdtempSync(join(tmpdir(), "isolated-train-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-export const SMALL_TASK: Omit<LocalTrainingOptions, "workspace"> = {
-  datasetFile: resolve("data/breast-cancer-wisconsin.csv"),
-  arch: "SimpleMLP",
-  hidden: [8],
-  epochs: 1,
-  targetEpsilon: 2,
-  delta: 1e-5,
-  maxGradNorm: 1,
-  batchSize: 32,
-  learningRate: 0.05,
-  momentum: 0.9,
-  accountant: "rdp",
-  testFraction: 0.2,
-  seed: "isolated-runtime",
-};
 
 async function ledgerJobs(workspace: string) {
   const db = await openDatabase({ workspace });
@@ -92,7 +75,7 @@ describe("an isolated training task (process runtime)", () => {
     const crash = await TaskRuntime.prepare({ mode: "process", cacheDir: dir, testFault: "crash" });
     await expect(runLocalTraining({ ...task, isolated: crash })).rejects.toMatchObject({
       code: "RUNTIME_GUEST_CRASHED",
-      message: "the guest process ended (exit status 70) before the guest finished",
+      message: "the guest process ended (signal SIGKILL) before the guest finished",
     });
     // A guest that never became ready never had the task: nothing is charged.
     const late = await TaskRuntime.prepare({ mode: "process", cacheDir: dir, bootTimeoutMs: 1 });

@@ -2,15 +2,22 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { BudgetLedger } from "../../src/privacy/budget-ledger.js";
 import { loadAssets } from "../../src/runtime/assets.js";
 import { findOnPath, probeBoot } from "../../src/runtime/host-probe.js";
 import { hydrate } from "../../src/runtime/hydrate.js";
-import { bootMicroVm } from "../../src/runtime/vmm/qemu-microvm.js";
+import { TaskRuntime, type RuntimeEvent } from "../../src/runtime/task-runtime.js";
+import { openDatabase } from "../../src/storage/database.js";
+import { pinKernels, SMALL_TASK } from "../support/isolated-task.js";
+import { runLocalTraining } from "../../src/training/local-training.js";
+
+pinKernels();
 
 /**
  * A real microVM from hydrated assets: the kernel boots under QEMU microvm (KVM if the probe passes,
- * else emulation, which is what these machines give), /init brings up loopback, the guest agent
- * (the build's dist/runtime/guest/guest-main.js) answers over virtio-serial. One boot only: an
+ * else emulation, which is what these machines give), /init unpacks the task's read-only dataset disk
+ * and brings up loopback, the guest (the build's dist/runtime/guest/guest-main.js) trains a seeded DP
+ * task on the steps the host reserved and answers over virtio-serial. One boot for every check: an
  * emulated boot costs 15-60 s on a shared 2-core machine. CI installs what it needs (.ci/run).
  */
 const qemu = await findOnPath("qemu-system-x86_64");
@@ -21,38 +28,74 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe.skipIf(!hostReady && !process.env.CI)("a real microVM", () => {
   it(
-    "boots from hydrated assets, sees no network interface but lo, answers over the channel and powers off",
-    { timeout: 420_000 },
+    "trains the seeded DP task to the in-process model hash, on exactly the reserved steps, seeing no network interface but lo; a hang or crash is a typed error in its deadline",
+    { timeout: 600_000 },
     async () => {
       expect(hostReady, "CI must have QEMU, busybox-static and a kernel (.ci/run installs them)").toBe(true);
       const cacheDir = join(dir, "cache");
       const { measurement } = await hydrate({ cacheDir });
-      const assets = await loadAssets(cacheDir);
-      expect(assets.measurement).toBe(measurement);
+      expect((await loadAssets(cacheDir)).measurement).toBe(measurement);
       const kvm = await probeBoot(qemu!, "kvm", 10_000);
       const accel = kvm.status === "pass" ? "kvm" : "emulated";
-      const consoleLines: string[] = [];
-      const vm = await bootMicroVm({
-        qemu: qemu!,
-        assets,
-        accel,
-        bootTimeoutMs: 300_000,
-        onConsole: (l) => consoleLines.push(l),
+      const none = await runLocalTraining({ ...SMALL_TASK, workspace: join(dir, "ws-none") });
+
+      const events: RuntimeEvent[] = [];
+      const checks: string[] = [];
+      const runtime = await TaskRuntime.prepare({
+        mode: "microvm",
+        cacheDir,
+        vmm: { qemu: qemu!, accel },
+        testFaults: true,
+        onEvent: (e) => events.push(e),
+        // The same guest, after its task: its interfaces, then a hang and a crash on request.
+        afterTask: async ({ connection, ready }) => {
+          expect(ready.interfaces).toEqual(["lo"]);
+          expect(ready.node).toBe(process.version);
+          expect(await connection.request("interfaces", null, 60_000)).toEqual(["lo"]);
+          const t0 = performance.now();
+          await expect(connection.request("fault:hang", null, 2000)).rejects.toMatchObject({
+            code: "RUNTIME_GUEST_TIMEOUT",
+            message: "guest did not answer fault:hang within 2000 ms",
+          });
+          expect(performance.now() - t0).toBeLessThan(10_000);
+          await expect(connection.request("fault:crash", null, 120_000)).rejects.toMatchObject({
+            code: "RUNTIME_GUEST_CRASHED",
+          });
+          checks.push("faults");
+        },
       });
+      const workspace = join(dir, "ws-microvm");
+      const t0 = performance.now();
+      const isolated = await runLocalTraining({ ...SMALL_TASK, workspace, isolated: runtime });
+      const ms = Math.round(performance.now() - t0);
+      expect(checks).toEqual(["faults"]);
+      expect(isolated.report.isolation).toEqual({
+        mode: "microvm",
+        vmm: "qemu-microvm",
+        accel,
+        channel: "virtio-serial",
+        measurement,
+      });
+      expect(isolated.report.model.sha256).toBe(none.report.model.sha256);
+      expect(isolated.report.training.kernels).toBe(none.report.training.kernels);
+      expect(isolated.report.privacy.epsilon).toBeCloseTo(none.report.privacy.epsilon, 10);
+
+      const db = await openDatabase({ workspace });
       try {
-        expect(vm.ready.interfaces).toEqual(["lo"]);
-        expect(vm.ready.node).toBe(process.version);
-        expect(await vm.connection.request("interfaces", null, 30_000)).toEqual(["lo"]);
-        await expect(vm.connection.request("no-such-method", null, 30_000)).rejects.toMatchObject({
-          code: "GUEST_UNKNOWN_METHOD",
-        });
-        await vm.connection.request("exit", null, 30_000);
-        expect(await vm.exited).toEqual({ code: 0, signal: null });
-        expect(consoleLines).toContain("enclave-init: up");
-        console.log(`microVM (${vm.vmm}, ${accel}, ${vm.channel}): ready after ${vm.bootMs} ms`);
+        const ledger = await BudgetLedger.open(db);
+        const jobs = await ledger.jobDetails((await ledger.datasets())[0]!);
+        expect(jobs).toMatchObject([
+          { jobId: isolated.report.job_id, steps: none.report.training.steps, reserved: false },
+        ]);
       } finally {
-        await vm.stop();
+        await db.close();
       }
+      expect(events.map((e) => e.event)).toEqual(["boot", "task_start", "task_end", "exit"]);
+      expect(events[1]).toMatchObject({ source: "guest", steps_reserved: none.report.training.steps });
+      expect(events[2]).toMatchObject({ source: "guest", model_sha256: none.report.model.sha256 });
+      console.log(
+        `microVM (qemu-microvm, ${accel}, virtio-serial): ready after ${events[0]!.ms} ms, task ${ms} ms in all`,
+      );
     },
   );
 });
