@@ -110,12 +110,20 @@ interface RunSetup {
   accept?: boolean;
   onOutcome?: (round: number, out: TaskOutcome, global: TensorMap) => void;
   jobId?: string;
+  /** The sites' id prefix (default: the dataset id's stem), so tests do not share sites' budgets. */
+  population?: string;
+}
+
+/** The job's site ids: `<population>-site-<i>`. */
+function siteIds(s: RunSetup): string[] {
+  const prefix = s.population ?? s.datasetId.replace(/\.csv$/, "");
+  return s.fed.shards.map((_, i) => `${prefix}-site-${i}`);
 }
 
 function jobInput(s: RunSetup): FederationJobInput {
   return {
     job_id: s.jobId ?? "3f1c2b9e-8a4d-4c1e-9b7a-2d5e6f708192",
-    clients: s.fed.shards.map((_, i) => `site-${i}`),
+    clients: siteIds(s),
     min_clients: 1,
     rounds: s.rounds,
     strategy: "FED_AVG",
@@ -133,8 +141,9 @@ function jobInput(s: RunSetup): FederationJobInput {
 
 /** Agents built on the real Executor (Attest stubbed as trusted, data from memory), one shared ledger. */
 function agentsFor(s: RunSetup): AgentHandle[] {
+  const ids = siteIds(s);
   return s.fed.shards.map((shard, i) => {
-    const id = `site-${i}`;
+    const id = ids[i];
     const rng = (l: string) => SeededRandom.derive(s.seed, `${id}/${l}`);
     const executor = new Executor({
       service: new AgentService(id),
@@ -359,15 +368,16 @@ describe("DP_FEDAVG federations (coordinator + real executors)", () => {
     expect(result.privacy).toMatchObject({
       epsilon: final,
       rounds_accounted: 6,
-      ledger_key: "dp-fedavg:accounting.csv",
+      ledger_keys: siteIds({ fed: small, datasetId: "accounting.csv" } as RunSetup).map(clientLevelBudgetKey),
     });
     for (const c of result.clients) expect(c.epsilon).toBe(final);
     expect(cld.spentEpsilon()).toBe(final);
     // The coordinator's ledger holds the 6 steps; the agents trained without per-example DP:
     // no local epsilon left the airlock and nothing was written to the dataset's own ledger.
-    expect(await ledger.jobs(clientLevelBudgetKey("accounting.csv"))).toEqual([
-      { jobId: "3f1c2b9e-8a4d-4c1e-9b7a-2d5e6f708192", steps: 6, reserved: false },
-    ]);
+    for (const key of result.privacy!.ledger_keys)
+      expect(await ledger.jobs(key)).toEqual([
+        { jobId: "3f1c2b9e-8a4d-4c1e-9b7a-2d5e6f708192", steps: 6, reserved: false },
+      ]);
     expect(await ledger.history("accounting.csv")).toEqual([]);
     expect(outcomes.length).toBeGreaterThan(0);
     for (const o of outcomes) {
@@ -415,9 +425,8 @@ describe("DP_FEDAVG federations (coordinator + real executors)", () => {
     );
     expect(result.privacy!.epsilon).toBeLessThanOrEqual(target);
     expect(result.privacy!.epsilon).toBeCloseTo(gaussianEpsilon(z, fits, DELTA), 9);
-    expect(await ledger.jobs(clientLevelBudgetKey("budget.csv"))).toEqual([
-      expect.objectContaining({ steps: fits, reserved: false }),
-    ]);
+    for (const key of result.privacy!.ledger_keys)
+      expect(await ledger.jobs(key)).toEqual([expect.objectContaining({ steps: fits, reserved: false })]);
 
     // A new job on the same federated dataset, same ledger (a restart): nothing left to spend.
     const again = await runClientLevel({
@@ -435,6 +444,75 @@ describe("DP_FEDAVG federations (coordinator + real executors)", () => {
     expect(again.result.rounds).toEqual([]);
     expect(again.result.global).toBe(again.initial);
     expect(again.result.reason).toMatch(/^round 1: /);
+
+    // The same sites under another dataset_id: the budget is theirs, not the id's.
+    const renamed = await runClientLevel({
+      fed: small,
+      ledger,
+      seed: "budget-3",
+      datasetId: "renamed.csv",
+      population: "budget",
+      rounds: 5,
+      z,
+      clipNorm: 1,
+      targetEpsilon: target,
+      jobId: "0d3e4f5a-6b7c-4d8e-9f0a-1b2c3d4e5f60",
+    });
+    expect(renamed.result.status).toBe("privacy_budget_exhausted");
+    expect(renamed.result.rounds).toEqual([]);
+    // One site of that population joined by a new one: the old site's spend still stops the job.
+    const [oldSite] = siteIds({ fed: small, datasetId: "budget.csv" } as RunSetup);
+    const mixed = await ClientLevelDp.open({
+      job: parseContract(
+        FederationJob,
+        {
+          ...jobInput({
+            fed: small,
+            datasetId: "other.csv",
+            rounds: 5,
+            z,
+            clipNorm: 1,
+            targetEpsilon: target,
+          } as RunSetup),
+          clients: [oldSite, "newcomer-site"],
+          job_id: "5e6f7a8b-9c0d-4e1f-8a2b-3c4d5e6f7a8b",
+        },
+        "FederationJob",
+      ),
+      ledger,
+      sampling: new SeededRandom(1),
+      allowInsecureRandom: true,
+    });
+    expect(mixed.refusal()).toMatch(/^the next round would reach client-level epsilon/);
+  });
+
+  it("inherits a budget kept per dataset_id by earlier builds into each site's key, once", async () => {
+    const datasetId = "legacy.csv";
+    const z = 2;
+    // An earlier build charged 7 rounds at q = 1 to the job's dataset_id.
+    const legacy = "dp-fedavg:" + datasetId;
+    const row = await ledger.reserve(
+      legacy,
+      "old-job",
+      { noiseMultiplier: z, sampleRate: 1, delta: DELTA },
+      () => 7,
+    );
+    await ledger.settle(row.id, 7);
+    const setup = { fed: small, ledger, seed: "legacy", datasetId, rounds: 1, z, clipNorm: 1 };
+    const opened = async () =>
+      ClientLevelDp.open({
+        job: parseContract(FederationJob, jobInput(setup), "FederationJob"),
+        ledger,
+        sampling: new SeededRandom(1),
+        allowInsecureRandom: true,
+      });
+    const cld = await opened();
+    expect(cld.spentEpsilon()).toBeCloseTo(gaussianEpsilon(z, 7, DELTA), 9);
+    await opened(); // a second open copies nothing more
+    for (const key of cld.ledgerKeys) {
+      expect(await ledger.jobs(key)).toEqual([{ jobId: "old-job", steps: 7, reserved: false }]);
+      expect((await ledger.auditLog(key)).map((a) => a.action)).toEqual(["migrate"]);
+    }
   });
 
   it("adds noise of std z·C/(qN) to the mean of the clients' updates (wiring, measured on the model)", async () => {

@@ -38,10 +38,17 @@ export function clientSamplingRate(job: FederationJob): number {
 }
 
 /**
- * The coordinator ledger's key: per dataset, like the agents' per-dataset ledgers, so the budget
- * survives restarts and is shared by later jobs on the same federated data.
+ * The coordinator ledger's key for one client's client-level budget. Client-level DP protects each
+ * client's whole data, so the budget belongs to the client (its authenticated id in the project),
+ * not to a job's `dataset_id`, which any job file may choose: every job a client takes part in is
+ * charged to it, whatever the job calls its data and whoever else is in the population.
  */
-export function clientLevelBudgetKey(datasetId: string): string {
+export function clientLevelBudgetKey(clientId: string): string {
+  return `dp-fedavg:client:${clientId}`;
+}
+
+/** Where builds before per-client keys kept the budget: per job `dataset_id` (inherited once). */
+export function legacyClientLevelBudgetKey(datasetId: string): string {
   return `dp-fedavg:${datasetId}`;
 }
 
@@ -112,9 +119,10 @@ export interface ClientLevelPrivacyReport extends Omit<ClientLevelRoundPrivacy, 
   target_epsilon: number;
   /** min(target_epsilon, the hard ceiling). */
   limit: number;
-  /** Rounds this job released (each charged one accountant step). */
+  /** Rounds this job released (each charged one accountant step to every client of the population). */
   rounds_accounted: number;
-  ledger_key: string;
+  /** The ledger keys charged: one per client of the job (`clientLevelBudgetKey`). */
+  ledger_keys: string[];
 }
 
 export interface ClientLevelDpOptions {
@@ -141,18 +149,19 @@ export interface ClientLevelDpOptions {
  */
 export class ClientLevelDp implements Strategy {
   readonly inner: DpFedAvg;
-  readonly ledgerKey: string;
+  readonly ledgerKeys: string[];
   readonly roundPolicy: RoundPolicy;
   private rounds = 0;
 
   private constructor(
     private readonly job: FederationJob,
     inner: DpFedAvg,
-    private readonly guard: PrivacyGuard,
+    /** One per client of the population, in the job's order. */
+    private readonly guards: PrivacyGuard[],
     private readonly sampling: RandomSource,
   ) {
     this.inner = inner;
-    this.ledgerKey = clientLevelBudgetKey(job.dataset_id);
+    this.ledgerKeys = job.clients.map(clientLevelBudgetKey);
     this.roundPolicy = clientLevelRounds(this);
   }
 
@@ -198,18 +207,25 @@ export class ClientLevelDp implements Strategy {
       { rng: o.noise, kernels: o.kernels },
     );
     const accountant = o.accountant ?? "rdp";
-    const guard = await new PrivacyGuard({
-      ledger: o.ledger,
-      datasetId: clientLevelBudgetKey(o.job.dataset_id),
-      jobId: o.job.job_id,
-      targetEpsilon: p.target_epsilon,
-      delta: p.delta,
-      noiseMultiplier: p.noise_multiplier,
-      accountantFromHistory: (h) => createAccountant(accountant, h),
-      // One step per round: reserve exactly the round about to be released.
-      reserveChunk: 1,
-    }).init();
-    return new ClientLevelDp(o.job, strategy, guard, sampling);
+    const guards: PrivacyGuard[] = [];
+    for (const client of o.job.clients) {
+      const key = clientLevelBudgetKey(client);
+      await o.ledger.inherit(key, legacyClientLevelBudgetKey(o.job.dataset_id));
+      guards.push(
+        await new PrivacyGuard({
+          ledger: o.ledger,
+          datasetId: key,
+          jobId: o.job.job_id,
+          targetEpsilon: p.target_epsilon,
+          delta: p.delta,
+          noiseMultiplier: p.noise_multiplier,
+          accountantFromHistory: (h) => createAccountant(accountant, h),
+          // One step per round: reserve exactly the round about to be released.
+          reserveChunk: 1,
+        }).init(),
+      );
+    }
+    return new ClientLevelDp(o.job, strategy, guards, sampling);
   }
 
   get samplingRate(): number {
@@ -217,17 +233,20 @@ export class ClientLevelDp implements Strategy {
   }
 
   get limit(): number {
-    return this.guard.limit;
+    return this.guards[0].limit;
   }
 
-  /** Epsilon spent on this dataset's client-level budget (all jobs, this one included). */
+  /**
+   * The job's client-level epsilon: the most any client of its population has spent (all jobs it
+   * took part in, this one included). Every client's guarantee is at least this good.
+   */
   spentEpsilon(): number {
-    return this.guard.spentEpsilon();
+    return Math.max(...this.guards.map((g) => g.spentEpsilon()));
   }
 
-  /** Epsilon after one more round (nothing recorded). */
+  /** The job's client-level epsilon after one more round (nothing recorded). */
   nextEpsilon(): number {
-    return this.guard.epsilonAfter(this.samplingRate, 1);
+    return Math.max(...this.guards.map((g) => g.epsilonAfter(this.samplingRate, 1)));
   }
 
   /** Why the next round may not run, or null when it fits the budget. */
@@ -245,10 +264,13 @@ export class ClientLevelDp implements Strategy {
   /**
    * Write-ahead: charge this round in the ledger before its noised aggregate exists. Throws
    * PrivacyBudgetExhaustedError (nothing released) when it no longer fits, e.g. because another
-   * job spent budget on the dataset meanwhile. Fills an empty round (see EMPTY_ROUND_CLIENT_ID).
+   * job spent a client's budget meanwhile. Every client of the population is charged, sampled or
+   * not (the accountant's q covers the sampling); a refusal part-way leaves the charges already
+   * written in place (over-counting, never under-counting). Fills an empty round (see
+   * EMPTY_ROUND_CLIENT_ID).
    */
   async chargeRound(aggregation: RoundAggregator, global: TensorMap): Promise<void> {
-    await this.guard.beforeStep(this.samplingRate);
+    for (const g of this.guards) await g.beforeStep(this.samplingRate);
     this.rounds++;
     if (aggregation.count === 0) {
       aggregation.add({ clientId: EMPTY_ROUND_CLIENT_ID, weights: global, numExamples: 1 });
@@ -257,7 +279,7 @@ export class ClientLevelDp implements Strategy {
 
   /** Settle the ledger once the round is released (or abandoned: the charge then stays). */
   async settle(): Promise<void> {
-    await this.guard.settle();
+    for (const g of this.guards) await g.settle();
   }
 
   roundPrivacy(sampled: number): ClientLevelRoundPrivacy {
@@ -270,7 +292,7 @@ export class ClientLevelDp implements Strategy {
       target_epsilon: this.job.privacy.target_epsilon,
       limit: this.limit,
       rounds_accounted: this.rounds,
-      ledger_key: this.ledgerKey,
+      ledger_keys: [...this.ledgerKeys],
     };
   }
 

@@ -83,6 +83,14 @@ export const BUDGET_LEDGER_MIGRATIONS: readonly Migration[] = [
   );
 `,
   },
+  {
+    version: 2,
+    name: "rows inherited by another key (a copy of history that counts under both)",
+    sql: `
+  alter table privacy_budget_ledger add column inherited_from bigint;
+  create index privacy_budget_ledger_inherited on privacy_budget_ledger (dataset_id, inherited_from);
+`,
+  },
 ];
 
 /**
@@ -194,6 +202,35 @@ export class BudgetLedger {
         });
       }
       return moved.length;
+    });
+  }
+
+  /**
+   * Copy history recorded under `fromKey` into `datasetId`, once per source row, with an audit
+   * entry: unlike `adopt`, the rows keep counting under `fromKey` too, for history that covers
+   * several keys at once (a client-level budget once kept per job population, now per client).
+   * Returns the number of rows copied.
+   */
+  async inherit(datasetId: string, fromKey: string): Promise<number> {
+    if (fromKey === datasetId) return 0;
+    return this.db.transaction(async (tx) => {
+      await tx.query("select pg_advisory_xact_lock(hashtext($1))", [lockKey(datasetId)]);
+      const copied = await tx.query<{ id: string }>(
+        `insert into privacy_budget_ledger
+           (dataset_id, job_id, noise_multiplier, sample_rate, steps, state, delta, created_at, inherited_from)
+         select $1, job_id, noise_multiplier, sample_rate, steps, state, delta, created_at, id
+         from privacy_budget_ledger src where dataset_id = $2 and reset_by is null
+           and not exists (select 1 from privacy_budget_ledger dst
+                           where dst.dataset_id = $1 and dst.inherited_from = src.id)
+         order by id returning id`,
+        [datasetId, fromKey],
+      );
+      if (copied.length > 0)
+        await this.audit(tx, datasetId, "migrate", "history inherited from a key that covered this one", {
+          rows: copied.length,
+          from_key: fromKey,
+        });
+      return copied.length;
     });
   }
 

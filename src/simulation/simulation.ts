@@ -498,7 +498,7 @@ export async function runSimulation(options: SimulationOptions = {}): Promise<Si
         kernels: k,
       });
       setup(
-        `coordinator: client-level budget ${clientLevelDp.ledgerKey}, spent epsilon ${clientLevelDp.spentEpsilon().toFixed(4)}; noise std on the mean update η·z·C/(qN) = ${((clientLevelDp.inner.serverLr * job.privacy.noise_multiplier * job.privacy.max_grad_norm) / clientLevelDp.inner.expectedClients).toFixed(4)} per coordinate (it shrinks only with more sites)`,
+        `coordinator: client-level budget per site (${clientLevelDp.ledgerKeys.length} keys dp-fedavg:client:<site>), spent epsilon ${clientLevelDp.spentEpsilon().toFixed(4)}; noise std on the mean update η·z·C/(qN) = ${((clientLevelDp.inner.serverLr * job.privacy.noise_multiplier * job.privacy.max_grad_norm) / clientLevelDp.inner.expectedClients).toFixed(4)} per coordinate (it shrinks only with more sites)`,
       );
     }
     const strategy = clientLevelDp ?? aggregation.server ?? strategyFor(job, numClients);
