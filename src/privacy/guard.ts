@@ -180,20 +180,51 @@ export class PrivacyGuard {
     this.stepsTaken++;
   }
 
-  /**
-   * Largest k <= chunk with epsilon(history + k steps) <= limit; reserved in the ledger under a lock.
-   * The ledger's state read under the lock becomes this job's view only when a step is reserved on
-   * it: a refusal caused by what other jobs spent since leaves this job's epsilon at its last step.
-   */
+  /** Reserve the most of `chunk` steps that fit, for this guard's own steps. */
   private async reserve(sampleRate: number): Promise<void> {
-    const sigma = this.o.noiseMultiplier;
-    const chunk = this.o.reserveChunk ?? 64;
+    const res = await this.reserveFitting(sampleRate, this.o.reserveChunk ?? 64);
+    this.reservation = { id: res.id, steps: res.steps, used: 0, sampleRate };
+  }
+
+  /**
+   * Reserve, in one ledger row and under the dataset's lock, the most of `steps` steps the budget
+   * allows, for a task that runs elsewhere (an isolated runtime) on a ReservedLedger. The row stays
+   * `reserved` until the caller settles it; see docs/runtime.md for what a task is charged.
+   */
+  async reserveForTask(sampleRate: number, steps: number): Promise<StepReservation & { id: string }> {
+    const res = await this.reserveFitting(sampleRate, steps);
+    return {
+      id: res.id,
+      datasetId: this.o.datasetId,
+      jobId: this.o.jobId,
+      noiseMultiplier: this.o.noiseMultiplier,
+      sampleRate,
+      delta: this.o.delta,
+      steps: res.steps,
+      before: res.before,
+    };
+  }
+
+  /**
+   * Largest k <= max with epsilon(history + k steps) <= limit, reserved in the ledger under the
+   * dataset's lock (PrivacyBudgetExhaustedError when none fits). The state read under the lock
+   * becomes this job's view only when a step is reserved on it: a refusal caused by what other jobs
+   * spent since leaves this job's epsilon at its last step (docs/privacy.md).
+   */
+  private async reserveFitting(
+    sampleRate: number,
+    max: number,
+  ): Promise<{ id: string; steps: number; before: DatasetBudgetState }> {
+    let before: DatasetBudgetState = { history: [], delta: null };
     let seen!: LedgerView;
     const res = await this.o.ledger.reserve(
       this.o.datasetId,
       this.o.jobId,
-      { noiseMultiplier: sigma, sampleRate, delta: this.o.delta },
-      (_history, state) => this.affordable((seen = this.viewOf(state)), sampleRate, chunk),
+      { noiseMultiplier: this.o.noiseMultiplier, sampleRate, delta: this.o.delta },
+      (_history, state) => {
+        before = state;
+        return this.affordable((seen = this.viewOf(state)), sampleRate, max);
+      },
     );
     if (res.steps === 0) {
       if (this.stepsTaken === 0) this.adopt(seen);
@@ -204,42 +235,7 @@ export class PrivacyGuard {
       );
     }
     this.adopt(seen);
-    this.reservation = { id: res.id, steps: res.steps, used: 0, sampleRate };
-  }
-
-  /**
-   * Reserve, in one ledger row and under the dataset's lock, the most of `steps` steps the budget
-   * allows, for a task that runs elsewhere (an isolated runtime) on a ReservedLedger. The row stays
-   * `reserved` until the caller settles it; see docs/runtime.md for what a task is charged.
-   */
-  async reserveForTask(sampleRate: number, steps: number): Promise<StepReservation & { id: string }> {
-    let before: DatasetBudgetState = { history: [], delta: null };
-    const res = await this.o.ledger.reserve(
-      this.o.datasetId,
-      this.o.jobId,
-      { noiseMultiplier: this.o.noiseMultiplier, sampleRate, delta: this.o.delta },
-      (_history, state) => {
-        before = state;
-        this.adoptState(state);
-        return this.affordableSteps(sampleRate, steps);
-      },
-    );
-    if (res.steps === 0)
-      throw new PrivacyBudgetExhaustedError(
-        this.spentEpsilon(),
-        this.epsilonAfter(sampleRate, 1),
-        this.limit,
-      );
-    return {
-      id: res.id,
-      datasetId: this.o.datasetId,
-      jobId: this.o.jobId,
-      noiseMultiplier: this.o.noiseMultiplier,
-      sampleRate,
-      delta: this.o.delta,
-      steps: res.steps,
-      before,
-    };
+    return { id: res.id, steps: res.steps, before };
   }
 
   /** Release the unused part of the current reservation (call when training ends, cleanly or not). */
