@@ -39,7 +39,7 @@ export { runLocalTraining } from "./training/local-training.js";
 export { kernels, loadKernels, describeKernels } from "./tensor/backend.js";
 
 // Federation: strategies, the whole federation on one machine, and the coordinator loop.
-export { createStrategy, type Strategy, type StrategySpec } from "./strategies/index.js";
+export { createStrategy, strategyForJob, type Strategy, type StrategySpec } from "./strategies/index.js";
 export { runSimulation, type SimulationOptions, type SimulationSummary } from "./simulation/simulation.js";
 export { runFederation, type JobResult, type RoundRecord } from "./coordinator/coordinator.js";
 export { AttestationGate } from "./coordinator/attestation-gate.js";

@@ -19,7 +19,7 @@ interface Counters {
 export class AgentService implements AgentStatusSource {
   private report: AttestationReport | null = null;
   private guard: PrivacyGuard | null = null;
-  private guardInfo: { datasetId: string; target: number; delta: number } | null = null;
+  private guardInfo: { datasetId: string; target: number } | null = null;
   private fault: string | null = null;
   private readonly counters: Counters = {
     tasks_completed: 0,
@@ -37,9 +37,9 @@ export class AgentService implements AgentStatusSource {
     this.counters.attestations++;
   }
 
-  setGuard(guard: PrivacyGuard, datasetId: string, targetEpsilon: number, delta: number): void {
+  setGuard(guard: PrivacyGuard, datasetId: string, targetEpsilon: number): void {
     this.guard = guard;
-    this.guardInfo = { datasetId, target: targetEpsilon, delta };
+    this.guardInfo = { datasetId, target: targetEpsilon };
   }
 
   setFault(reason: string | null): void {
@@ -66,7 +66,8 @@ export class AgentService implements AgentStatusSource {
       epsilon: spent,
       target_epsilon: target,
       ceiling: EPSILON_HARD_CEILING,
-      delta: this.guardInfo?.delta ?? 0,
+      // The delta the epsilon is at: min(the job's, the dataset's accounting delta).
+      delta: this.guard?.delta ?? 0,
       remaining: Math.max(0, limit - spent),
       steps: this.guard?.steps ?? 0,
       dataset_id: this.guardInfo?.datasetId ?? null,

@@ -89,8 +89,7 @@ export class Executor {
     net.loadWeights(task.global);
     const guard = await this.guardFor(task, data).init();
     // DP_FEDAVG spends no local per-example budget: the sidecar keeps showing the dataset's ledger.
-    if (!clientLevel)
-      service.setGuard(guard, task.job.dataset_id, task.job.privacy.target_epsilon, task.job.privacy.delta);
+    if (!clientLevel) service.setGuard(guard, task.job.dataset_id, task.job.privacy.target_epsilon);
     const key = `${task.job.job_id}/${task.job.dataset_id}`;
     const algorithm = clientAlgorithmFor(task, this.clientControl.get(key));
     const result = await train(net, this.deps.kernels, data, {
@@ -130,7 +129,8 @@ export class Executor {
         examples: data.rows,
         // No local epsilon under DP_FEDAVG: the coordinator accounts the client-level budget.
         ...(clientLevel ? {} : { epsilon: guard.spentEpsilon() }),
-        delta: task.job.privacy.delta,
+        // The delta the epsilon is at (the dataset's accounting delta when smaller than the job's).
+        delta: clientLevel ? task.job.privacy.delta : guard.delta,
         steps: result.steps,
       },
     });

@@ -152,7 +152,7 @@ export class LocalAgent implements AgentHandle {
       noiseMultiplier: 1,
       accountantFromHistory: (h) => createAccountant(this.accountantName, h),
     }).init();
-    this.service.setGuard(guard, datasetId, EPSILON_HARD_CEILING, delta);
+    this.service.setGuard(guard, datasetId, EPSILON_HARD_CEILING);
   }
 
   /** Evidence for the coordinator's challenge, bound to its nonce and this node's key. */

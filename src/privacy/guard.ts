@@ -10,6 +10,12 @@ export interface GuardAccountant {
   epsilonAfter(next: BudgetSegment, delta: number): number;
 }
 
+/** The recorded spend a decision is made on: an accountant over the history, and the delta it is evaluated at. */
+interface LedgerView {
+  accountant: GuardAccountant;
+  delta: number;
+}
+
 export type AccountantFromHistory = (history: readonly BudgetSegment[]) => GuardAccountant;
 
 export class PrivacyBudgetExhaustedError extends EnclaveError {
@@ -83,13 +89,21 @@ export class PrivacyGuard {
   /** Load what was already spent on the dataset (by earlier jobs or runs). */
   async init(): Promise<this> {
     if (this.o.legacyKeys) await this.o.ledger.adopt(this.o.datasetId, this.o.legacyKeys);
-    this.adoptState(await this.o.ledger.state(this.o.datasetId));
+    this.adopt(this.viewOf(await this.o.ledger.state(this.o.datasetId)));
     return this;
   }
 
-  private adoptState(state: DatasetBudgetState): GuardAccountant {
-    this.accountingDelta = Math.min(this.o.delta, state.delta ?? this.o.delta);
-    return (this.accountant = this.o.accountantFromHistory(state.history));
+  /** The dataset's recorded spend as an accountant, and the delta this job evaluates it at. */
+  private viewOf(state: DatasetBudgetState): LedgerView {
+    return {
+      accountant: this.o.accountantFromHistory(state.history),
+      delta: Math.min(this.o.delta, state.delta ?? this.o.delta),
+    };
+  }
+
+  private adopt(view: LedgerView): void {
+    this.accountant = view.accountant;
+    this.accountingDelta = view.delta;
   }
 
   /** The delta epsilon is evaluated at: min(the job's delta, the dataset's accounting delta). */
@@ -101,21 +115,40 @@ export class PrivacyGuard {
     return this.stepsTaken;
   }
 
+  /**
+   * This job's epsilon: the dataset's whole recorded spend as of this job's last step (other jobs'
+   * steps recorded before it included, in full), at the delta that step was checked at; never above
+   * the limit once a step was taken. Before the first step: the dataset's spend as last read. Steps
+   * other jobs record after this job's last step are not in it (they are checked against their own
+   * targets, over everything this job recorded); the dataset's current spend is the ledger's state.
+   */
   spentEpsilon(): number {
     return this.accountant.getEpsilon(this.accountingDelta);
   }
 
   /** Epsilon after `steps` more steps at this sample rate (nothing recorded). */
   epsilonAfter(sampleRate: number, steps: number): number {
-    return this.accountant.epsilonAfter(
-      { noiseMultiplier: this.o.noiseMultiplier, sampleRate, steps },
-      this.accountingDelta,
-    );
+    return this.after(this.view(), sampleRate, steps);
   }
 
   /** The most steps at this sample rate the budget still allows (capped at `max`; nothing recorded). */
   affordableSteps(sampleRate: number, max: number): number {
-    return largestFitting(max, (k) => this.epsilonAfter(sampleRate, k) <= this.limit);
+    return this.affordable(this.view(), sampleRate, max);
+  }
+
+  private view(): LedgerView {
+    return { accountant: this.accountant, delta: this.accountingDelta };
+  }
+
+  private after(view: LedgerView, sampleRate: number, steps: number): number {
+    return view.accountant.epsilonAfter(
+      { noiseMultiplier: this.o.noiseMultiplier, sampleRate, steps },
+      view.delta,
+    );
+  }
+
+  private affordable(view: LedgerView, sampleRate: number, max: number): number {
+    return largestFitting(max, (k) => this.after(view, sampleRate, k) <= this.limit);
   }
 
   /**
@@ -147,26 +180,9 @@ export class PrivacyGuard {
     this.stepsTaken++;
   }
 
-  /** Largest k <= chunk with epsilon(history + k steps) <= limit; reserved in the ledger under a lock. */
+  /** Reserve the most of `chunk` steps that fit, for this guard's own steps. */
   private async reserve(sampleRate: number): Promise<void> {
-    const sigma = this.o.noiseMultiplier;
-    const chunk = this.o.reserveChunk ?? 64;
-    const res = await this.o.ledger.reserve(
-      this.o.datasetId,
-      this.o.jobId,
-      { noiseMultiplier: sigma, sampleRate, delta: this.o.delta },
-      (_history, state) => {
-        this.adoptState(state);
-        return this.affordableSteps(sampleRate, chunk);
-      },
-    );
-    if (res.steps === 0) {
-      throw new PrivacyBudgetExhaustedError(
-        this.spentEpsilon(),
-        this.epsilonAfter(sampleRate, 1),
-        this.limit,
-      );
-    }
+    const res = await this.reserveFitting(sampleRate, this.o.reserveChunk ?? 64);
     this.reservation = { id: res.id, steps: res.steps, used: 0, sampleRate };
   }
 
@@ -176,23 +192,7 @@ export class PrivacyGuard {
    * `reserved` until the caller settles it; see docs/runtime.md for what a task is charged.
    */
   async reserveForTask(sampleRate: number, steps: number): Promise<StepReservation & { id: string }> {
-    let before: DatasetBudgetState = { history: [], delta: null };
-    const res = await this.o.ledger.reserve(
-      this.o.datasetId,
-      this.o.jobId,
-      { noiseMultiplier: this.o.noiseMultiplier, sampleRate, delta: this.o.delta },
-      (_history, state) => {
-        before = state;
-        this.adoptState(state);
-        return this.affordableSteps(sampleRate, steps);
-      },
-    );
-    if (res.steps === 0)
-      throw new PrivacyBudgetExhaustedError(
-        this.spentEpsilon(),
-        this.epsilonAfter(sampleRate, 1),
-        this.limit,
-      );
+    const res = await this.reserveFitting(sampleRate, steps);
     return {
       id: res.id,
       datasetId: this.o.datasetId,
@@ -201,8 +201,41 @@ export class PrivacyGuard {
       sampleRate,
       delta: this.o.delta,
       steps: res.steps,
-      before,
+      before: res.before,
     };
+  }
+
+  /**
+   * Largest k <= max with epsilon(history + k steps) <= limit, reserved in the ledger under the
+   * dataset's lock (PrivacyBudgetExhaustedError when none fits). The state read under the lock
+   * becomes this job's view only when a step is reserved on it: a refusal caused by what other jobs
+   * spent since leaves this job's epsilon at its last step (docs/privacy.md).
+   */
+  private async reserveFitting(
+    sampleRate: number,
+    max: number,
+  ): Promise<{ id: string; steps: number; before: DatasetBudgetState }> {
+    let before: DatasetBudgetState = { history: [], delta: null };
+    let seen!: LedgerView;
+    const res = await this.o.ledger.reserve(
+      this.o.datasetId,
+      this.o.jobId,
+      { noiseMultiplier: this.o.noiseMultiplier, sampleRate, delta: this.o.delta },
+      (_history, state) => {
+        before = state;
+        return this.affordable((seen = this.viewOf(state)), sampleRate, max);
+      },
+    );
+    if (res.steps === 0) {
+      if (this.stepsTaken === 0) this.adopt(seen);
+      throw new PrivacyBudgetExhaustedError(
+        seen.accountant.getEpsilon(seen.delta),
+        this.after(seen, sampleRate, 1),
+        this.limit,
+      );
+    }
+    this.adopt(seen);
+    return { id: res.id, steps: res.steps, before };
   }
 
   /** Release the unused part of the current reservation (call when training ends, cleanly or not). */

@@ -2,6 +2,7 @@ import { z } from "zod";
 import { checkDatasetId } from "../data/sentry.js";
 import { DatasetError } from "../data/dataset-error.js";
 import { PrivacyConfig } from "./privacy.js";
+import { AGGREGATION_STRATEGIES, strategyOptionIssues, strategyOptionsJsonSchema } from "./strategy-options.js";
 
 /**
  * A client id becomes a directory name (simulation homes, checkpoints): the agent's node_id rule,
@@ -31,9 +32,11 @@ const DatasetId = z
       "A relative path inside the agent's data root: no '..', '.', empty or absolute segments, backslashes, drive letters or control characters.",
   });
 
-export const AggregationStrategy = z
-  .enum(["FED_AVG", "FED_PROX", "SCAFFOLD"])
-  .meta({ id: "AggregationStrategy", description: "Server-side aggregation rule of a federation job." });
+export const AggregationStrategy = z.enum(AGGREGATION_STRATEGIES).meta({
+  id: "AggregationStrategy",
+  description:
+    "Server-side aggregation rule of a federation job. The sites train DP-SGD for every one; FED_PROX adds the proximal term (proximal_mu) and SCAFFOLD the control variates on the sites.",
+});
 export type AggregationStrategy = z.infer<typeof AggregationStrategy>;
 
 export const MAX_ROUNDS = 10_000;
@@ -49,6 +52,13 @@ export const FederationJob = z
     min_clients: z.number().int("must be an integer").min(1, "must be >= 1"),
     rounds: z.number().int("must be an integer").min(1, "must be >= 1").max(MAX_ROUNDS, `must be <= ${MAX_ROUNDS}`),
     strategy: AggregationStrategy,
+    strategy_options: z
+      .record(z.string(), z.unknown())
+      .optional()
+      .meta({
+        description:
+          "The strategy's hyperparameters (snake_case), checked against the strategy named in `strategy`; omitted options take the strategy's defaults.",
+      }),
     proximal_mu: z.number().min(0, "must be >= 0").finite("must be finite").default(0.01),
     privacy: PrivacyConfig,
     dataset_id: DatasetId,
@@ -63,11 +73,14 @@ export const FederationJob = z
         message: `must be <= clients.length (${job.clients.length})`,
       });
     }
+    for (const issue of strategyOptionIssues(job)) ctx.addIssue({ code: "custom", ...issue });
   })
   .meta({
     id: "FederationJob",
     description:
-      "A federated training job submitted to the coordinator. Checked by the TypeScript validator only (JSON Schema cannot say it): min_clients <= the number of clients.",
+      "A federated training job submitted to the coordinator. Checked by the TypeScript validator only (JSON Schema cannot say it): min_clients <= the number of clients; KRUM and MULTI_KRUM need min_clients >= 2f + 3 and multi_krum <= min_clients - f.",
+    // The per-strategy options, as JSON Schema: strategy X takes X's strategy_options.
+    allOf: strategyOptionsJsonSchema(),
   });
 export type FederationJob = z.output<typeof FederationJob>;
 export type FederationJobInput = z.input<typeof FederationJob>;

@@ -57,6 +57,18 @@ describe("published JSON Schemas vs the zod contracts", () => {
       { ...job, privacy: { ...job.privacy, client_sampling_rate: 0.5 } },
     ],
     [
+      "an option another strategy has",
+      "FederationJob",
+      FederationJob,
+      { ...job, strategy: "KRUM", strategy_options: { beta: 0.1 } },
+    ],
+    [
+      "an option out of its range",
+      "FederationJob",
+      FederationJob,
+      { ...job, strategy: "TRIMMED_MEAN", strategy_options: { beta: 0.5 } },
+    ],
+    [
       "binary cross-entropy with 3 classes",
       "ModelSpec",
       ModelSpec,
@@ -72,6 +84,19 @@ describe("published JSON Schemas vs the zod contracts", () => {
     expect(zod.safeParse(value).success).toBe(false);
   });
 
+  it("each strategy's own options are valid in both", () => {
+    for (const [strategy, strategy_options] of [
+      ["FED_ADAM", { server_lr: 0.05, beta1: 0.8, variant: "flower" }],
+      ["MULTI_KRUM", { multi_krum: 2 }],
+      ["TRIMMED_MEAN", { beta: 0.1 }],
+      ["SCAFFOLD", { server_lr: 0.5 }],
+    ] as const) {
+      const value = { ...job, min_clients: 3, strategy, strategy_options };
+      expect(accepts("FederationJob", value), JSON.stringify(ajv.errors)).toBe(true);
+      expect(FederationJob.safeParse(value).success, strategy).toBe(true);
+    }
+  });
+
   it("DP_FEDAVG with client_sampling_rate stays valid in both", () => {
     const p = { ...job.privacy, mechanism: "DP_FEDAVG", client_sampling_rate: 0.5 };
     expect(accepts("PrivacyConfig", p), JSON.stringify(ajv.errors)).toBe(true);
@@ -80,6 +105,13 @@ describe("published JSON Schemas vs the zod contracts", () => {
 
   it.each([
     ["min_clients > clients", "FederationJob", FederationJob, { ...job, min_clients: 4 }, /min_clients <= the number of clients/],
+    [
+      "Krum's need of min_clients",
+      "FederationJob",
+      FederationJob,
+      { ...job, strategy: "KRUM", strategy_options: { byzantine: 1 } },
+      /KRUM and MULTI_KRUM need min_clients >= 2f \+ 3/,
+    ],
     [
       "layer widths that do not chain",
       "ModelSpec",

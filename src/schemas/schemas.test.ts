@@ -43,6 +43,25 @@ describe("FederationJob", () => {
     ["rounds", { rounds: 2.5 }, /integer/],
     ["strategy", { strategy: "FED_MAGIC" }, /FED_AVG/],
     ["proximal_mu", { proximal_mu: -0.1 }, />= 0/],
+    ["strategy_options.beta", { strategy: "TRIMMED_MEAN", strategy_options: { beta: 0.7 } }, /< 0.5/],
+    ["strategy_options.byzantine", { strategy: "KRUM", strategy_options: { byzantine: 1.5 } }, /integer/],
+    ["strategy_options.beta", { strategy: "KRUM", strategy_options: { beta: 0.1 } }, /not an option of KRUM/],
+    ["strategy_options.server_lr", { strategy: "FED_ADAM", strategy_options: { server_lr: 0 } }, /> 0/],
+    ["strategy_options.variant", { strategy: "FED_YOGI", strategy_options: { variant: "x" } }, /reddi|flower/],
+    ["strategy_options.mu", { strategy: "FED_PROX", strategy_options: { mu: 1 } }, /not an option of FED_PROX/],
+    ["strategy_options.total_clients", { strategy: "SCAFFOLD", strategy_options: { total_clients: 9 } }, /not an option/],
+    ["strategy_options.multi_krum", { strategy: "MULTI_KRUM", strategy_options: { multi_krum: 1 } }, />= 2/],
+    [
+      "strategy_options.multi_krum",
+      { strategy: "MULTI_KRUM", min_clients: 3, strategy_options: { multi_krum: 4 } },
+      /<= min_clients - byzantine \(3\)/,
+    ],
+    [
+      "strategy_options.byzantine",
+      { strategy: "KRUM", min_clients: 3, strategy_options: { byzantine: 1 } },
+      /needs min_clients >= 5/,
+    ],
+    ["min_clients", { strategy: "KRUM", min_clients: 2 }, /KRUM with f = 0 needs min_clients >= 3/],
     ["privacy.target_epsilon", { privacy: { ...validJob.privacy, target_epsilon: 6 } }, /hard ceiling/],
     ["privacy.noise_multiplier", { privacy: { ...validJob.privacy, noise_multiplier: 0 } }, /> 0/],
     ["privacy.max_grad_norm", { privacy: { ...validJob.privacy, max_grad_norm: -1 } }, /> 0/],
@@ -63,6 +82,14 @@ describe("FederationJob", () => {
     expect(hit, JSON.stringify(issues)).toBeDefined();
     expect(hit!.rule).toMatch(rule);
   });
+
+  it.each(["FED_AVG", "FED_PROX", "SCAFFOLD", "FED_ADAM", "FED_YOGI", "KRUM", "MULTI_KRUM", "MEDIAN", "TRIMMED_MEAN"])(
+    "accepts strategy %s with its defaults (no strategy_options)",
+    (strategy) => {
+      const job = parseContract(FederationJob, { ...validJob, strategy, min_clients: 3 }, "FederationJob");
+      expect(job.strategy).toBe(strategy);
+    },
+  );
 
   it("rejects unknown fields instead of silently dropping them", () => {
     const issues = issuePaths({ ...validJob, secret_backdoor: true });

@@ -176,4 +176,62 @@ describe("enclave simulate --job", () => {
     );
     expect(existsSync(out)).toBe(false);
   });
+  it("runs a strategy by --strategy with --strategy-options, recorded in the job it writes", async () => {
+    // Two by the CLI (flag parsing and job.json); all nine run in process in simulation.test.ts.
+    const strategies: [string, string[]][] = [
+      ["FED_ADAM", ["--strategy-options", "server_lr=0.05,variant=flower"]],
+      ["MULTI_KRUM", ["--strategy-options", "byzantine=0,multi_krum=2"]],
+    ];
+    const hashes = new Map<string, string>();
+    for (const [strategy, extra] of strategies) {
+      const out = join(root, `strategy-${strategy}`);
+      const args = ["simulate", "--strategy", strategy, ...extra, "--clients", "4", "--rounds", "1"];
+      const r = await enclave([...args, "--seed", "5", "--json", "--out", out], root);
+      expect(r.code, `${strategy}: ${r.stderr}`).toBe(0);
+      expect(JSON.parse(r.stdout).status).toBe("completed");
+      const written = JSON.parse(readFileSync(join(out, "job.json"), "utf8"));
+      expect(written.strategy).toBe(strategy);
+      hashes.set(strategy, JSON.parse(r.stdout).model_sha256);
+      if (strategy === "MULTI_KRUM")
+        expect(written.strategy_options).toEqual({ byzantine: 0, multi_krum: 2 });
+      if (strategy === "FED_ADAM")
+        expect(written.strategy_options).toEqual({ server_lr: 0.05, variant: "flower" });
+    }
+    expect(hashes.get("FED_ADAM")).not.toBe(hashes.get("MULTI_KRUM"));
+  });
+
+  it("runs a job file's strategy_options, and refuses one its strategy lacks, naming the field, before writing", async () => {
+    writeFileSync(
+      join(root, "trimmed.json"),
+      JSON.stringify({ ...job, strategy: "TRIMMED_MEAN", strategy_options: { beta: 0.1 }, rounds: 1 }),
+    );
+    const ok = await enclave(
+      ["simulate", "--job", "trimmed.json", "--json", "--out", join(root, "tm")],
+      root,
+    );
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(JSON.parse(readFileSync(join(root, "tm", "job.json"), "utf8")).strategy_options).toEqual({
+      beta: 0.1,
+    });
+
+    const out = join(root, "krum-beta");
+    const flag = await enclave(
+      ["simulate", "--strategy", "KRUM", "--strategy-options", "beta=0.1", "--out", out],
+      root,
+    );
+    expect(flag.code).toBe(1);
+    expect(flag.stderr).toMatch(/strategy_options\.beta: is not an option of KRUM/);
+    expect(existsSync(out)).toBe(false);
+    writeFileSync(
+      join(root, "krum.json"),
+      JSON.stringify({ ...job, strategy: "KRUM", strategy_options: { byzantine: 1 } }),
+    );
+    const file = await enclave(["simulate", "--job", "krum.json", "--out", out], root);
+    expect(file.code).toBe(1);
+    expect(file.stderr).toMatch(/strategy_options\.byzantine: KRUM with f = 1 needs min_clients >= 5/);
+    expect(existsSync(out)).toBe(false);
+    const unknown = await enclave(["simulate", "--strategy", "BULYAN", "--out", out], root);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toMatch(/--strategy/);
+  });
 });

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseSafetensors, weightsHash } from "../model/safetensors.js";
 import type { CoordinatorEvent } from "../coordinator/events.js";
 import { FedAdam } from "../strategies/fedopt.js";
+import { AggregationStrategy } from "../schemas/federation.js";
 import { runSimulation, type SimulationOptions, type SimulationSummary } from "./simulation.js";
 
 const REPO = fileURLToPath(new URL("../../", import.meta.url));
@@ -202,7 +203,7 @@ describe("enclave simulate: the demo, its report and determinism", () => {
     });
     expect(instance.status).toBe("completed");
     expect(instance.strategy).toBe("FED_ADAM");
-    expect(instance.job.strategy).toBe("FED_AVG");
+    expect(instance.job.strategy).toBe("FED_ADAM");
     const spec = await runSimulation({
       ...common,
       strategy: { name: "FED_ADAM", serverLr: 0.05 },
@@ -211,11 +212,28 @@ describe("enclave simulate: the demo, its report and determinism", () => {
     expect(spec.model_sha256).toBe(instance.model_sha256);
     const median = await runSimulation({
       ...common,
-      strategy: "COORDINATE_MEDIAN",
+      strategy: "MEDIAN",
       reportDir: join(root, "median"),
     });
-    expect(median.strategy).toBe("COORDINATE_MEDIAN");
+    expect(median.strategy).toBe("MEDIAN");
     expect(median.model_sha256).not.toBe(instance.model_sha256);
+  });
+
+  it("runs every job strategy by name, each its own rule (the median of 4 updates is not their mean, nor Krum's pick)", async () => {
+    const hashes = new Map<string, string>();
+    for (const strategy of AggregationStrategy.options) {
+      const s = await runSimulation({
+        clients: 4,
+        rounds: 1,
+        seed: "5",
+        strategy,
+        reportDir: join(root, `all-${strategy}`),
+      });
+      expect(s.status, strategy).toBe("completed");
+      expect([s.strategy, s.job.strategy]).toEqual([strategy, strategy]);
+      hashes.set(strategy, s.model_sha256);
+    }
+    expect(new Set([hashes.get("FED_AVG"), hashes.get("MEDIAN"), hashes.get("KRUM")]).size).toBe(3);
   });
 
   it("one seed, one model: twice in process, in worker threads, and through the CLI with no flags", async () => {

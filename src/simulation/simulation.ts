@@ -50,8 +50,9 @@ import { startAgentWorker } from "../agent/agent-worker.js";
 import { LocalAgent } from "../agent/local-agent.js";
 import type { AgentHandle } from "../federation/agent-handle.js";
 import type { TensorMap } from "../tensor/tensor.js";
-import { createStrategy, type StrategySpec } from "../strategies/factory.js";
+import { strategyForJob, type StrategySpec } from "../strategies/factory.js";
 import type { FedProx } from "../strategies/fedprox.js";
+import { snakeCase } from "../schemas/strategy-options.js";
 import type { Strategy, StrategyName } from "../strategies/types.js";
 import type { LocalTrainingPlan } from "../federation/task.js";
 import { SimulationError } from "./errors.js";
@@ -68,11 +69,14 @@ export interface SimulationOptions {
   clients?: number;
   rounds?: number;
   /**
-   * Any aggregation strategy: a job strategy name (`"FED_PROX"`), a strategy spec
-   * (`{ name: "FED_ADAM", eta: 0.01 }`, see `createStrategy`) or a `Strategy` instance. The sites
-   * train plain DP-SGD except for FED_PROX (proximal term) and SCAFFOLD (control variates).
+   * Any aggregation strategy: a job strategy name (`"KRUM"`, with `strategyOptions`), a strategy
+   * spec (`{ name: "FED_ADAM", serverLr: 0.05 }`, see `createStrategy`; it becomes the job's
+   * `strategy` and `strategy_options`) or a `Strategy` instance (its own options are not in the
+   * job). The sites train plain DP-SGD except for FED_PROX (proximal term) and SCAFFOLD (control variates).
    */
   strategy?: StrategyName | StrategySpec | Strategy;
+  /** With a strategy name: the job's `strategy_options` (snake_case, e.g. `{ byzantine: 1 }`). */
+  strategyOptions?: Record<string, unknown>;
   datasetFile?: string;
   split?: SplitSpec;
   targetEpsilon?: number;
@@ -122,6 +126,7 @@ type Resolved = Required<
   Omit<
     SimulationOptions,
     | "mechanism"
+    | "strategyOptions"
     | "clientSamplingRate"
     | "serverLr"
     | "noiseMultiplier"
@@ -206,7 +211,7 @@ export interface SimulationSummary {
  */
 function buildJob(
   o: Resolved,
-  aggregation: SiteAlgorithm,
+  aggregation: JobStrategy,
   sigma: number,
   rng: RandomSource,
 ): { job: FederationJob; filled: ("job_id" | "privacy.noise_multiplier")[] } {
@@ -243,9 +248,16 @@ function buildJob(
     {
       job_id: uuid,
       clients,
-      min_clients: o.minClients ?? Math.max(1, Math.ceil(o.clients / 2)),
+      // Krum scores need n >= 2f + 3 updates: at least 3 must report.
+      min_clients:
+        o.minClients ??
+        Math.min(
+          o.clients,
+          Math.max(aggregation.strategy.endsWith("KRUM") ? 3 : 1, Math.ceil(o.clients / 2)),
+        ),
       rounds: o.rounds,
-      strategy: aggregation.job,
+      strategy: aggregation.strategy,
+      ...(aggregation.options ? { strategy_options: aggregation.options } : {}),
       proximal_mu: aggregation.mu ?? o.proximalMu,
       privacy: {
         mechanism: o.mechanism ?? "DP_SGD",
@@ -412,7 +424,7 @@ export async function runSimulation(options: SimulationOptions = {}): Promise<Si
           rounds,
           shardData.map((s) => s.rows),
         ));
-  const aggregation = siteAlgorithm(o.strategy, numClients);
+  const aggregation = jobStrategy(o.strategy, o.strategyOptions);
   const { job, filled } = buildJob({ ...o, clients: numClients }, aggregation, sigma, rng("job"));
   const clientLevel = job.privacy.mechanism === "DP_FEDAVG";
   if (clientLevel) assertClientLevelJob(job); // before any agent starts
@@ -501,7 +513,7 @@ export async function runSimulation(options: SimulationOptions = {}): Promise<Si
         `coordinator: client-level budget per site (${clientLevelDp.ledgerKeys.length} keys dp-fedavg:client:<site>), spent epsilon ${clientLevelDp.spentEpsilon().toFixed(4)}; noise std on the mean update η·z·C/(qN) = ${((clientLevelDp.inner.serverLr * job.privacy.noise_multiplier * job.privacy.max_grad_norm) / clientLevelDp.inner.expectedClients).toFixed(4)} per coordinate (it shrinks only with more sites)`,
       );
     }
-    const strategy = clientLevelDp ?? aggregation.server ?? strategyFor(job, numClients);
+    const strategy = clientLevelDp ?? aggregation.server ?? strategyForJob(job);
     const result = await runFederation({
       job,
       model,
@@ -574,47 +586,42 @@ function logFields(e: CoordinatorEvent): Record<string, unknown> {
   };
 }
 
-/** What the sites run for a strategy (the job's `strategy`), and the server's own instance if not a job name. */
-interface SiteAlgorithm {
-  job: AggregationStrategy;
+/** A strategy option as the job's `strategy`, `strategy_options` and `proximal_mu`, or a server instance. */
+interface JobStrategy {
+  strategy: AggregationStrategy;
+  options?: Record<string, unknown>;
   mu?: number;
+  /** A `Strategy` instance given by the caller: the coordinator runs it instead of the job's. */
   server?: Strategy;
 }
 
-function siteAlgorithm(strategy: StrategyName | StrategySpec | Strategy, clients: number): SiteAlgorithm {
-  if (typeof strategy === "string" && AggregationStrategy.options.includes(strategy as AggregationStrategy))
-    return { job: strategy as AggregationStrategy };
-  let server: Strategy;
-  if (typeof strategy === "string")
-    server = createStrategy(
-      strategy === "SCAFFOLD" ? { name: strategy, totalClients: clients } : { name: strategy },
-    );
-  else if ("begin" in strategy) server = strategy;
-  else
-    server = createStrategy(
-      strategy.name === "SCAFFOLD" && !("totalClients" in strategy)
-        ? { ...(strategy as object), totalClients: clients }
-        : strategy,
-    );
-  if (server.name === "DP_FED_AVG")
+function jobStrategy(
+  strategy: StrategyName | StrategySpec | Strategy,
+  strategyOptions: Record<string, unknown> | undefined,
+): JobStrategy {
+  const isJobName = (name: string): name is AggregationStrategy =>
+    AggregationStrategy.options.includes(name as AggregationStrategy);
+  if (strategyOptions !== undefined && typeof strategy !== "string")
+    throw new EnclaveError("SIMULATION_OPTIONS", "strategyOptions: apply only with a strategy name");
+  const name = typeof strategy === "string" ? strategy : strategy.name;
+  if (!isJobName(name))
     throw new EnclaveError(
       "SIMULATION_OPTIONS",
-      "strategy: DP_FED_AVG runs with mechanism DP_FEDAVG, which builds it",
+      name === "DP_FED_AVG"
+        ? "strategy: DP_FED_AVG runs with mechanism DP_FEDAVG, which builds it"
+        : `strategy: must be one of ${AggregationStrategy.options.join(", ")}`,
     );
-  if (server.name === "FED_PROX") return { job: "FED_PROX", mu: (server as FedProx).mu, server };
-  if (server.name === "SCAFFOLD") return { job: "SCAFFOLD", server };
-  return { job: "FED_AVG", server };
-}
-
-function strategyFor(job: FederationJob, clients: number): Strategy {
-  switch (job.strategy) {
-    case "FED_PROX":
-      return createStrategy({ name: "FED_PROX", mu: job.proximal_mu });
-    case "SCAFFOLD":
-      return createStrategy({ name: "SCAFFOLD", totalClients: clients });
-    default:
-      return createStrategy({ name: "FED_AVG" });
-  }
+  if (typeof strategy === "string") return { strategy: name, options: strategyOptions };
+  if ("begin" in strategy)
+    return {
+      strategy: name,
+      server: strategy,
+      mu: name === "FED_PROX" ? (strategy as FedProx).mu : undefined,
+    };
+  // A spec is the job's strategy_options under the library's names; the job supplies mu and N.
+  const { name: _, mu, totalClients: __, ...rest } = strategy as Record<string, unknown>;
+  const options = Object.fromEntries(Object.entries(rest).map(([k, v]) => [snakeCase(k), v]));
+  return { strategy: name, options, mu: mu as number | undefined };
 }
 
 function writeReport(dir: string, s: SimulationSummary, result: JobResult): void {

@@ -21,7 +21,7 @@ export function median(values: Float64Array): number {
  * holds every update of the round. Tolerates fewer than half the clients being arbitrary.
  */
 export class CoordinateMedian extends StrategyBase {
-  readonly name = "COORDINATE_MEDIAN" as const;
+  readonly name = "MEDIAN" as const;
   readonly streaming = false;
 
   constructor(options: CoordinateMedianOptions = {}) {

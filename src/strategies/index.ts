@@ -14,8 +14,8 @@ export {
 export { FedAdam, FedYogi, FedOptOptions } from "./fedopt.js";
 export { CoordinateMedian, CoordinateMedianOptions, median } from "./coordinate-median.js";
 export { TrimmedMean, TrimmedMeanOptions, trimmedMean } from "./trimmed-mean.js";
-export { Krum, KrumOptions, krumScores } from "./krum.js";
+export { Krum, KrumOptions, MultiKrumCount, krumScores } from "./krum.js";
 export { DpFedAvg, DpFedAvgOptions, clipFactor, sampleClients, type DpFedAvgDeps } from "./dp-fedavg.js";
 export { Weighting } from "./strategy-base.js";
 export { StrategyArgumentError, type GradientHook, type TrainableTensor } from "./trainable.js";
-export { StrategySpec, createStrategy } from "./factory.js";
+export { StrategySpec, createStrategy, strategyForJob, strategySpecForJob } from "./factory.js";

@@ -8,6 +8,9 @@ import type { RoundOutcome } from "./round-base.js";
 import { StrategyBase } from "./strategy-base.js";
 import type { RoundAggregator, RoundContext } from "./types.js";
 
+/** m of Multi-Krum: at least 2 (m = 1 is Krum). */
+export const MultiKrumCount = z.number().int("must be an integer").min(2, "must be >= 2 (1 is KRUM)");
+
 export const KrumOptions = z
   .object({
     /** f: the number of Byzantine clients tolerated. Needs n ≥ 2f + 3 updates. */
@@ -47,7 +50,7 @@ export function krumScores(models: readonly TensorMap[], byzantine: number): Flo
  * (ties go to the smaller client id) and average them uniformly. Not streaming.
  */
 export class Krum extends StrategyBase {
-  readonly name = "KRUM" as const;
+  readonly name: "KRUM" | "MULTI_KRUM";
   readonly streaming = false;
   readonly byzantine: number;
   readonly multiKrum: number;
@@ -57,6 +60,7 @@ export class Krum extends StrategyBase {
     const o = parseContract(KrumOptions, options, "Krum options");
     this.byzantine = o.byzantine;
     this.multiKrum = o.multiKrum;
+    this.name = o.multiKrum > 1 ? "MULTI_KRUM" : "KRUM";
   }
 
   protected openRound(ctx: RoundContext, generation: number): RoundAggregator {

@@ -79,9 +79,10 @@ export type StrategyName =
   | "SCAFFOLD"
   | "FED_ADAM"
   | "FED_YOGI"
-  | "COORDINATE_MEDIAN"
+  | "MEDIAN"
   | "TRIMMED_MEAN"
   | "KRUM"
+  | "MULTI_KRUM"
   | "DP_FED_AVG";
 
 /** Server state that must survive a coordinator restart (optimizer moments, control variates). */

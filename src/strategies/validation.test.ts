@@ -30,7 +30,7 @@ const specs: StrategySpec[] = [
   { name: "SCAFFOLD", totalClients: 10 },
   { name: "FED_ADAM" },
   { name: "FED_YOGI" },
-  { name: "COORDINATE_MEDIAN" },
+  { name: "MEDIAN" },
   { name: "TRIMMED_MEAN", beta: 0.1 },
   { name: "KRUM", byzantine: 0 },
   {

@@ -98,8 +98,11 @@ export interface LocalTrainingReport {
     sample_rate: number;
     expected_batch_size: number;
     target_epsilon: number;
+    /** The delta the job asked for. */
     delta: number;
-    /** Spent on this dataset, all jobs included, after this run (RDP: the halting accountant). */
+    /** The delta `epsilon` is at: min(delta, the dataset's accounting delta); see docs/privacy.md. */
+    accounting_delta: number;
+    /** Spent on this dataset, all jobs included, as of this run's last step (RDP: the halting accountant). */
     epsilon: number;
     /** The same spend under the chosen reporting accountant (PRV is tighter than RDP). */
     epsilon_reported: number;
@@ -370,12 +373,11 @@ export async function runLocalTraining(o: LocalTrainingOptions & { isolated?: Is
       : await trainPlanned(o, plan, guard);
     const weights = trained.weights;
     // The epsilon reported is the host's ledger's, never a number an isolated task sent.
-    const spent = o.isolated
-      ? (await trainingGuard(o, plan, ledger, jobId).init()).spentEpsilon()
-      : guard.spentEpsilon();
+    const host = o.isolated ? await trainingGuard(o, plan, ledger, jobId).init() : guard;
+    const spent = host.spentEpsilon();
     const history = (await ledger.history(datasetKey)) ?? [];
     const reported =
-      o.accountant === "rdp" ? spent : createAccountant(o.accountant, history).getEpsilon(o.delta);
+      o.accountant === "rdp" ? spent : createAccountant(o.accountant, history).getEpsilon(host.delta);
     const report: LocalTrainingReport = {
       dataset: {
         id: source.id,
@@ -396,6 +398,7 @@ export async function runLocalTraining(o: LocalTrainingOptions & { isolated?: Is
         expected_batch_size: plan.expectedBatchSize,
         target_epsilon: o.targetEpsilon,
         delta: o.delta,
+        accounting_delta: host.delta,
         epsilon: spent,
         epsilon_reported: reported,
         epsilon_before: epsilonBefore,

@@ -5,7 +5,7 @@ import { assertClientLevelJob } from "../../coordinator/client-level-dp.js";
 import type { RoundRecord } from "../../coordinator/coordinator.js";
 import type { CoordinatorEvent } from "../../coordinator/events.js";
 import { runSimulation, type SimulationSummary, type SplitSpec } from "../../simulation/simulation.js";
-import { FederationJob, type FederationJobInput } from "../../schemas/federation.js";
+import { AggregationStrategy, FederationJob, type FederationJobInput } from "../../schemas/federation.js";
 import { parseConfigText } from "../../schemas/config-text.js";
 import { parseContract } from "../../schemas/contract.js";
 import { readRegularFile } from "../../storage/regular-file.js";
@@ -21,6 +21,19 @@ function splitFlag(value: string): SplitSpec {
   if (!(alpha > 0 && Number.isFinite(alpha)))
     throw new InvalidArgumentError("must be iid or dirichlet:ALPHA with ALPHA > 0");
   return { kind: "dirichlet", alpha };
+}
+
+/** `byzantine=1,server_lr=0.05`: a job's strategy_options on the command line (checked with the job). */
+function strategyOptionsFlag(value: string): Record<string, number | string> {
+  const out: Record<string, number | string> = {};
+  for (const pair of value.split(",")) {
+    const m = /^([a-z][a-z0-9_]{0,39})=([A-Za-z0-9._+-]{1,40})$/.exec(pair.trim());
+    if (!m)
+      throw new InvalidArgumentError("must be KEY=VALUE[,KEY=VALUE...] (snake_case keys, e.g. byzantine=1)");
+    const n = Number(m[2]);
+    out[m[1]] = m[2] !== "" && Number.isFinite(n) ? n : m[2];
+  }
+  return out;
 }
 
 /** Largest job file read (a job is a few hundred bytes; thousands of clients fit easily). */
@@ -54,7 +67,8 @@ async function readJob(file: string): Promise<FederationJobInput> {
 interface SimulateFlags {
   clients: number;
   rounds: number;
-  strategy: "FED_AVG" | "FED_PROX" | "SCAFFOLD";
+  strategy: AggregationStrategy;
+  strategyOptions?: Record<string, number | string>;
   dataset?: string;
   split: SplitSpec;
   targetEpsilon: number;
@@ -151,9 +165,14 @@ export function registerSimulateCommand(program: Command): void {
     .option("--rounds <r>", "federated rounds", numberFlag({ integer: true, min: 1, max: 10000 }), 20)
     .option(
       "--strategy <s>",
-      "FED_AVG, FED_PROX or SCAFFOLD",
-      choiceFlag(["FED_AVG", "FED_PROX", "SCAFFOLD"] as const),
+      `aggregation strategy: ${AggregationStrategy.options.join(", ")}`,
+      choiceFlag(AggregationStrategy.options),
       "FED_PROX",
+    )
+    .option(
+      "--strategy-options <k=v,...>",
+      "the strategy's hyperparameters, as a job's strategy_options (e.g. byzantine=1, beta=0.1, server_lr=0.05)",
+      strategyOptionsFlag,
     )
     .option("--dataset <file>", "CSV dataset with its schema file (default: the bundled breast-cancer data)")
     .option("--split <split>", "iid or dirichlet:ALPHA", splitFlag, { kind: "iid" } as SplitSpec)
@@ -230,7 +249,14 @@ export function registerSimulateCommand(program: Command): void {
       const reportDir = checkOutputDir(
         f.out ?? `enclave-reports/simulation-${new Date().toISOString().replace(/[:.]/g, "-")}`,
       );
-      const strategy = (job?.strategy as SimulateFlags["strategy"]) ?? f.strategy;
+      const strategy = job?.strategy ?? f.strategy;
+      if (job && f.strategyOptions)
+        throw new ValidationError("simulate flags", [
+          {
+            path: "--strategy-options",
+            rule: "does not apply with --job (the job file has strategy_options)",
+          },
+        ]);
       const mechanism = job?.privacy?.mechanism ?? (f.mechanism === "dp-fedavg" ? "DP_FEDAVG" : "DP_SGD");
       if (mechanism !== "DP_FEDAVG" && (f.clientSamplingRate !== undefined || f.serverLr !== undefined))
         throw new ValidationError("simulate flags", [
@@ -242,6 +268,7 @@ export function registerSimulateCommand(program: Command): void {
         clients: f.clients,
         rounds: f.rounds,
         strategy,
+        strategyOptions: f.strategyOptions,
         datasetFile: f.dataset && resolve(f.dataset),
         split: f.split,
         targetEpsilon: f.targetEpsilon,

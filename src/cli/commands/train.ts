@@ -237,7 +237,10 @@ export function registerTrainCommand(program: Command): void {
             : []),
           `epsilon     ${p.epsilon.toFixed(4)} (target ${p.target_epsilon}, RDP; ${p.epsilon_before.toFixed(4)} spent before this run)` +
             (p.accountant === "prv" ? `; PRV ${p.epsilon_reported.toFixed(4)}` : ""),
-          `delta       ${p.delta}`,
+          `delta       ${p.accounting_delta}` +
+            (p.accounting_delta !== p.delta
+              ? ` (the dataset's accounting delta; the job asked for ${p.delta})`
+              : ""),
           `steps       ${report.training.steps}/${report.training.planned_steps} (sigma ${p.noise_multiplier.toFixed(4)}${p.noise_calibrated ? ", calibrated" : ""}, q ${p.sample_rate.toFixed(5)}, C ${p.max_grad_norm})`,
           `isolation   ${formatIsolation(report.isolation)}`,
           `written     ${join(out, "model.safetensors")}, ${join(out, "report.json")}`,
