@@ -7,6 +7,7 @@
  * back through `EnclaveError.fromWire` as the same subclass with the same code.
  */
 import type { AgentErrorCode } from "./agent/errors.js";
+import type { AttestationErrorCode } from "./attestation/errors.js";
 import type { CoordinatorErrorCode } from "./coordinator/errors.js";
 import type { HostErrorCode } from "./host/errors.js";
 import type { IdentityErrorCode } from "./identity/errors.js";
@@ -26,6 +27,7 @@ export type CoreErrorCode = "VALIDATION_FAILED" | "WIRE_ERROR_INVALID";
 export type ErrorCode =
   | CoreErrorCode
   | AgentErrorCode
+  | AttestationErrorCode
   | CoordinatorErrorCode
   | HostErrorCode
   | IdentityErrorCode

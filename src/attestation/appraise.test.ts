@@ -11,7 +11,7 @@ import { pemToDerList } from "./pki/index.js";
 import { parseTrustPolicy } from "./policy/load.js";
 import { encodeSnpCertTable, parseSnpCertTable } from "./providers/snp-cert-table.js";
 import { InsecureProvider, SimulatedProvider } from "./providers/software.js";
-import { AttestationError } from "./types.js";
+import { AttestationError, type SnpClaims, type TdxClaims } from "./types.js";
 
 const VECTORS = fileURLToPath(new URL("../../test/vectors/", import.meta.url));
 const bin = (p: string) => new Uint8Array(readFileSync(join(VECTORS, p)));
@@ -95,7 +95,7 @@ describe("appraiseEvidence on real vectors", () => {
     };
     const a = await appraise(bytes, opts);
     expect(a.trusted).toBe(false);
-    expect(check(a, "debug")?.status).toBe("fail");
+    expect(check(a, "policy.debug")?.status).toBe("fail");
     expect(a.report.status).toBe("UNTRUSTED");
     const b = await appraise(bytes, { ...opts, policy: parseTrustPolicy({ allow_debug: true }) });
     expect(b.trusted, JSON.stringify(b.result.checks)).toBe(true);
@@ -105,9 +105,9 @@ describe("appraiseEvidence on real vectors", () => {
     const a = await appraise(bin("sev-snp/trustee_test-report.bin"), { at: new Date("2025-01-01") });
     expect(a.trusted).toBe(false);
     expect(check(a, "certificates")?.detail).toMatch(/online service/);
-    expect(check(a, "debug")?.status).toBe("pass");
+    expect(check(a, "policy.debug")?.status).toBe("pass");
     expect(check(a, "report-signature")?.detail).toMatch(/VCEK\/VLEK/);
-    expect(a.result.claims.measurement).toBe(
+    expect((a.result.claims as SnpClaims).measurement).toBe(
       expected("sev-snp", "trustee_test-report.bin").expected.measurement,
     );
   });
@@ -134,14 +134,14 @@ describe("appraiseEvidence on real vectors", () => {
     const { bytes, opts } = CASES.tdx();
     const a = await appraise(bytes, opts);
     expect(a.trusted, JSON.stringify(a.result.checks)).toBe(true);
-    expect(a.result.claims.tcbStatus).toBe("UpToDate");
+    expect((a.result.claims as TdxClaims).tcbStatus).toBe("UpToDate");
     expect(a.report.hardware_type).toBe("INTEL_TDX");
     const b = await appraise(bytes, {
       ...opts,
       policy: parseTrustPolicy({ accepted_tcb_statuses: ["SWHardeningNeeded"] }),
     });
     expect(b.trusted).toBe(false);
-    expect(check(b, "tcb-status")?.status).toBe("fail");
+    expect(check(b, "policy.tcb_status")?.status).toBe("fail");
   });
 
   it("TDX without collateral fails closed, naming what is missing", async () => {
@@ -154,22 +154,22 @@ describe("appraiseEvidence on real vectors", () => {
     expect(check(a, "tcb-status")?.detail).toMatch(/collateral/);
     const td = expected("tdx", "trustee_tdx_quote_5.dat").parsed.td_body;
     expect(a.report.measurement_hash).toBe(td.mrtd);
-    expect(a.result.claims.reportData).toBe(td.reportdata);
+    expect((a.result.claims as TdxClaims).reportData).toBe(td.reportdata);
   });
 
   it("TDX with the DEBUG attribute is flagged debug from the bytes alone", async () => {
     const a = await appraise(bin("tdx/trustee_tdx_quote_4.dat"), { at: new Date("2024-01-01") });
     expect(a.result.debug).toBe(true);
-    expect(check(a, "debug")?.detail).toMatch(/TD_ATTRIBUTES\.DEBUG is set/);
+    expect(check(a, "policy.debug")?.detail).toMatch(/TD_ATTRIBUTES\.DEBUG is set/);
     expect(a.trusted).toBe(false);
   });
 
   it("SGX (dcap-qvl): ConfigurationAndSWHardeningNeeded is refused by the default policy, accepted when listed", async () => {
     const { bytes, opts } = CASES.sgx();
     const a = await appraise(bytes, opts);
-    expect(a.result.claims.tcbStatus).toBe("ConfigurationAndSWHardeningNeeded");
+    expect((a.result.claims as TdxClaims).tcbStatus).toBe("ConfigurationAndSWHardeningNeeded");
     expect(a.trusted).toBe(false);
-    expect(check(a, "tcb-status")?.status).toBe("fail");
+    expect(check(a, "policy.tcb_status")?.status).toBe("fail");
     const b = await appraise(bytes, {
       ...opts,
       policy: parseTrustPolicy({ accepted_tcb_statuses: ["UpToDate", "ConfigurationAndSWHardeningNeeded"] }),

@@ -4,40 +4,27 @@ import { AttestationReport } from "../schemas/attestation.js";
 import { parseContract } from "../schemas/contract.js";
 import type { TrustPolicy } from "../schemas/trust-policy.js";
 import { allPassed } from "./checks.js";
-import { bindReportData, BINDING_FIELD, reportDataMatches, REPORT_DATA_BYTES } from "./binding.js";
 import { HARDWARE_TYPE, isHardwareKind, type Evidence } from "./evidence.js";
 import { detectEvidenceKind } from "./evidence-kind.js";
-import type { NonceIssuer } from "./nonce.js";
-import { ageCheck, debugCheck, kindCheck, measurementCheck, tcbChecks } from "./policy/evaluate.js";
-import type { PolicyFacts } from "./policy/facts.js";
 import { defaultTrustPolicy } from "./policy/load.js";
+import { validateEvidence, type ValidateOptions } from "./policy/validate.js";
 import { VERIFIERS } from "./registry.js";
 import {
   AttestationError,
   EvidenceFormatError,
   type CheckResult,
   type EvidenceKind,
+  type Verification,
   type VerificationResult,
 } from "./types.js";
 
-export interface AppraiseOptions {
+export interface AppraiseOptions extends Omit<ValidateOptions, "at"> {
   /** Trust policy (already validated); the default policy when omitted. */
   policy?: TrustPolicy;
   /** Validation time for certificates, collateral and age. Default: now. */
   at?: Date;
   /** Route to this kind's verifier instead of detecting the kind from the bytes. */
   kind?: EvidenceKind;
-  /** The coordinator's challenge and the node key it expects bound into the report data. */
-  binding?: { nonce: Uint8Array; publicKey: Uint8Array };
-  /** Redeems `binding.nonce` (single use, unexpired) and dates the evidence by its issue time. */
-  nonceIssuer?: NonceIssuer;
-  /** Alternatively, the 64 bytes the report data must carry. */
-  expectedReportData?: Uint8Array;
-  /**
-   * Fail (rather than skip) freshness when neither `binding` nor `expectedReportData` is given.
-   * Default true: an unbound report can be a replay. Offline inspection (`enclave verify`) sets false.
-   */
-  requireFreshness?: boolean;
   /** DER certificates in addition to those carried with the evidence (VCEK/VLEK, GPU chain). */
   certificates?: Uint8Array[];
   /** Intel collateral JSON (SGX/TDX). */
@@ -51,13 +38,16 @@ export interface Appraisal {
   kind: EvidenceKind;
   /** What identified the kind ("--kind" or the detected format). */
   kindSource: string;
-  /** Vendor checks followed by the policy's, with the vendor verifier's claims. */
-  result: VerificationResult;
+  /** The verifier's checks followed by the policy's, with the verifier's typed claims. */
+  result: VerificationResult | UnreadEvidence;
   /** The specification's AttestationReport (status TRUSTED only when `trusted`). */
   report: AttestationReport;
   /** When a TRUSTED appraisal stops standing (at + reattest_interval_seconds). */
   validUntil?: Date;
 }
+
+/** Evidence whose bytes could not be read as their kind: one failed check, no claims. */
+export type UnreadEvidence = Verification<EvidenceKind, Record<string, never>> & { unread: true };
 
 const sha256hex = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 
@@ -72,10 +62,11 @@ function errorCheck(err: EnclaveError): CheckResult {
 }
 
 /**
- * Verify evidence with its kind's vendor verifier, then apply the trust policy: allowed kind and
- * label, debug, measurement allow-lists, minimum TCB, TCB status, nonce/key binding and age.
- * TRUSTED only when every check that ran passed. Malformed evidence yields an UNTRUSTED appraisal
- * with a "format" check; only unrecognisable bytes (no kind given) throw.
+ * Authenticate evidence with its kind's verifier, then validate its typed claims against the trust
+ * policy (allowed kind and label, debug, measurement allow-lists, minimum TCB, TCB status,
+ * nonce/key binding and age: see policy/validate.ts). TRUSTED only when every check that ran
+ * passed. Malformed evidence yields an UNTRUSTED appraisal with a "format" check; only
+ * unrecognisable bytes (no kind given) throw.
  */
 export async function appraiseEvidence(
   evidence: Evidence | Uint8Array,
@@ -105,7 +96,6 @@ export async function appraiseEvidence(
     kind = guess.kind;
     kindSource = guess.reason;
   }
-  const entry = VERIFIERS[kind];
   const preChecks: CheckResult[] = [];
   if (!(evidence instanceof Uint8Array) && evidence.kind !== kind) {
     preChecks.push({
@@ -131,41 +121,29 @@ export async function appraiseEvidence(
       : (evidence.certificates ?? []).filter((c) => c.role !== "CRL").map((c) => c.der);
   const certificates = [...carried, ...(options.certificates ?? [])];
 
-  let vendor: VerificationResult;
-  let facts: PolicyFacts | undefined;
+  let verified: VerificationResult | undefined;
+  let failure: CheckResult | undefined;
   try {
-    vendor = entry.verify(bytes, { at, policy, certificates, collateral: options.collateral });
-    facts = entry.facts(vendor, bytes);
+    verified = VERIFIERS[kind](bytes, { at, certificates, collateral: options.collateral });
   } catch (err) {
     if (!(err instanceof EnclaveError)) throw err;
-    vendor = { kind, trusted: false, checks: [errorCheck(err)], claims: {}, measurement: "", debug: false };
+    failure = errorCheck(err);
   }
-  const vendorChecks = vendor.checks.filter(
-    (c) => !(c.status === "skipped" && entry.superseded.includes(c.name)),
-  );
-
-  const policyChecks: CheckResult[] = [kindCheck(policy, kind)];
-  if (facts) {
-    if (!entry.native.includes("policy.debug")) policyChecks.push(debugCheck(policy, kind, vendor.debug));
-    policyChecks.push(measurementCheck(policy, kind, facts));
-    policyChecks.push(...tcbChecks(policy, kind, facts).filter((c) => !entry.native.includes(c.name)));
-  }
-  const fresh = freshnessCheck(kind, vendor, options);
-  policyChecks.push(fresh.check);
-  if (facts) policyChecks.push(ageCheck(policy, at, facts, fresh.nonceIssuedAt));
-
-  const checks = [...preChecks, ...vendorChecks, ...policyChecks];
+  const policyChecks = validateEvidence(kind, verified, policy, { ...options, at });
+  const checks = [...preChecks, ...(verified?.checks ?? [failure!]), ...policyChecks];
   // The verifier's verdict (its own checks by the one rule), then the same rule over everything.
-  const trusted = vendor.trusted && allPassed(checks);
+  const trusted = (verified?.trusted ?? false) && allPassed(checks);
 
-  const result: VerificationResult = { ...vendor, kind, trusted, checks };
+  const result: VerificationResult | UnreadEvidence = verified
+    ? { ...verified, trusted, checks }
+    : { kind, trusted, checks, claims: {}, measurement: "", debug: false, unread: true };
   const report = parseContract(
     AttestationReport,
     {
       node_id: nodeIdOf(options, bytes),
-      hardware_type: facts?.hardwareType ?? HARDWARE_TYPE[kind],
-      enclave_signature: facts?.signature || "unavailable",
-      measurement_hash: vendor.measurement || "unavailable",
+      hardware_type: HARDWARE_TYPE[kind],
+      enclave_signature: result.signature || "unavailable",
+      measurement_hash: result.measurement || "unavailable",
       status: trusted ? "TRUSTED" : "UNTRUSTED",
     },
     "AttestationReport",
@@ -186,58 +164,4 @@ function nodeIdOf(options: AppraiseOptions, bytes: Uint8Array): string {
   }
   if (options.binding) return `key-sha256:${sha256hex(options.binding.publicKey).slice(0, 32)}`;
   return `evidence-sha256:${sha256hex(bytes).slice(0, 32)}`;
-}
-
-/** Does the report data carry the expected binding? Redeems the nonce when an issuer is given. */
-function freshnessCheck(
-  kind: EvidenceKind,
-  vendor: VerificationResult,
-  options: AppraiseOptions,
-): { check: CheckResult; nonceIssuedAt?: Date } {
-  const name = "policy.binding";
-  const field = BINDING_FIELD[kind];
-  let expected: Uint8Array | undefined;
-  let nonceIssuedAt: Date | undefined;
-  let what = "";
-  if (options.binding) {
-    if (options.nonceIssuer) {
-      try {
-        nonceIssuedAt = options.nonceIssuer.redeem(options.binding.nonce).issuedAt;
-      } catch (err) {
-        if (err instanceof EnclaveError)
-          return { check: { name, status: "fail", detail: `${err.code}: ${err.message}` } };
-        throw err;
-      }
-    }
-    try {
-      expected = bindReportData(options.binding.nonce, options.binding.publicKey);
-    } catch (err) {
-      if (err instanceof EnclaveError) return { check: { name, status: "fail", detail: err.message } };
-      throw err;
-    }
-    what = `SHA-512(domain || nonce || node key)${options.nonceIssuer ? " with a live, first-use nonce" : ""}`;
-  } else if (options.expectedReportData) {
-    if (
-      !(options.expectedReportData instanceof Uint8Array) ||
-      options.expectedReportData.length !== REPORT_DATA_BYTES
-    ) {
-      throw new ValidationError("appraisal options", [
-        { path: "expectedReportData", rule: "must be 64 bytes" },
-      ]);
-    }
-    expected = options.expectedReportData;
-    what = "the expected report data";
-  }
-  if (!expected) {
-    const detail = `no nonce binding was given: the ${field.field} field cannot be checked and the evidence could be a replay`;
-    return { check: { name, status: options.requireFreshness === false ? "skipped" : "fail", detail } };
-  }
-  const ok = reportDataMatches(kind, vendor.reportData, expected);
-  const part = field.bytes === REPORT_DATA_BYTES ? "" : ` (first ${field.bytes} bytes)`;
-  return {
-    check: ok
-      ? { name, status: "pass", detail: `${field.field} equals ${what}${part}` }
-      : { name, status: "fail", detail: `${field.field} does not equal ${what}${part}` },
-    nonceIssuedAt,
-  };
 }

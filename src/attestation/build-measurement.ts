@@ -1,3 +1,4 @@
+import type { AttestationErrorCode } from "./errors.js";
 import { createHash } from "node:crypto";
 import { lstat, readdir, readFile } from "node:fs/promises";
 import { join, relative, sep } from "node:path";
@@ -48,7 +49,7 @@ async function listFiles(dir: string, base: string, out: string[]): Promise<void
     } else if (e.isFile()) {
       out.push(relative(base, full).split(sep).join("/"));
       if (out.length > MAX_FILES) {
-        throw new EnclaveError(
+        throw new EnclaveError<AttestationErrorCode>(
           "BUILD_MEASUREMENT_FAILED",
           `more than ${MAX_FILES} files under the measured tree`,
         );
@@ -81,7 +82,10 @@ export async function measureTree(
     const content = await readFile(join(root, p));
     bytes += content.length;
     if (bytes > MAX_BYTES) {
-      throw new EnclaveError("BUILD_MEASUREMENT_FAILED", `measured tree exceeds ${MAX_BYTES} bytes`);
+      throw new EnclaveError<AttestationErrorCode>(
+        "BUILD_MEASUREMENT_FAILED",
+        `measured tree exceeds ${MAX_BYTES} bytes`,
+      );
     }
     const size = Buffer.alloc(8);
     size.writeBigUInt64BE(BigInt(content.length));

@@ -2,11 +2,21 @@
 export {
   AttestationError,
   EvidenceFormatError,
+  type AttestationErrorCode,
   type CheckResult,
   type CheckStatus,
   type EvidenceKind,
+  type Verification,
   type VerificationResult,
+  type Claims,
+  type SnpClaims,
+  type TdxClaims,
+  type SgxClaims,
+  type NitroClaims,
+  type NvidiaClaims,
+  type SoftwareClaims,
 } from "./types.js";
+export { CheckList, allPassed } from "./checks.js";
 export {
   HARDWARE_TYPE,
   HARDWARE_KINDS,
@@ -24,7 +34,8 @@ export {
   BINDING_FIELD,
   REPORT_DATA_BYTES,
 } from "./binding.js";
-export { appraiseEvidence, type Appraisal, type AppraiseOptions } from "./appraise.js";
+export { appraiseEvidence, type Appraisal, type AppraiseOptions, type UnreadEvidence } from "./appraise.js";
+export { validateEvidence, type ValidateOptions } from "./policy/validate.js";
 export { VERIFIERS, type KindVerifier, type VerifyContext } from "./registry.js";
 export {
   guessEvidenceKind,

@@ -1,4 +1,5 @@
 import { EnclaveError } from "../errors.js";
+import type { AttestationErrorCode } from "./errors.js";
 import {
   detectCapabilities,
   type Capabilities,
@@ -33,7 +34,7 @@ export interface Selection {
 }
 
 /** No usable TEE and neither --simulation nor --insecure: code NO_TEE (or TEE_UNSUPPORTED). */
-export class NoTeeError extends EnclaveError {
+export class NoTeeError extends EnclaveError<AttestationErrorCode> {
   readonly capabilities: Capabilities;
   constructor(code: "NO_TEE" | "TEE_UNSUPPORTED", message: string, capabilities: Capabilities) {
     super(code, message);

@@ -1,6 +1,6 @@
 import { createPublicKey, verify as verifySignature, type KeyObject } from "node:crypto";
 import { allPassed, type CheckResult } from "./checks.js";
-import { AttestationError, EvidenceFormatError, type VerificationResult } from "./types.js";
+import { AttestationError, EvidenceFormatError, type SoftwareVerification } from "./types.js";
 
 /**
  * Software-signed evidence for development (`--simulation`) and for the explicit no-protection mode
@@ -157,11 +157,22 @@ export function parseSoftwareEvidence(bytes: Uint8Array): ParsedSoftwareEvidence
   };
 }
 
+/** Simulated or insecure evidence's claims (bytes as hex). */
+export interface SoftwareClaims {
+  label: SoftwareLabel;
+  format_version: number;
+  timestamp: string;
+  measurement: string;
+  report_data: string;
+  node_public_key: string;
+  signature: string;
+}
+
 /**
  * Verify simulated or insecure evidence: format and the node key's signature. The checks say
  * plainly that no hardware stands behind it; the trust policy decides whether that is acceptable.
  */
-export function verifySoftwareEvidence(bytes: Uint8Array): VerificationResult {
+export function verifySoftwareEvidence(bytes: Uint8Array): SoftwareVerification {
   const ev = parseSoftwareEvidence(bytes);
   const kind = kindOf(ev.label);
   const checks: CheckResult[] = [
@@ -198,6 +209,7 @@ export function verifySoftwareEvidence(bytes: Uint8Array): VerificationResult {
         : "insecure evidence: the node declares it runs without any hardware protection",
   });
   const measurement = Buffer.from(ev.measurement).toString("hex");
+  const signature = Buffer.from(ev.signature).toString("hex");
   return {
     kind,
     trusted: allPassed(checks),
@@ -209,10 +221,11 @@ export function verifySoftwareEvidence(bytes: Uint8Array): VerificationResult {
       measurement,
       report_data: Buffer.from(ev.reportData).toString("hex"),
       node_public_key: Buffer.from(ev.nodePublicKey).toString("hex"),
-      signature: Buffer.from(ev.signature).toString("hex"),
+      signature,
     },
     measurement,
     reportData: ev.reportData,
     debug: false,
+    signature,
   };
 }

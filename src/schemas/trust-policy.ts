@@ -142,6 +142,10 @@ export const TrustPolicy = z
         reference_values: NoDuplicates(SnpReference).default([]),
         min_tcb: SnpMinTcb.optional(),
         min_guest_svn: u32.optional(),
+        /** AMD processor lines accepted (the product the pinned ARK establishes). */
+        allowed_products: NoDuplicates(z.enum(["Milan", "Genoa", "Turin"], "must be Milan, Genoa or Turin"))
+          .min(1, "must allow at least one product")
+          .optional(),
         /** VMPLs whose reports are accepted (0 is the most privileged). */
         allowed_vmpls: NoDuplicates(z.number().int().min(0, "must be >= 0").max(3, "must be <= 3")).optional(),
       })
@@ -191,6 +195,10 @@ export const TrustPolicy = z
             },
           )
           .default({}),
+        /** Accepted driver versions as the report states them, e.g. "550.90.07". */
+        driver_versions: NoDuplicates(z.string().min(1).max(64)).min(1).optional(),
+        /** Accepted VBIOS versions, e.g. "96.00.9f.00.01" (compared case-insensitively). */
+        vbios_versions: NoDuplicates(z.string().min(1).max(64)).min(1).optional(),
       })
       .strict()
       .default({ reference_measurements: {} }),

@@ -1,5 +1,13 @@
 // Intel DCAP quote verification: TDX quotes v4/v5 and SGX ECDSA quotes v3, offline, against Intel collateral.
-export { verifyTdxQuote, verifySgxQuote, type DcapVerifyOptions } from "./verify.js";
+export {
+  verifyTdxQuote,
+  verifySgxQuote,
+  type DcapVerifyOptions,
+  type TdxClaims,
+  type SgxClaims,
+  type DcapCommonClaims,
+  type EnclaveReportClaims,
+} from "./verify.js";
 export {
   parseTdxQuote,
   parseSgxQuote,
@@ -19,7 +27,6 @@ export {
   dcapCollateralFromPcs,
   type DcapCollateral,
 } from "./collateral.js";
-export { DcapPolicySchema, parseDcapPolicy, type DcapPolicy, type DcapPolicyInput } from "./policy.js";
 export {
   parseTcbInfo,
   parseQeIdentity,

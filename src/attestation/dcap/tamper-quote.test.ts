@@ -96,7 +96,6 @@ describe("bit flips in quotes are rejected", () => {
     const options = {
       at: new Date(1752919277000),
       collateral: json("sgx/dcap-qvl_sgx_quote_collateral.json"),
-      policy: { acceptedTcbStatuses: ["ConfigurationAndSWHardeningNeeded"] },
     };
     const { baseline, outcome } = flipSweep(
       bytes,

@@ -2,7 +2,9 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { ValidationError } from "../../errors.js";
-import { EvidenceFormatError, type VerificationResult } from "../types.js";
+import { judge } from "../../../test/support/attestation.js";
+import type { CheckResult } from "../checks.js";
+import { EvidenceFormatError } from "../types.js";
 import { dcapCollateralFromPcs, type DcapCollateral } from "./collateral.js";
 import { verifySgxQuote, verifyTdxQuote } from "./verify.js";
 
@@ -35,8 +37,9 @@ function goTdxCollateral(tcbInfoFile = "go-tdx-guest_sample_tcbInfo_response"): 
   });
 }
 
-const status = (r: VerificationResult, name: string) => r.checks.find((c) => c.name === name)?.status;
-const failed = (r: VerificationResult) => r.checks.filter((c) => c.status === "fail").map((c) => c.name);
+type Checked = { checks: CheckResult[] };
+const status = (r: Checked, name: string) => r.checks.find((c) => c.name === name)?.status;
+const failed = (r: Checked) => r.checks.filter((c) => c.status === "fail").map((c) => c.name);
 const QUOTE_CHECKS = [
   "qe-vendor-id",
   "quote-signature",
@@ -73,12 +76,14 @@ describe("dcap-qvl TDX vector (full collateral)", () => {
     expect(r.claims.quoteVersion).toBe(4);
     expect(r.claims.mrTd).toBe(e.parsed.td_body.mrtd);
     expect(r.claims.rtmr).toEqual([0, 1, 2, 3].map((i) => e.parsed.td_body[`rtmr${i}`]));
-    expect((r.claims.pck as { fmspc: string }).fmspc).toBe(e.parsed.pck_fmspc);
+    expect(r.claims.pck?.fmspc).toBe(e.parsed.pck_fmspc);
     expect(r.claims.rootFingerprint).toBe("44a0196b2b99f889b8e149e95b807a350e7424964399e885a7cbb8ccfab674d3");
     // allow-lists without values are skipped, never silently passed
-    for (const name of ["mrtd", "rtmr", "mrconfigid", "mrowner", "min-tee-tcb-svn", "report-data"]) {
-      expect(status(r, name)).toBe("skipped");
+    const judged = judge(r, {}, { at: QVL_TDX_AT });
+    for (const name of ["policy.measurement", "policy.min_tcb", "policy.binding"]) {
+      expect(status(judged, name)).toBe("skipped");
     }
+    expect(judged.trusted).toBe(true);
     expect(JSON.parse(JSON.stringify(r.claims))).toEqual(r.claims);
   });
 
@@ -90,40 +95,42 @@ describe("dcap-qvl TDX vector (full collateral)", () => {
     expect(status(r, "quote-signature")).toBe("pass");
   });
 
-  it("applies allow-lists, minimum TEE_TCB_SVN and the report-data binding", () => {
+  it("the validator applies the reference values, minimum TEE_TCB_SVN and the report-data binding", () => {
     const td = e.parsed.td_body;
-    const ok = verifyTdxQuote(quote, {
-      at: QVL_TDX_AT,
-      collateral: qvlTdxCollateral,
-      policy: {
-        tdx: {
-          mrtd: [td.mrtd.toUpperCase()],
-          rtmr: [[td.rtmr0], null, [td.rtmr2, "00".repeat(48)]],
-          mrconfigid: td.mrconfigid,
-          mrowner: td.mrowner,
-          minTeeTcbSvn: td.tee_tcb_svn,
-        },
-      },
-      expectedReportData: Buffer.from(td.reportdata, "hex"),
-    });
+    const r = verifyTdxQuote(quote, { at: QVL_TDX_AT, collateral: qvlTdxCollateral });
+    const reference = {
+      mrtd: td.mrtd.toUpperCase(),
+      rtmr0: td.rtmr0,
+      rtmr2: td.rtmr2,
+      mrconfigid: td.mrconfigid,
+      mrowner: td.mrowner,
+    };
+    const ok = judge(
+      r,
+      { tdx: { reference_values: [reference], min_tee_tcb_svn: td.tee_tcb_svn } },
+      { at: QVL_TDX_AT, expectedReportData: Buffer.from(td.reportdata, "hex") },
+    );
     expect(failed(ok)).toEqual([]);
     expect(ok.trusted).toBe(true);
-    for (const name of ["mrtd", "rtmr", "mrconfigid", "mrowner", "min-tee-tcb-svn", "report-data"]) {
+    for (const name of ["policy.measurement", "policy.min_tcb", "policy.binding", "policy.tcb_status"]) {
       expect(status(ok, name)).toBe("pass");
     }
 
     const higherSvn = Buffer.from(td.tee_tcb_svn, "hex");
     higherSvn[2] += 1;
-    const bad = verifyTdxQuote(quote, {
-      at: QVL_TDX_AT,
-      collateral: qvlTdxCollateral,
-      policy: {
-        tdx: { mrtd: "00".repeat(48), rtmr: [null, ["11".repeat(48)]], minTeeTcbSvn: hex(higherSvn) },
+    const bad = judge(
+      r,
+      {
+        tdx: {
+          reference_values: [{ ...reference, rtmr1: "11".repeat(48) }, { mrtd: "00".repeat(48) }],
+          min_tee_tcb_svn: hex(higherSvn),
+        },
       },
-      expectedReportData: new Uint8Array(64),
-    });
+      { at: QVL_TDX_AT, expectedReportData: new Uint8Array(64) },
+    );
     expect(bad.trusted).toBe(false);
-    expect(failed(bad)).toEqual(["mrtd", "rtmr", "min-tee-tcb-svn", "report-data"]);
+    expect(failed(bad)).toEqual(["policy.measurement", "policy.min_tcb", "policy.binding"]);
+    expect(bad.checks.find((c) => c.name === "policy.min_tcb")?.detail).toMatch(/component\(s\) 2 below/);
   });
 
   it("rejects malformed options and collateral envelopes with ValidationError naming the field", () => {
@@ -140,20 +147,6 @@ describe("dcap-qvl TDX vector (full collateral)", () => {
         collateral: { ...qvlTdxCollateral, tcb_info_signature: "zz" },
       }),
     ).toThrow(ValidationError);
-    expect(() =>
-      verifyTdxQuote(quote, {
-        at: QVL_TDX_AT,
-        collateral: qvlTdxCollateral,
-        policy: { acceptedTcbStatuses: ["Revoked"] } as never,
-      }),
-    ).toThrow(/acceptedTcbStatuses/);
-    expect(() =>
-      verifyTdxQuote(quote, {
-        at: QVL_TDX_AT,
-        collateral: qvlTdxCollateral,
-        expectedReportData: new Uint8Array(32),
-      }),
-    ).toThrow(/expectedReportData/);
   });
 
   it("refuses collateral for another TEE or another platform", () => {
@@ -171,29 +164,40 @@ describe("dcap-qvl SGX vector (full collateral)", () => {
 
   it("reports ConfigurationAndSWHardeningNeeded with its advisories and rejects it under the default policy", () => {
     const r = verifySgxQuote(quote, { at: QVL_SGX_AT, collateral: qvlSgxCollateral });
-    expect(r.trusted).toBe(false);
-    expect(failed(r)).toEqual(["tcb-status"]);
+    expect(r.trusted).toBe(true);
+    expect(status(r, "tcb-status")).toBe("pass");
+    const judged = judge(r, {}, { at: QVL_SGX_AT });
+    expect(judged.trusted).toBe(false);
+    expect(failed(judged)).toEqual(["policy.tcb_status"]);
+    expect(judged.checks.find((c) => c.name === "policy.tcb_status")?.detail).toMatch(
+      /ConfigurationAndSWHardeningNeeded is not in accepted_tcb_statuses/,
+    );
     expect(r.claims.tcbStatus).toBe("ConfigurationAndSWHardeningNeeded");
     expect(r.claims.advisoryIds).toEqual(e.collateral_check.platform_tcb_status[2]);
     expect(r.claims.tcbDate).toBe(e.collateral_check.platform_tcb_status[1]);
   });
 
   it("is trusted when the policy accepts that status", () => {
-    const r = verifySgxQuote(quote, {
-      at: QVL_SGX_AT,
-      collateral: qvlSgxCollateral,
-      policy: {
-        acceptedTcbStatuses: ["UpToDate", "ConfigurationAndSWHardeningNeeded"],
+    const r = verifySgxQuote(quote, { at: QVL_SGX_AT, collateral: qvlSgxCollateral });
+    const judged = judge(
+      r,
+      {
+        accepted_tcb_statuses: ["UpToDate", "ConfigurationAndSWHardeningNeeded"],
         sgx: {
-          mrenclave: e.parsed.isv_report.mrenclave,
-          mrsigner: [e.parsed.isv_report.mrsigner],
-          isvProdId: 0,
-          minIsvSvn: 0,
+          reference_values: [
+            {
+              mrenclave: e.parsed.isv_report.mrenclave,
+              mrsigner: e.parsed.isv_report.mrsigner,
+              isv_prod_id: 0,
+            },
+          ],
+          min_isv_svn: 0,
         },
       },
-    });
-    expect(failed(r)).toEqual([]);
-    expect(r.trusted).toBe(true);
+      { at: QVL_SGX_AT },
+    );
+    expect(failed(judged)).toEqual([]);
+    expect(judged.trusted).toBe(true);
     expect(r.kind).toBe("sgx");
     expect(r.measurement).toBe(e.parsed.isv_report.mrenclave);
     expect(Buffer.from(r.reportData!.subarray(0, 13)).toString("latin1")).toBe(
@@ -205,28 +209,38 @@ describe("dcap-qvl SGX vector (full collateral)", () => {
     expect(r.claims.pceSvn).toBe(e.parsed.header.bytes10_11);
   });
 
-  it("fails the SGX allow-lists and minimum ISVSVN when they do not match", () => {
-    const r = verifySgxQuote(quote, {
-      at: QVL_SGX_AT,
-      collateral: qvlSgxCollateral,
-      policy: {
-        acceptedTcbStatuses: ["ConfigurationAndSWHardeningNeeded"],
-        sgx: { mrenclave: "00".repeat(32), mrsigner: "11".repeat(32), isvProdId: 1, minIsvSvn: 1 },
+  it("fails the SGX reference values and minimum ISVSVN when they do not match", () => {
+    const r = verifySgxQuote(quote, { at: QVL_SGX_AT, collateral: qvlSgxCollateral });
+    const { mrenclave, mrsigner } = e.parsed.isv_report;
+    const judged = judge(
+      r,
+      {
+        accepted_tcb_statuses: ["ConfigurationAndSWHardeningNeeded"],
+        sgx: {
+          reference_values: [
+            { mrenclave: "00".repeat(32), mrsigner },
+            { mrenclave, mrsigner: "11".repeat(32) },
+            { mrenclave, isv_prod_id: 1 },
+          ],
+          min_isv_svn: 1,
+        },
       },
-    });
-    expect(failed(r)).toEqual(["mrenclave", "mrsigner", "isv-prod-id", "min-isv-svn"]);
+      { at: QVL_SGX_AT },
+    );
+    expect(failed(judged)).toEqual(["policy.measurement", "policy.min_isv_svn"]);
   });
 
   it("rejects a debug enclave unless allowed", () => {
     const debugQuote = new Uint8Array(quote);
     debugQuote[48 + 48] |= 0x02; // ATTRIBUTES.FLAGS.DEBUG (also breaks the signature, as it must)
-    const r = verifySgxQuote(debugQuote, {
-      at: QVL_SGX_AT,
-      collateral: qvlSgxCollateral,
-      policy: { acceptedTcbStatuses: ["ConfigurationAndSWHardeningNeeded"] },
-    });
+    const r = verifySgxQuote(debugQuote, { at: QVL_SGX_AT, collateral: qvlSgxCollateral });
     expect(r.debug).toBe(true);
-    expect(failed(r)).toEqual(["quote-signature", "debug"]);
+    const judged = judge(
+      r,
+      { accepted_tcb_statuses: ["ConfigurationAndSWHardeningNeeded"] },
+      { at: QVL_SGX_AT },
+    );
+    expect(failed(judged)).toEqual(["quote-signature", "policy.debug"]);
   });
 });
 
@@ -275,7 +289,7 @@ describe("go-tdx-guest TDX v4 (SPR E4) with its PCS collateral", () => {
   ])("EXPECTED negative mutation at %s fails %s", (offset, check) => {
     const q = new Uint8Array(quote);
     q[Number(offset)] = 0x32;
-    let r: VerificationResult | undefined;
+    let r: ReturnType<typeof verifyTdxQuote> | undefined;
     try {
       r = verifyTdxQuote(q, { at: GO_TDX_AT, collateral });
     } catch (error) {
@@ -295,20 +309,16 @@ describe("trustee TDX v4 with DEBUG set", () => {
   it("passes every check except debug with the matching go-tdx-guest collateral", () => {
     const r = verifyTdxQuote(quote, { at: GO_TDX_AT, collateral: goTdxCollateral() });
     expect(r.debug).toBe(true);
-    expect(failed(r)).toEqual(["debug"]);
-    expect(r.trusted).toBe(false);
+    expect(failed(judge(r, {}, { at: GO_TDX_AT }))).toEqual(["policy.debug"]);
+    expect(judge(r, {}, { at: GO_TDX_AT }).trusted).toBe(false);
     // hand-computed in PROVENANCE note 3: first level [5,5,2,2,3,1,0,3,...], pcesvn 11, tdx [3,0,5,...]
     expect(r.claims.tcbStatus).toBe("UpToDate");
     expect(r.claims.tcbDate).toBe("2023-02-15T00:00:00Z");
   });
 
   it("is trusted only when the policy allows debug TDs", () => {
-    const r = verifyTdxQuote(quote, {
-      at: GO_TDX_AT,
-      collateral: goTdxCollateral(),
-      policy: { allowDebug: true },
-    });
-    expect(r.trusted).toBe(true);
+    const r = verifyTdxQuote(quote, { at: GO_TDX_AT, collateral: goTdxCollateral() });
+    expect(judge(r, { allow_debug: true }, { at: GO_TDX_AT }).trusted).toBe(true);
     expect(r.debug).toBe(true);
   });
 });
@@ -347,10 +357,10 @@ describe("quotes without their own collateral", () => {
     const r = verifyTdxQuote(read("tdx/trustee_tdx_quote_6.dat"), {
       at: QVL_TDX_AT,
       collateral: qvlTdxCollateral,
-      policy: { tdx: { mrconfigid: [td.mrconfigid] } },
     });
     expect(r.claims.mrConfigId).toBe(td.mrconfigid);
-    expect(status(r, "mrconfigid")).toBe("pass");
+    const policy = { tdx: { reference_values: [{ mrtd: td.mrtd, mrconfigid: td.mrconfigid }] } };
+    expect(status(judge(r, policy, { at: QVL_TDX_AT }), "policy.measurement")).toBe("pass");
   });
 });
 
@@ -384,9 +394,12 @@ describe("quotes checked without any collateral", () => {
   const ALL_COLLATERAL = [...COLLATERAL_CHECKS, "tcb-info-platform", "tcb-status"];
 
   it("trustee TDX v4 (DEBUG set): every quote-only check runs, the debug TD is named, collateral checks fail for want of it", () => {
-    const r = verifyTdxQuote(read("tdx/trustee_tdx_quote_4.dat"), { at: new Date("2024-01-01T00:00:00Z") });
+    const verified = verifyTdxQuote(read("tdx/trustee_tdx_quote_4.dat"), {
+      at: new Date("2024-01-01T00:00:00Z"),
+    });
+    const r = judge(verified);
     for (const name of QUOTE_CHECKS) expect(status(r, name), name).toBe("pass");
-    const debug = r.checks.find((c) => c.name === "debug")!;
+    const debug = r.checks.find((c) => c.name === "policy.debug")!;
     expect(debug.status).toBe("fail");
     expect(debug.detail).toMatch(/TD_ATTRIBUTES\.DEBUG is set/);
     expect(r.checks.find((c) => c.name === "collateral")).toMatchObject({ status: "fail" });
@@ -395,14 +408,15 @@ describe("quotes checked without any collateral", () => {
       expect(c.status, name).toBe("fail");
       expect(c.detail, name).toMatch(/collateral/);
     }
-    expect(status(r, "report-data")).toBe("skipped");
-    expect(r.debug).toBe(true);
+    expect(status(r, "policy.binding")).toBe("skipped");
+    expect(status(r, "policy.tcb_status")).toBe("fail");
+    expect(verified.debug).toBe(true);
     expect(r.trusted).toBe(false);
   });
 
   it("dcap-qvl SGX: quote signature, QE report, binding and PCK chain pass; not trusted without collateral", () => {
-    const r = verifySgxQuote(read("sgx/dcap-qvl_sgx_quote.bin"), { at: QVL_SGX_AT });
-    for (const name of [...QUOTE_CHECKS, "debug"]) expect(status(r, name), name).toBe("pass");
+    const r = judge(verifySgxQuote(read("sgx/dcap-qvl_sgx_quote.bin"), { at: QVL_SGX_AT }));
+    for (const name of [...QUOTE_CHECKS, "policy.debug"]) expect(status(r, name), name).toBe("pass");
     for (const name of ALL_COLLATERAL) expect(status(r, name), name).toBe("fail");
     expect(r.trusted).toBe(false);
   });
@@ -410,13 +424,11 @@ describe("quotes checked without any collateral", () => {
   it("a report-data binding is checked without collateral too", () => {
     const quote = read("tdx/trustee_tdx_quote_5.dat");
     const td = expectedTdx("trustee-tdx-5").parsed.td_body;
-    const ok = verifyTdxQuote(quote, {
-      at: QVL_TDX_AT,
-      expectedReportData: new Uint8Array(Buffer.from(td.reportdata, "hex")),
-    });
-    expect(status(ok, "report-data")).toBe("pass");
-    const bad = verifyTdxQuote(quote, { at: QVL_TDX_AT, expectedReportData: new Uint8Array(64) });
-    expect(status(bad, "report-data")).toBe("fail");
+    const r = verifyTdxQuote(quote, { at: QVL_TDX_AT });
+    const expectedReportData = new Uint8Array(Buffer.from(td.reportdata, "hex"));
+    expect(status(judge(r, {}, { expectedReportData }), "policy.binding")).toBe("pass");
+    const bad = judge(r, {}, { expectedReportData: new Uint8Array(64) });
+    expect(status(bad, "policy.binding")).toBe("fail");
   });
 
   it("a PCK chain that fails (validation time after the leaf expires) does not hide the QE report checks", () => {

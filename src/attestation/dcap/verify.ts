@@ -9,13 +9,12 @@ import {
   type ParsedCertificate,
 } from "../pki/index.js";
 import { checkCrlIssuedBy, isRevokedBy } from "../pki/crl.js";
-import { CheckList, fail, pass, skip, warn, type Outcome } from "../checks.js";
-import type { EvidenceKind, VerificationResult } from "../types.js";
+import { CheckList, fail, pass, warn, type Outcome } from "../checks.js";
+import type { EvidenceKind, SgxVerification, TdxVerification } from "../types.js";
 import { parseDcapCollateral, type DcapCollateral } from "./collateral.js";
 import { collateralVerdicts, PINNED_INTEL_ROOT, type CollateralVerdicts } from "./collateral-verdicts.js";
 import { parsePckExtensions, type PckExtensions } from "./pck-extensions.js";
 import type { QeIdentity, TcbInfo } from "./pcs-documents.js";
-import { parseDcapPolicy, type DcapPolicy, type DcapPolicyInput } from "./policy.js";
 import {
   INTEL_QE_VENDOR_ID,
   MAX_TRAILING_BYTES,
@@ -30,6 +29,7 @@ import {
   evaluateQeIdentity,
   type QeIdentityEvaluation,
   type TcbEvaluation,
+  type TcbStatus,
 } from "./tcb-status.js";
 
 export interface DcapVerifyOptions {
@@ -41,16 +41,12 @@ export interface DcapVerifyOptions {
    * collateral, and the quote is never trusted.
    */
   collateral?: DcapCollateral;
-  policy?: DcapPolicyInput;
-  /** The 64 bytes REPORTDATA must equal (nonce / key binding). */
-  expectedReportData?: Uint8Array;
 }
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString("hex");
 
 const PCK_LEAF_CN = "Intel SGX PCK Certificate";
 const PCK_CA_CNS = new Set(["Intel SGX PCK Platform CA", "Intel SGX PCK Processor CA"]);
-const DEFAULT_ACCEPTED = ["UpToDate"];
 
 /** Why a quote without collateral is not trusted, whatever its own checks say. */
 export const NO_COLLATERAL =
@@ -71,8 +67,6 @@ const ABSENT_COLLATERAL: CollateralVerdicts = {
 interface Context {
   at: Date;
   collateral?: DcapCollateral;
-  policy: DcapPolicy;
-  expectedReportData?: Uint8Array;
 }
 
 /** What the shared DCAP checks learned, for the TEE-specific checks that follow. */
@@ -88,12 +82,14 @@ interface DcapState {
 }
 
 /**
- * Verify an Intel TDX quote (v4 or v5) against Intel collateral at `options.at`.
- * Malformed quotes throw EvidenceFormatError, malformed options or collateral envelopes throw
- * ValidationError; everything else is reported as named checks, and `trusted` is true only when
- * every check that ran passed.
+ * Authenticate an Intel TDX quote (v4 or v5) against Intel collateral at `options.at`: signatures,
+ * PCK chain, CRLs, TCB info, QE identity, TDX module identity, and the platform's TCB status as
+ * Intel's signed TCB info gives it. Whether that status, the debug bit or the measurements are
+ * acceptable is the validator's call. Malformed quotes throw EvidenceFormatError, malformed options
+ * or collateral envelopes throw ValidationError; everything else is reported as named checks, and
+ * `trusted` is true only when every check that ran passed.
  */
-export function verifyTdxQuote(bytes: Uint8Array, options: DcapVerifyOptions): VerificationResult {
+export function verifyTdxQuote(bytes: Uint8Array, options: DcapVerifyOptions): TdxVerification {
   const ctx = validateOptions(options);
   const quote = parseTdxQuote(bytes);
   const list = new CheckList();
@@ -110,46 +106,24 @@ export function verifyTdxQuote(bytes: Uint8Array, options: DcapVerifyOptions): V
     tcbStatusCheck(state, ctx, () => ({ teeTcbSvn: body.teeTcbSvn, teeTcbSvn2: body.teeTcbSvn2 })),
   );
 
-  const debug = (body.tdAttributes[0] & TD_ATTRIBUTES_DEBUG) !== 0;
-  list.run("debug", () => debugCheck(debug, ctx, "TD_ATTRIBUTES.DEBUG"));
-
-  const tdx = ctx.policy.tdx ?? {};
-  list.run("mrtd", () => allowListCheck(body.mrTd, tdx.mrtd, "MRTD"));
-  list.run("rtmr", () => {
-    if (!tdx.rtmr || tdx.rtmr.every((r) => r === null)) return skip("no RTMR allow-list given");
-    const bad = tdx.rtmr.flatMap((allowed, i) =>
-      allowed && !allowed.includes(hex(body.rtmrs[i])) ? [`RTMR${i}`] : [],
-    );
-    return bad.length ? fail(`${bad.join(", ")} not in the allow-list`) : pass("RTMRs in the allow-list");
-  });
-  list.run("mrconfigid", () => allowListCheck(body.mrConfigId, tdx.mrconfigid, "MRCONFIGID"));
-  list.run("mrowner", () => allowListCheck(body.mrOwner, tdx.mrowner, "MROWNER"));
-  list.run("min-tee-tcb-svn", () => {
-    if (!tdx.minTeeTcbSvn) return skip("no minimum TEE_TCB_SVN given");
-    const min = Buffer.from(tdx.minTeeTcbSvn, "hex");
-    const low = [...min].flatMap((m, i) => (body.teeTcbSvn[i] < m ? [i] : []));
-    return low.length
-      ? fail(`TEE_TCB_SVN component(s) ${low.join(", ")} below the policy minimum`)
-      : pass("TEE_TCB_SVN meets the policy minimum");
-  });
-  list.run("report-data", () => reportDataCheck(body.reportData, ctx));
-
+  const claims: TdxClaims = { ...tdxClaims(quote), ...commonClaims(quote, state, ctx) };
   return {
     kind: "tdx",
     trusted: list.trusted,
     checks: list.checks,
-    claims: { ...tdxClaims(quote), ...commonClaims(quote, state, ctx) },
-    measurement: hex(body.mrTd),
+    claims,
+    measurement: claims.mrTd,
     reportData: new Uint8Array(body.reportData),
-    debug,
+    debug: (body.tdAttributes[0] & TD_ATTRIBUTES_DEBUG) !== 0,
+    signature: hex(quote.signature),
   };
 }
 
 /**
- * Verify an Intel SGX ECDSA quote (v3) against Intel collateral at `options.at`. Same error and
- * result contract as verifyTdxQuote.
+ * Authenticate an Intel SGX ECDSA quote (v3) against Intel collateral at `options.at`. Same
+ * contract as verifyTdxQuote.
  */
-export function verifySgxQuote(bytes: Uint8Array, options: DcapVerifyOptions): VerificationResult {
+export function verifySgxQuote(bytes: Uint8Array, options: DcapVerifyOptions): SgxVerification {
   const ctx = validateOptions(options);
   const quote = parseSgxQuote(bytes);
   const list = new CheckList();
@@ -158,34 +132,16 @@ export function verifySgxQuote(bytes: Uint8Array, options: DcapVerifyOptions): V
 
   list.run("tcb-status", () => tcbStatusCheck(state, ctx, () => undefined));
 
-  const debug = (body.attributes[0] & SGX_FLAGS_DEBUG) !== 0;
-  list.run("debug", () => debugCheck(debug, ctx, "ATTRIBUTES.DEBUG"));
-
-  const sgx = ctx.policy.sgx ?? {};
-  list.run("mrenclave", () => allowListCheck(body.mrEnclave, sgx.mrenclave, "MRENCLAVE"));
-  list.run("mrsigner", () => allowListCheck(body.mrSigner, sgx.mrsigner, "MRSIGNER"));
-  list.run("isv-prod-id", () => {
-    if (sgx.isvProdId === undefined) return skip("no ISVPRODID given");
-    return body.isvProdId === sgx.isvProdId
-      ? pass("ISVPRODID matches")
-      : fail("ISVPRODID does not match the policy");
-  });
-  list.run("min-isv-svn", () => {
-    if (sgx.minIsvSvn === undefined) return skip("no minimum ISVSVN given");
-    return body.isvSvn >= sgx.minIsvSvn
-      ? pass("ISVSVN meets the policy minimum")
-      : fail("ISVSVN below the policy minimum");
-  });
-  list.run("report-data", () => reportDataCheck(body.reportData, ctx));
-
+  const claims: SgxClaims = { ...sgxClaims(quote), ...commonClaims(quote, state, ctx) };
   return {
     kind: "sgx",
     trusted: list.trusted,
     checks: list.checks,
-    claims: { ...sgxClaims(quote), ...commonClaims(quote, state, ctx) },
-    measurement: hex(body.mrEnclave),
+    claims,
+    measurement: claims.mrEnclave,
     reportData: new Uint8Array(body.reportData),
-    debug,
+    debug: (body.attributes[0] & SGX_FLAGS_DEBUG) !== 0,
+    signature: hex(quote.signature),
   };
 }
 
@@ -196,20 +152,9 @@ function validateOptions(options: DcapVerifyOptions): Context {
   if (!(options.at instanceof Date) || Number.isNaN(options.at.getTime())) {
     throw new ValidationError("DCAP verify options", [{ path: "at", rule: "must be a valid Date" }]);
   }
-  const { expectedReportData } = options;
-  if (
-    expectedReportData !== undefined &&
-    (!(expectedReportData instanceof Uint8Array) || expectedReportData.length !== 64)
-  ) {
-    throw new ValidationError("DCAP verify options", [
-      { path: "expectedReportData", rule: "must be 64 bytes" },
-    ]);
-  }
   return {
     at: options.at,
     collateral: options.collateral === undefined ? undefined : parseDcapCollateral(options.collateral),
-    policy: parseDcapPolicy(options.policy),
-    expectedReportData,
   };
 }
 
@@ -407,34 +352,10 @@ function tcbStatusCheck(
   const r = evaluatePlatformTcb(state.tcbInfo, state.pck, state.qe.status, tdxInputs());
   state.tcb = r;
   if (!r.ok) return fail(r.reason);
-  const accepted = ctx.policy.acceptedTcbStatuses ?? DEFAULT_ACCEPTED;
   const advisories = r.advisoryIds.length ? `; advisories ${r.advisoryIds.join(", ")}` : "";
-  return accepted.includes(r.status)
-    ? pass(`TCB status ${r.status} (accepted)${advisories}`)
-    : fail(
-        `TCB status ${r.status} is not accepted by policy (accepted: ${accepted.join(", ")})${advisories}`,
-      );
-}
-
-function debugCheck(debug: boolean, ctx: Context, field: string): Outcome {
-  if (!debug) return pass(`${field} is clear (production)`);
-  return ctx.policy.allowDebug
-    ? pass(`${field} is set; debug allowed by policy`)
-    : fail(`${field} is set: debug is not allowed`);
-}
-
-function allowListCheck(value: Uint8Array, allowed: string[] | undefined, field: string): Outcome {
-  if (!allowed) return skip(`no ${field} allow-list given`);
-  return allowed.includes(hex(value))
-    ? pass(`${field} in the allow-list`)
-    : fail(`${field} not in the allow-list`);
-}
-
-function reportDataCheck(actual: Uint8Array, ctx: Context): Outcome {
-  if (!ctx.expectedReportData) return skip("no expected report data given");
-  return timingSafeEqual(actual, ctx.expectedReportData)
-    ? pass("REPORTDATA matches the expected binding")
-    : fail("REPORTDATA does not match the expected binding");
+  // Revoked is a verdict of Intel's signed TCB info, never a status any policy may accept.
+  if (r.status === "Revoked") return fail(`TCB status Revoked${advisories}`);
+  return pass(`TCB status ${r.status}, from Intel's signed TCB info${advisories}`);
 }
 
 function uncompressedPoint(xy: Uint8Array): Uint8Array {
@@ -444,7 +365,84 @@ function uncompressedPoint(xy: Uint8Array): Uint8Array {
   return point;
 }
 
-function enclaveReportClaims(r: EnclaveReport): Record<string, unknown> {
+/** An enclave report's identity fields (the SGX enclave's, or the quoting enclave's). */
+export interface EnclaveReportClaims {
+  cpuSvn: string;
+  miscSelect: string;
+  attributes: string;
+  mrEnclave: string;
+  mrSigner: string;
+  isvProdId: number;
+  isvSvn: number;
+}
+
+/** What SGX and TDX quotes share: the header, the QE, and what the collateral established. */
+export interface DcapCommonClaims {
+  quoteVersion: number;
+  teeType: string;
+  qeVendorId: string;
+  userData: string;
+  paddingBytes: number;
+  qeReport: EnclaveReportClaims;
+  validationTime: string;
+  pck?: {
+    fmspc: string;
+    pceId: string;
+    pceSvn: number;
+    cpuSvn: string;
+    tcbComponents: number[];
+    sgxType: number;
+  };
+  pckCertificate?: { issuer?: string; serialNumber: string; notBefore: string; notAfter: string };
+  rootFingerprint?: string;
+  tcbInfo?: {
+    id: string;
+    version: number;
+    issueDate: string;
+    nextUpdate: string;
+    tcbEvaluationDataNumber: number;
+  };
+  qeIdentity?: { id: string; issueDate: string; nextUpdate: string; tcbEvaluationDataNumber: number };
+  qeTcbStatus?: string;
+  /** The platform's TCB status from Intel's signed TCB info; absent when it could not be derived. */
+  tcbStatus?: TcbStatus;
+  tcbDate?: string;
+  advisoryIds?: string[];
+}
+
+/** A TDX quote's claims: the TD report (bytes as hex) and the DCAP common claims. */
+export interface TdxClaims extends DcapCommonClaims {
+  tdReportVersion: "1.0" | "1.5";
+  teeTcbSvn: string;
+  mrSeam: string;
+  mrSignerSeam: string;
+  seamAttributes: string;
+  tdAttributes: string;
+  xfam: string;
+  mrTd: string;
+  mrConfigId: string;
+  mrOwner: string;
+  mrOwnerConfig: string;
+  /** RTMR0..3. */
+  rtmr: string[];
+  reportData: string;
+  bodyType?: number;
+  teeTcbSvn2?: string;
+  mrServiceTd?: string;
+}
+
+/** An SGX quote's claims: the enclave report (bytes as hex) and the DCAP common claims. */
+export interface SgxClaims extends DcapCommonClaims, EnclaveReportClaims {
+  isvExtProdId: string;
+  configId: string;
+  configSvn: number;
+  isvFamilyId: string;
+  reportData: string;
+  qeSvn: number;
+  pceSvn: number;
+}
+
+function enclaveReportClaims(r: EnclaveReport): EnclaveReportClaims {
   return {
     cpuSvn: hex(r.cpuSvn),
     miscSelect: hex(r.miscSelect),
@@ -456,9 +454,9 @@ function enclaveReportClaims(r: EnclaveReport): Record<string, unknown> {
   };
 }
 
-function tdxClaims(quote: DcapQuote<TdReport>): Record<string, unknown> {
+function tdxClaims(quote: DcapQuote<TdReport>): Omit<TdxClaims, keyof DcapCommonClaims> {
   const b = quote.body;
-  const claims: Record<string, unknown> = {
+  const claims: Omit<TdxClaims, keyof DcapCommonClaims> = {
     tdReportVersion: b.version,
     teeTcbSvn: hex(b.teeTcbSvn),
     mrSeam: hex(b.mrSeam),
@@ -479,7 +477,7 @@ function tdxClaims(quote: DcapQuote<TdReport>): Record<string, unknown> {
   return claims;
 }
 
-function sgxClaims(quote: DcapQuote<EnclaveReport>): Record<string, unknown> {
+function sgxClaims(quote: DcapQuote<EnclaveReport>): Omit<SgxClaims, keyof DcapCommonClaims> {
   const b = quote.body;
   return {
     ...enclaveReportClaims(b),
@@ -493,8 +491,8 @@ function sgxClaims(quote: DcapQuote<EnclaveReport>): Record<string, unknown> {
   };
 }
 
-function commonClaims(quote: DcapQuote<unknown>, state: DcapState, ctx: Context): Record<string, unknown> {
-  const claims: Record<string, unknown> = {
+function commonClaims(quote: DcapQuote<unknown>, state: DcapState, ctx: Context): DcapCommonClaims {
+  const claims: DcapCommonClaims = {
     quoteVersion: quote.header.version,
     teeType: `0x${quote.header.teeType.toString(16).padStart(2, "0")}`,
     qeVendorId: hex(quote.header.qeVendorId),

@@ -6,7 +6,9 @@ import * as x509 from "@peculiar/x509";
 import { Encoder } from "cbor-x";
 import { beforeAll, describe, expect, it } from "vitest";
 import { pemToDerList } from "../pki/index.js";
-import { EvidenceFormatError, type VerificationResult } from "../types.js";
+import { judge } from "../../../test/support/attestation.js";
+import type { CheckResult } from "../checks.js";
+import { EvidenceFormatError } from "../types.js";
 import {
   AWS_NITRO_ROOT_G1_PEM,
   parseCoseSign1,
@@ -28,7 +30,7 @@ const SIGN = { name: "ECDSA", hash: "SHA-384" } as const;
 const cbor = new Encoder({ mapsAsObjects: false, useRecords: false, tagUint8Array: false });
 const DAY = 86_400_000;
 const NOW = Date.now();
-const check = (r: VerificationResult, name: string) => r.checks.find((c) => c.name === name)!;
+const check = (r: { checks: CheckResult[] }, name: string) => r.checks.find((c) => c.name === name)!;
 
 interface Authority {
   cert: x509.X509Certificate;
@@ -160,13 +162,13 @@ describe("forged Nitro documents", () => {
     const bytes = await forge(fields({ pcrs: zero }));
     const r = verifyNitroDocument(bytes, { at: new Date(NOW) });
     expect(r.debug).toBe(true);
-    expect(check(r, "debug-mode").status).toBe("fail");
-    const allowed = verifyNitroDocument(bytes, { at: new Date(NOW), policy: { allowDebug: true } });
-    expect(check(allowed, "debug-mode").status).toBe("pass");
+    expect(check(judge(r, {}, { at: new Date(NOW) }), "policy.debug").status).toBe("fail");
+    const allowed = judge(r, { allow_debug: true }, { at: new Date(NOW) });
+    expect(check(allowed, "policy.debug").status).toBe("pass");
     const missing = verifyNitroDocument(await forge(fields({ pcrs: new Map([[0, Buffer.alloc(48, 1)]]) })), {
       at: new Date(NOW),
     });
-    expect(check(missing, "debug-mode")).toMatchObject({ status: "fail", detail: "PCR1, PCR2 missing" });
+    expect(check(missing, "digest")).toMatchObject({ status: "fail", detail: "PCR1, PCR2 missing" });
   });
 
   it("a digest other than SHA384, or PCRs of another size, fail the digest check", async () => {
@@ -182,20 +184,25 @@ describe("forged Nitro documents", () => {
   });
 
   it("absent (null) optional fields fail the bindings that expect them", async () => {
-    const r = verifyNitroDocument(await forge(fields({ nonce: null })), {
-      at: new Date(NOW),
-      expectedNonce: Buffer.alloc(64, 7),
+    const r = verifyNitroDocument(await forge(fields({ nonce: null })), { at: new Date(NOW) });
+    const judged = judge(r, {}, { at: new Date(NOW), expectedReportData: Buffer.alloc(64, 7) });
+    expect(check(judged, "policy.binding")).toMatchObject({
+      status: "fail",
+      detail: "nonce does not equal the expected report data",
     });
-    expect(check(r, "nonce")).toMatchObject({ status: "fail", detail: "document has no nonce" });
     expect(r.reportData).toBeUndefined();
+    const withNonce = verifyNitroDocument(await forge(fields()), { at: new Date(NOW) });
+    const bound = judge(withNonce, {}, { at: new Date(NOW), expectedReportData: Buffer.alloc(64, 7) });
+    expect(check(bound, "policy.binding").status).toBe("pass");
   });
 
   it("freshness: a future timestamp beyond the skew fails", async () => {
     const r = verifyNitroDocument(await forge(fields({ timestamp: BigInt(NOW + 3_600_000) })), {
       at: new Date(NOW),
-      maxAgeMs: 60_000,
     });
-    expect(check(r, "freshness").status).toBe("fail");
+    expect(
+      check(judge(r, { max_evidence_age_seconds: 60 }, { at: new Date(NOW) }), "policy.age").status,
+    ).toBe("fail");
   });
 
   it("a tagged (18) COSE_Sign1 is accepted like the untagged form", async () => {

@@ -1,12 +1,6 @@
 // AWS Nitro Enclaves attestation documents: strict COSE_Sign1/CBOR parsing and verification.
 export { parseNitroDocument, MAX_DOCUMENT_BYTES, type NitroDocument } from "./document.js";
-export {
-  verifyNitroDocument,
-  NITRO_CLOCK_SKEW_MS,
-  type NitroVerifyOptions,
-  type NitroPolicy,
-  type NitroPcrPolicy,
-} from "./verify.js";
+export { verifyNitroDocument, type NitroVerifyOptions, type NitroClaims } from "./verify.js";
 export {
   parseCoseSign1,
   sigStructure,

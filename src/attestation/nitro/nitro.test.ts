@@ -5,7 +5,9 @@ import { inflateRawSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import { ValidationError } from "../../errors.js";
 import { parseCertificate, pemToDerList, sha256Fingerprint } from "../pki/index.js";
-import { EvidenceFormatError, type VerificationResult } from "../types.js";
+import { judge } from "../../../test/support/attestation.js";
+import type { CheckResult } from "../checks.js";
+import { EvidenceFormatError } from "../types.js";
 import { CborError, decodeCbor } from "./cbor.js";
 import {
   AWS_NITRO_ROOT_G1_PEM,
@@ -25,7 +27,7 @@ const SELF = EXPECTED.vectors.find((v: { id: string }) => v.id === "blocky-nitri
 const doc = read("blocky-nitrite_nitro_attestation.cbor");
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
 const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
-const check = (r: VerificationResult, name: string) => r.checks.find((c) => c.name === name)!;
+const check = (r: { checks: CheckResult[] }, name: string) => r.checks.find((c) => c.name === name)!;
 /** The 1024-byte 0x01 pattern EXPECTED.json reports for public_key, user_data and nonce. */
 const ONES = new Uint8Array(1024).fill(1);
 
@@ -82,11 +84,20 @@ describe("verifyNitroDocument on the real document", () => {
     const r = verifyNitroDocument(doc, { at: "document" });
     expect(r.kind).toBe("nitro");
     expect(r.trusted).toBe(true);
-    for (const name of ["leaf-certificate", "cose-signature", "certificate-chain", "digest", "debug-mode"]) {
+    for (const name of ["leaf-certificate", "cose-signature", "certificate-chain", "digest"]) {
       expect(check(r, name).status, name).toBe("pass");
     }
-    for (const name of ["freshness", "pcr-policy", "nonce", "user-data", "public-key"]) {
-      expect(check(r, name).status, name).toBe("skipped");
+    // The verifier authenticates only; the policy's checks are the validator's.
+    expect(r.checks.map((c) => c.name)).toEqual([
+      "leaf-certificate",
+      "cose-signature",
+      "certificate-chain",
+      "digest",
+    ]);
+    const judged = judge(r, {}, { at: new Date(PROD.parsed.timestamp_ms) });
+    expect(check(judged, "policy.debug").status).toBe("pass");
+    for (const name of ["policy.measurement", "policy.binding"]) {
+      expect(check(judged, name).status, name).toBe("skipped");
     }
     expect(r.measurement).toBe(PROD.parsed.pcrs["0"]);
     expect(r.debug).toBe(PROD.debug_mode);
@@ -106,70 +117,40 @@ describe("verifyNitroDocument on the real document", () => {
     }
   });
 
-  it("checks the nonce, user_data and public_key bindings (bytes or hex)", () => {
-    const other = new Uint8Array(1024).fill(2);
-    const good = verifyNitroDocument(doc, {
-      at: "document",
-      expectedNonce: ONES,
-      expectedUserData: hex(ONES),
-      expectedPublicKey: ONES,
-    });
-    expect(good.trusted).toBe(true);
-    expect(["nonce", "user-data", "public-key"].map((n) => check(good, n).status)).toEqual([
-      "pass",
-      "pass",
-      "pass",
-    ]);
-    for (const key of ["expectedNonce", "expectedUserData", "expectedPublicKey"] as const) {
-      const r = verifyNitroDocument(doc, { at: "document", [key]: other });
-      expect(r.trusted, key).toBe(false);
-      const shorter = verifyNitroDocument(doc, { at: "document", [key]: ONES.subarray(0, 64) });
-      expect(shorter.trusted, key).toBe(false);
-    }
-  });
-
-  it("applies PCR allow-lists", () => {
-    const pcrs = PROD.parsed.pcrs;
-    const ok = verifyNitroDocument(doc, {
-      at: "document",
-      policy: {
-        pcrs: {
-          0: ["00".repeat(48), pcrs["0"].toUpperCase()],
-          1: [pcrs["1"]],
-          2: [pcrs["2"]],
-          8: [pcrs["8"]],
-        },
-      },
-    });
-    expect(check(ok, "pcr-policy").status).toBe("pass");
-    expect(ok.trusted).toBe(true);
-    const bad = verifyNitroDocument(doc, {
-      at: "document",
-      policy: { pcrs: { 0: [pcrs["1"]], 2: [pcrs["2"]] } },
-    });
-    expect(check(bad, "pcr-policy")).toMatchObject({ status: "fail", detail: "PCR0 not in the allow-list" });
-    expect(bad.trusted).toBe(false);
-    const missing = verifyNitroDocument(doc, { at: "document", policy: { pcrs: { 20: [pcrs["0"]] } } });
-    expect(check(missing, "pcr-policy").status).toBe("fail");
-  });
-
-  it("checks the document's age when maxAgeMs is given", () => {
+  it("the validator checks the nonce binding, PCR reference values and the document's age", () => {
+    const r = verifyNitroDocument(doc, { at: "document" });
     const t = PROD.parsed.timestamp_ms;
-    // Inside the leaf's 3-hour validity window:
-    const fresh = verifyNitroDocument(doc, { at: new Date(t + 60_000), maxAgeMs: 120_000 });
-    expect(check(fresh, "freshness").status).toBe("pass");
-    expect(fresh.trusted).toBe(true);
-    const stale = verifyNitroDocument(doc, { at: new Date(t + 3_600_000), maxAgeMs: 120_000 });
-    expect(check(stale, "freshness").status).toBe("fail");
+    const at = new Date(t + 60_000);
+    // The binding is the 64-byte nonce field; this document's nonce is 1024 bytes, so it binds nothing of ours.
+    expect(
+      check(judge(r, {}, { at, expectedReportData: ONES.subarray(0, 64) }), "policy.binding").status,
+    ).toBe("fail");
+    const pcrs = PROD.parsed.pcrs;
+    const refs = (...entries: { pcr0: string; [k: string]: string }[]) => ({
+      nitro: { reference_values: entries },
+    });
+    const ok = judge(
+      r,
+      refs(
+        { pcr0: "00".repeat(48) },
+        { pcr0: pcrs["0"].toUpperCase(), pcr1: pcrs["1"], pcr2: pcrs["2"], pcr8: pcrs["8"] },
+      ),
+      { at },
+    );
+    expect(check(ok, "policy.measurement").status).toBe("pass");
+    expect(ok.trusted).toBe(true);
+    const bad = judge(r, refs({ pcr0: pcrs["1"], pcr2: pcrs["2"] }), { at });
+    expect(check(bad, "policy.measurement")).toMatchObject({ status: "fail" });
+    expect(bad.trusted).toBe(false);
+    // Age from the NSM's signed timestamp (max_evidence_age_seconds).
+    expect(check(judge(r, { max_evidence_age_seconds: 120 }, { at }), "policy.age").status).toBe("pass");
+    const stale = judge(r, { max_evidence_age_seconds: 120 }, { at: new Date(t + 3_600_000) });
+    expect(check(stale, "policy.age").status).toBe("fail");
     expect(stale.trusted).toBe(false);
   });
 
   it("rejects invalid options with a ValidationError naming the field", () => {
-    expect(() => verifyNitroDocument(doc, { policy: { pcrs: { 0: ["zz"] } } })).toThrow(ValidationError);
-    expect(() => verifyNitroDocument(doc, { policy: { pcrs: { 40: ["00".repeat(48)] } } })).toThrow(
-      /policy\.pcrs\.40/,
-    );
-    expect(() => verifyNitroDocument(doc, { expectedNonce: "abc" })).toThrow(/expectedNonce/);
+    expect(() => verifyNitroDocument(doc, { at: new Date(NaN) })).toThrow(ValidationError);
     expect(() => verifyNitroDocument(doc, { at: new Date(NaN) })).toThrow(/at/);
   });
 });

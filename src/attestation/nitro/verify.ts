@@ -1,4 +1,3 @@
-import { timingSafeEqual } from "node:crypto";
 import { ValidationError } from "../../errors.js";
 import {
   describeChainFailure,
@@ -6,20 +5,11 @@ import {
   verifyCertificateChain,
   type ParsedCertificate,
 } from "../pki/index.js";
-import { CheckList, fail, pass, skip, warn, type Outcome } from "../checks.js";
-import type { VerificationResult } from "../types.js";
+import { CheckList, fail, pass, warn, type Outcome } from "../checks.js";
+import type { NitroVerification } from "../types.js";
 import { awsNitroRoot } from "./aws-root.js";
 import { verifyCoseSign1Es384 } from "./cose-sign1.js";
 import { parseNitroDocument, type NitroDocument } from "./document.js";
-
-/** Allow-lists of hex PCR values by index; a document passes when each listed PCR is in its list. */
-export type NitroPcrPolicy = Partial<Record<number, readonly string[]>>;
-
-export interface NitroPolicy {
-  pcrs?: NitroPcrPolicy;
-  /** Accept enclaves run with --debug-mode (PCR0/1/2 all zero). Default false. */
-  allowDebug?: boolean;
-}
 
 export interface NitroVerifyOptions {
   /**
@@ -28,32 +18,39 @@ export interface NitroVerifyOptions {
    * Default: now.
    */
   at?: Date | "document";
-  /** When set (and `at` is a Date), the document must be at most this old at `at`. */
-  maxAgeMs?: number;
-  policy?: NitroPolicy;
-  /** Bytes (or hex) the document's `nonce` must equal. */
-  expectedNonce?: Uint8Array | string;
-  /** Bytes (or hex) the document's `user_data` must equal. */
-  expectedUserData?: Uint8Array | string;
-  /** Bytes (or hex) the document's `public_key` must equal. */
-  expectedPublicKey?: Uint8Array | string;
 }
 
-/** Tolerated clock difference between the NSM and the verifier for the freshness check. */
-export const NITRO_CLOCK_SKEW_MS = 5 * 60 * 1000;
+/** An attestation document's claims (bytes as hex). */
+export interface NitroClaims {
+  moduleId: string;
+  digest: string;
+  /** The NSM's signed timestamp, milliseconds since the Unix epoch, and as ISO 8601. */
+  timestampMs: number;
+  timestamp: string;
+  validationTime: string;
+  /** PCR values by index. */
+  pcrs: Record<string, string>;
+  cabundleLength: number;
+  certificate?: { subject: string; issuer: string; notBefore: string; notAfter: string; sha256: string };
+  rootFingerprint?: string;
+  publicKey?: string;
+  userData?: string;
+  nonce?: string;
+}
+
 const DEBUG_PCRS = [0, 1, 2] as const;
 
 /**
- * Verify an AWS Nitro Enclaves attestation document: COSE ES384 signature, certificate chain to
- * the pinned AWS root at the validation time, digest, debug mode, PCR allow-lists and the
- * nonce / user_data / public_key bindings. Malformed documents throw EvidenceFormatError; invalid
- * options throw ValidationError; everything else is reported as checks, and `trusted` is true
- * only when every check that ran passed.
+ * Authenticate an AWS Nitro Enclaves attestation document: COSE ES384 signature, certificate chain
+ * to the pinned AWS root at the validation time, and the SHA384 PCR bank. Debug mode, PCR
+ * allow-lists, the nonce binding and the document's age are the validator's. Malformed documents
+ * throw EvidenceFormatError; invalid options throw ValidationError; everything else is reported as
+ * checks, and `trusted` is true only when every check that ran passed.
  */
 export function verifyNitroDocument(
   bytes: Uint8Array | string,
   options: NitroVerifyOptions = {},
-): VerificationResult {
+): NitroVerification {
   const opts = validateOptions(options);
   const doc = parseNitroDocument(bytes);
   const list = new CheckList();
@@ -100,70 +97,29 @@ export function verifyNitroDocument(
     return pass(`chain of ${result.path.length} to the pinned AWS Nitro root valid at ${at.toISOString()}`);
   });
 
-  run("digest", () =>
-    doc.digest !== "SHA384"
-      ? fail("digest must be SHA384")
-      : [...doc.pcrs.values()].every((v) => v.length === 48)
-        ? pass("SHA384 PCR bank")
-        : fail("PCR length does not match SHA384"),
-  );
-
-  run("freshness", () => {
-    if (opts.at === "document") return skip("validated at the document's own timestamp");
-    if (opts.maxAgeMs === undefined) return skip("no maxAgeMs given");
-    const age = at.getTime() - doc.timestamp;
-    if (age < -NITRO_CLOCK_SKEW_MS) return fail("document timestamp is in the future");
-    if (age > opts.maxAgeMs) return fail("document is older than maxAgeMs");
-    return pass("document timestamp within maxAgeMs");
-  });
-
-  const debug = DEBUG_PCRS.some((i) => doc.pcrs.get(i) !== undefined && isAllZero(doc.pcrs.get(i)!));
-  run("debug-mode", () => {
+  run("digest", () => {
+    if (doc.digest !== "SHA384") return fail("digest must be SHA384");
+    if (![...doc.pcrs.values()].every((v) => v.length === 48))
+      return fail("PCR length does not match SHA384");
+    // The debug indicator (validated by the policy) is read from these three.
     const missing = DEBUG_PCRS.filter((i) => !doc.pcrs.has(i));
     if (missing.length) return fail(`PCR${missing.join(", PCR")} missing`);
-    if (!debug) return pass("PCR0, PCR1 and PCR2 are non-zero (production enclave)");
-    return opts.policy?.allowDebug
-      ? pass("debug-mode enclave (all-zero PCRs) allowed by policy")
-      : fail("debug-mode enclave (all-zero PCR0/1/2) is not allowed");
+    return pass("SHA384 PCR bank");
   });
 
-  run("pcr-policy", () => {
-    const rules = Object.entries(opts.policy?.pcrs ?? {}).filter(([, list]) => list !== undefined);
-    if (rules.length === 0) return skip("no PCR allow-list given");
-    const mismatched: string[] = [];
-    for (const [index, list] of rules) {
-      const value = doc.pcrs.get(Number(index));
-      const hex = value ? Buffer.from(value).toString("hex") : undefined;
-      if (hex === undefined || !list!.some((allowed) => allowed === hex)) mismatched.push(`PCR${index}`);
-    }
-    return mismatched.length
-      ? fail(`${mismatched.join(", ")} not in the allow-list`)
-      : pass(`${rules.map(([i]) => `PCR${i}`).join(", ")} allowed`);
-  });
-
-  run("nonce", () => binding(doc.nonce, opts.expectedNonce, "nonce"));
-  run("user-data", () => binding(doc.userData, opts.expectedUserData, "user_data"));
-  run("public-key", () => binding(doc.publicKey, opts.expectedPublicKey, "public_key"));
-
-  const result: VerificationResult = {
+  const claims = claimsOf(doc, leaf, at, rootFingerprint);
+  const result: NitroVerification = {
     kind: "nitro",
     trusted: list.trusted,
     checks: list.checks,
-    claims: claimsOf(doc, leaf, at, rootFingerprint),
-    measurement: hexOf(doc.pcrs.get(0)),
-    debug,
+    claims,
+    measurement: claims.pcrs["0"] ?? "",
+    // --debug-mode enclaves report all-zero PCR0, PCR1 and PCR2.
+    debug: DEBUG_PCRS.some((i) => doc.pcrs.get(i) !== undefined && isAllZero(doc.pcrs.get(i)!)),
+    signature: hexOf(doc.cose.signature),
   };
   if (doc.nonce !== undefined) result.reportData = new Uint8Array(doc.nonce);
   return result;
-}
-
-function binding(actual: Uint8Array | undefined, expected: Uint8Array | undefined, field: string) {
-  if (expected === undefined) return skip(`no expected ${field} given`);
-  if (actual === undefined) return fail(`document has no ${field}`);
-  if (actual.length !== expected.length || !timingSafeEqual(actual, expected)) {
-    return fail(`${field} does not match the expected value`);
-  }
-  return pass(`${field} matches`);
 }
 
 function claimsOf(
@@ -171,11 +127,11 @@ function claimsOf(
   leaf: ParsedCertificate | undefined,
   at: Date,
   rootFingerprint: string | undefined,
-): Record<string, unknown> {
+): NitroClaims {
   const pcrs: Record<string, string> = {};
   for (const [index, value] of [...doc.pcrs.entries()].sort((a, b) => a[0] - b[0]))
     pcrs[index] = hexOf(value);
-  const claims: Record<string, unknown> = {
+  const claims: NitroClaims = {
     moduleId: doc.moduleId,
     digest: doc.digest,
     timestampMs: doc.timestamp,
@@ -200,70 +156,14 @@ function claimsOf(
   return claims;
 }
 
-interface ValidOptions {
-  at?: Date | "document";
-  maxAgeMs?: number;
-  policy?: { pcrs?: Record<number, string[]>; allowDebug: boolean };
-  expectedNonce?: Uint8Array;
-  expectedUserData?: Uint8Array;
-  expectedPublicKey?: Uint8Array;
-}
-
-function validateOptions(options: NitroVerifyOptions): ValidOptions {
-  const issues: { path: string; rule: string }[] = [];
-  const out: ValidOptions = {};
-  if (options.at !== undefined) {
-    if (options.at === "document") out.at = "document";
-    else if (options.at instanceof Date && !Number.isNaN(options.at.getTime())) out.at = options.at;
-    else issues.push({ path: "at", rule: 'must be a valid Date or "document"' });
+function validateOptions(options: NitroVerifyOptions): NitroVerifyOptions {
+  const at = options.at;
+  if (at === undefined || at === "document" || (at instanceof Date && !Number.isNaN(at.getTime()))) {
+    return { at };
   }
-  if (options.maxAgeMs !== undefined) {
-    if (Number.isFinite(options.maxAgeMs) && options.maxAgeMs >= 0) out.maxAgeMs = options.maxAgeMs;
-    else issues.push({ path: "maxAgeMs", rule: "must be a non-negative number" });
-  }
-  for (const field of ["expectedNonce", "expectedUserData", "expectedPublicKey"] as const) {
-    const value = options[field];
-    if (value === undefined) continue;
-    const bytes = toBytes(value);
-    if (bytes === undefined || bytes.length > 1024) {
-      issues.push({ path: field, rule: "must be bytes or an even-length hex string of at most 1024 bytes" });
-    } else out[field] = bytes;
-  }
-  if (options.policy !== undefined) {
-    const allowDebug = options.policy.allowDebug ?? false;
-    if (typeof allowDebug !== "boolean")
-      issues.push({ path: "policy.allowDebug", rule: "must be a boolean" });
-    const pcrs: Record<number, string[]> = {};
-    for (const [key, list] of Object.entries(options.policy.pcrs ?? {})) {
-      const index = Number(key);
-      if (!/^\d+$/.test(key) || index > 31) {
-        issues.push({ path: `policy.pcrs.${key}`, rule: "PCR index must be an integer in [0, 32)" });
-        continue;
-      }
-      if (list === undefined) continue;
-      if (!Array.isArray(list) || list.length === 0) {
-        issues.push({ path: `policy.pcrs.${key}`, rule: "must be a non-empty array of hex values" });
-        continue;
-      }
-      const values = list.map((v) => (typeof v === "string" ? v.toLowerCase() : ""));
-      if (values.some((v) => !/^(?:[0-9a-f]{64}|[0-9a-f]{96}|[0-9a-f]{128})$/.test(v))) {
-        issues.push({ path: `policy.pcrs.${key}`, rule: "each value must be 32, 48 or 64 bytes of hex" });
-        continue;
-      }
-      pcrs[index] = values;
-    }
-    out.policy = { pcrs, allowDebug: allowDebug === true };
-  }
-  if (issues.length) throw new ValidationError("Nitro verification options", issues);
-  return out;
-}
-
-function toBytes(value: Uint8Array | string): Uint8Array | undefined {
-  if (value instanceof Uint8Array) return value;
-  if (typeof value === "string" && /^(?:[0-9a-fA-F]{2})*$/.test(value)) {
-    return new Uint8Array(Buffer.from(value, "hex"));
-  }
-  return undefined;
+  throw new ValidationError("Nitro verification options", [
+    { path: "at", rule: 'must be a valid Date or "document"' },
+  ]);
 }
 
 function isAllZero(bytes: Uint8Array): boolean {

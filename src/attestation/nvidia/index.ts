@@ -1,6 +1,6 @@
 // NVIDIA H100 GPU attestation: SPDM 1.1 GET_MEASUREMENTS evidence, device chain, FWID, RIM values.
 export { parseNvidiaEvidence, MAX_EVIDENCE_BYTES, type NvidiaEvidence } from "./evidence.js";
-export { verifyNvidiaGpuEvidence, type NvidiaVerifyOptions, type NvidiaGpuPolicy } from "./verify.js";
+export { verifyNvidiaGpuEvidence, type NvidiaVerifyOptions, type NvidiaClaims } from "./verify.js";
 export {
   compareMeasurements,
   NVDEC_MEASUREMENT_INDEX,

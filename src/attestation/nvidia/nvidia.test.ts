@@ -4,7 +4,9 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ValidationError } from "../../errors.js";
 import { derToPem, parseCertificate, pemToDerList, sha256Fingerprint } from "../pki/index.js";
-import { EvidenceFormatError, type VerificationResult } from "../types.js";
+import { judge } from "../../../test/support/attestation.js";
+import type { CheckResult } from "../checks.js";
+import { EvidenceFormatError } from "../types.js";
 import {
   compareMeasurements,
   fwidFromCertificate,
@@ -35,7 +37,10 @@ const NONCE = VECTOR.expected_nonce as string;
 /** The device chain is valid until 9999; the RIM signer until 2025-09-05. */
 const AT = new Date("2025-01-01T00:00:00Z");
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
-const check = (r: VerificationResult, name: string) => r.checks.find((c) => c.name === name)!;
+const check = (r: { checks: CheckResult[] }, name: string) => r.checks.find((c) => c.name === name)!;
+/** The expected 32-byte nonce as the 64-byte report data the validator compares (NVIDIA carries the first 32). */
+const boundTo = (nonce: string) =>
+  new Uint8Array(Buffer.concat([Buffer.from(nonce, "hex"), Buffer.alloc(32)]));
 
 describe("pinned roots", () => {
   it("are the NVIDIA device and RIM roots of the vectors, by fingerprint", () => {
@@ -148,15 +153,17 @@ describe("leaf FWID (TCG DICE 2.23.133.5.4.1)", () => {
 
 describe("verifyNvidiaGpuEvidence", () => {
   it("trusts the sample with chain case 1 and the expected nonce; measurement comparison and OCSP are skipped", () => {
-    const r = verifyNvidiaGpuEvidence(REPORT_HEX, CHAIN, { at: AT, expectedNonce: NONCE });
+    const r = verifyNvidiaGpuEvidence(REPORT_HEX, CHAIN, { at: AT });
     expect(r.kind).toBe("nvidia");
     expect(r.trusted).toBe(true);
-    for (const n of ["spdm-structure", "certificate-chain", "signature", "fwid-binding", "nonce"]) {
+    for (const n of ["spdm-structure", "certificate-chain", "signature", "fwid-binding"]) {
       expect(check(r, n).status, n).toBe("pass");
     }
-    for (const n of ["measurements", "revocation", "reference-versions", "firmware-versions"]) {
-      expect(check(r, n).status, n).toBe("skipped");
-    }
+    expect(check(r, "revocation").status).toBe("skipped");
+    const judged = judge(r, {}, { at: AT, expectedReportData: boundTo(NONCE) });
+    expect(judged.trusted).toBe(true);
+    expect(check(judged, "policy.binding").status).toBe("pass");
+    expect(check(judged, "policy.measurement").status).toBe("skipped");
     expect(hex(r.reportData!)).toBe(NONCE);
     expect(r.debug).toBe(false);
     const record = parseNvidiaEvidence(REPORT).response.measurementRecord;
@@ -167,10 +174,7 @@ describe("verifyNvidiaGpuEvidence", () => {
 
   it("rejects chain cases 2-4 for trustee's reasons", () => {
     const run = (n: number) =>
-      verifyNvidiaGpuEvidence(REPORT_HEX, text(`trustee_hopper_cert_chain_case${n}.txt`), {
-        at: AT,
-        expectedNonce: NONCE,
-      });
+      verifyNvidiaGpuEvidence(REPORT_HEX, text(`trustee_hopper_cert_chain_case${n}.txt`), { at: AT });
     const c2 = run(2);
     expect(c2.trusted).toBe(false);
     expect(check(c2, "certificate-chain").detail).toMatch(/at least the signing certificate and the root/);
@@ -186,9 +190,10 @@ describe("verifyNvidiaGpuEvidence", () => {
   });
 
   it("rejects a wrong nonce, and a chain that is not yet valid", () => {
-    const wrong = verifyNvidiaGpuEvidence(REPORT_HEX, CHAIN, { at: AT, expectedNonce: "00".repeat(32) });
+    const r = verifyNvidiaGpuEvidence(REPORT_HEX, CHAIN, { at: AT });
+    const wrong = judge(r, {}, { at: AT, expectedReportData: boundTo("00".repeat(32)) });
     expect(wrong.trusted).toBe(false);
-    expect(check(wrong, "nonce").status).toBe("fail");
+    expect(check(wrong, "policy.binding").status).toBe("fail");
     const early = verifyNvidiaGpuEvidence(REPORT_HEX, CHAIN, { at: new Date("2020-01-01T00:00:00Z") });
     expect(check(early, "certificate-chain").detail).toMatch(/validity/);
     expect(early.trusted).toBe(false);
@@ -209,49 +214,28 @@ describe("verifyNvidiaGpuEvidence", () => {
   });
 
   it("accepts the chain as base64 of the PEM text, as nvtrust's SDK sends it", () => {
-    const r = verifyNvidiaGpuEvidence(REPORT_HEX, Buffer.from(CHAIN).toString("base64"), {
-      at: AT,
-      expectedNonce: NONCE,
-    });
+    const r = verifyNvidiaGpuEvidence(REPORT_HEX, Buffer.from(CHAIN).toString("base64"), { at: AT });
     expect(check(r, "certificate-chain").status).toBe("pass");
     expect(r.trusted).toBe(true);
   });
 
-  it("applies driver/VBIOS allow-lists", () => {
-    const ok = verifyNvidiaGpuEvidence(REPORT_HEX, CHAIN, {
-      at: AT,
-      policy: { driverVersions: ["550.90.07"], vbiosVersions: ["96.00.9F.00.01"] },
-    });
-    expect(check(ok, "firmware-versions").status).toBe("pass");
-    const bad = verifyNvidiaGpuEvidence(REPORT_HEX, CHAIN, {
-      at: AT,
-      policy: { vbiosVersions: ["96.00.74.00.1a"] },
-    });
-    expect(check(bad, "firmware-versions").status).toBe("fail");
+  it("the validator applies driver/VBIOS allow-lists and reference measurements by index", () => {
+    const r = verifyNvidiaGpuEvidence(REPORT_HEX, CHAIN, { at: AT });
+    const ok = judge(r, { nvidia: { driver_versions: ["550.90.07"], vbios_versions: ["96.00.9F.00.01"] } });
+    expect(check(ok, "policy.firmware_versions").status).toBe("pass");
+    const bad = judge(r, { nvidia: { vbios_versions: ["96.00.74.00.1a"] } });
+    expect(check(bad, "policy.firmware_versions").status).toBe("fail");
     expect(bad.trusted).toBe(false);
-  });
-
-  it("fails measurements when policy requires references and none are given", () => {
-    const r = verifyNvidiaGpuEvidence(REPORT_HEX, CHAIN, {
-      at: AT,
-      policy: { requireReferenceMeasurements: true },
-    });
-    expect(check(r, "measurements").status).toBe("fail");
-    expect(r.trusted).toBe(false);
+    const m1 = r.claims.measurements["1"];
+    expect(
+      check(judge(r, { nvidia: { reference_measurements: { "1": [m1] } } }), "policy.measurement").status,
+    ).toBe("pass");
+    const other = judge(r, { nvidia: { reference_measurements: { "1": ["ab".repeat(48)] } } });
+    expect(check(other, "policy.measurement").status).toBe("fail");
   });
 
   it("rejects invalid options with ValidationError", () => {
-    expect(() => verifyNvidiaGpuEvidence(REPORT_HEX, CHAIN, { expectedNonce: "00" })).toThrow(
-      ValidationError,
-    );
-    expect(() =>
-      verifyNvidiaGpuEvidence(REPORT_HEX, CHAIN, {
-        referenceMeasurements: {
-          component: "vbios",
-          measurements: [{ index: 0, size: 48, alternatives: [], active: true }],
-        },
-      }),
-    ).toThrow(/referenceMeasurements\[0\]\.measurements\[0\]/);
+    expect(() => verifyNvidiaGpuEvidence(REPORT_HEX, CHAIN, { at: new Date(NaN) })).toThrow(ValidationError);
   });
 });
 
@@ -316,15 +300,19 @@ describe("the VBIOS RIM (swidtag)", () => {
 
   it("does not match this report: the RIM is for VBIOS 96.00.74.00.1A, the GPU runs 96.00.9f.00.01", () => {
     const { references } = verifyNvidiaRim(RIM_XML, { at: AT });
-    const r = verifyNvidiaGpuEvidence(REPORT_HEX, CHAIN, {
-      at: AT,
-      expectedNonce: NONCE,
-      referenceMeasurements: references,
-    });
+    const r = judge(
+      verifyNvidiaGpuEvidence(REPORT_HEX, CHAIN, { at: AT }),
+      {},
+      {
+        at: AT,
+        expectedReportData: boundTo(NONCE),
+        nvidiaReferences: [references],
+      },
+    );
     expect(r.trusted).toBe(false);
-    expect(check(r, "reference-versions").status).toBe("fail");
-    expect(check(r, "measurements").status).toBe("fail");
-    expect(check(r, "reference-authenticity").status).toBe("pass");
+    expect(check(r, "policy.rim_versions").status).toBe("fail");
+    expect(check(r, "policy.measurement").status).toBe("fail");
+    expect(check(r, "policy.rim_authenticity").status).toBe("pass");
   });
 });
 
@@ -401,7 +389,7 @@ describe("tampering and malformed evidence", () => {
       const t = Uint8Array.from(REPORT);
       t[pos] ^= 1 << (pos % 8);
       try {
-        if (!verifyNvidiaGpuEvidence(t, CHAIN, { at: AT, expectedNonce: NONCE }).trusted) rejected++;
+        if (!verifyNvidiaGpuEvidence(t, CHAIN, { at: AT }).trusted) rejected++;
       } catch (err) {
         if (!(err instanceof EvidenceFormatError)) throw err;
         rejected++;
@@ -421,7 +409,7 @@ describe("tampering and malformed evidence", () => {
         t[pos] ^= 1 << (pos % 8);
         const pem = certs.map((c, j) => derToPem(j === n ? t : c)).join("");
         total++;
-        if (!verifyNvidiaGpuEvidence(REPORT, pem, { at: AT, expectedNonce: NONCE }).trusted) rejected++;
+        if (!verifyNvidiaGpuEvidence(REPORT, pem, { at: AT }).trusted) rejected++;
       }
     }
     expect(total).toBeGreaterThan(800);
@@ -459,18 +447,18 @@ describe("unsigned bytes after the SPDM signature (as Confidential Containers to
       const parsed = parseNvidiaEvidence(bytes);
       expect(parsed.signedBytes.length).toBe(4021);
       expect(hex(parsed.response.trailing)).toBe(hex(extra));
-      const r = verifyNvidiaGpuEvidence(bytes, CHAIN, { at: AT, expectedNonce: NONCE });
+      const r = verifyNvidiaGpuEvidence(bytes, CHAIN, { at: AT });
       expect(r.trusted, JSON.stringify(r.checks)).toBe(true);
       expect(check(r, "signature").status).toBe("pass");
       expect(check(r, "trailing-bytes")).toMatchObject({ status: "warn" });
       expect(check(r, "trailing-bytes").detail).toMatch(new RegExp(`^${extra.length} unsigned byte`));
       // Hex text, as the samples are exchanged, too.
-      expect(verifyNvidiaGpuEvidence(hex(bytes), CHAIN, { at: AT, expectedNonce: NONCE }).trusted).toBe(true);
+      expect(verifyNvidiaGpuEvidence(hex(bytes), CHAIN, { at: AT }).trusted).toBe(true);
     }
   });
 
   it("report no warning when there are none", () => {
-    const r = verifyNvidiaGpuEvidence(REPORT, CHAIN, { at: AT, expectedNonce: NONCE });
+    const r = verifyNvidiaGpuEvidence(REPORT, CHAIN, { at: AT });
     expect(r.checks.some((c) => c.name === "trailing-bytes")).toBe(false);
   });
 
@@ -486,7 +474,7 @@ describe("unsigned bytes after the SPDM signature (as Confidential Containers to
       t[pos] ^= 1;
       let trusted = false;
       try {
-        trusted = verifyNvidiaGpuEvidence(t, CHAIN, { at: AT, expectedNonce: NONCE }).trusted;
+        trusted = verifyNvidiaGpuEvidence(t, CHAIN, { at: AT }).trusted;
       } catch (err) {
         if (!(err instanceof EvidenceFormatError)) throw err;
       }
@@ -498,7 +486,7 @@ describe("unsigned bytes after the SPDM signature (as Confidential Containers to
 describe("a chain without its root does not hide the signature check", () => {
   it("chain case 2 (root only) and a leaf-only chain still check the SPDM signature with the leaf", () => {
     const leafOnly = derToPem(pemToDerList(CHAIN)[0]);
-    const r = verifyNvidiaGpuEvidence(REPORT, leafOnly, { at: AT, expectedNonce: NONCE });
+    const r = verifyNvidiaGpuEvidence(REPORT, leafOnly, { at: AT });
     expect(check(r, "certificate-chain").detail).toMatch(/at least the signing certificate and the root/);
     expect(check(r, "signature").status).toBe("pass");
     expect(check(r, "fwid-binding").status).toBe("pass");

@@ -35,7 +35,7 @@ export type ComparisonOutcome =
  * Two sets claiming the same active index is a conflict (nvtrust refuses it as well).
  */
 export function compareMeasurements(
-  blocks: readonly MeasurementBlock[],
+  blocks: readonly Pick<MeasurementBlock, "index" | "value">[],
   references: readonly NvidiaReferenceMeasurements[],
   nvdec0Status: number | undefined,
 ): ComparisonOutcome {

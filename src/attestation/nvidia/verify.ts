@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from "node:crypto";
+import { createHash } from "node:crypto";
 import { ValidationError } from "../../errors.js";
 import {
   CertificateFormatError,
@@ -10,31 +10,53 @@ import {
   type ParsedCertificate,
 } from "../pki/index.js";
 import { CheckList, fail, pass, skip, warn, type Outcome } from "../checks.js";
-import type { VerificationResult } from "../types.js";
+import type { NvidiaVerification } from "../types.js";
 import { nvidiaDeviceRoot } from "./device-root.js";
 import { parseNvidiaEvidence, type NvidiaEvidence } from "./evidence.js";
 import { fwidFromCertificate, TCG_DICE_TCBINFO_OID } from "./fwid.js";
 import { NVDEC_DISABLED, NVDEC_ENABLED } from "./opaque.js";
-import { compareMeasurements, type NvidiaReferenceMeasurements } from "./reference.js";
-import { MAX_TRAILING_BYTES, NONCE_BYTES } from "./spdm.js";
-
-export interface NvidiaGpuPolicy {
-  /** Fail (rather than skip) the measurement check when no reference values are given. */
-  requireReferenceMeasurements?: boolean;
-  /** Accepted driver versions as the report states them, e.g. "550.90.07". */
-  driverVersions?: readonly string[];
-  /** Accepted VBIOS versions, e.g. "96.00.9f.00.01" (compared case-insensitively). */
-  vbiosVersions?: readonly string[];
-}
+import { MAX_TRAILING_BYTES } from "./spdm.js";
 
 export interface NvidiaVerifyOptions {
   /** Validation time for the device certificate chain. Default: now. */
   at?: Date;
-  /** The 32-byte nonce (bytes or hex) the verifier sent in GET_MEASUREMENTS. */
-  expectedNonce?: Uint8Array | string;
-  /** Golden values (e.g. from parseNvidiaRim) for the VBIOS and/or driver. */
-  referenceMeasurements?: NvidiaReferenceMeasurements | readonly NvidiaReferenceMeasurements[];
-  policy?: NvidiaGpuPolicy;
+}
+
+/** The GPU's SPDM evidence claims (bytes as hex). */
+export interface NvidiaClaims {
+  spdmVersion: "1.1";
+  /** The requester's (verifier's) nonce: the binding field. */
+  nonce: string;
+  responderNonce: string;
+  slotId: number;
+  measurementCount: number;
+  /** Measurement block values by SPDM index. */
+  measurements: Record<string, string>;
+  validationTime: string;
+  /** Every opaque field by type, hex. */
+  opaque: Record<string, string>;
+  driverVersion?: string;
+  vbiosVersion?: string;
+  fwid?: string;
+  chipSku?: string;
+  chipSkuMod?: string;
+  project?: string;
+  projectSku?: string;
+  projectSkuMod?: string;
+  boardId?: string;
+  gpuInfo?: string;
+  cprInfo?: string;
+  /** "enabled", "disabled", or the raw byte as hex. */
+  nvdec0Status?: string;
+  protectedPcieStatus?: string;
+  measurementCounts?: number[];
+  signingCertificate?: {
+    subject: string;
+    issuer: string;
+    notBefore: string;
+    notAfter: string;
+    sha256: string;
+  };
 }
 
 /** Longest accepted device chain in PEM text; a Hopper chain is about 5 KB. */
@@ -42,17 +64,17 @@ const MAX_CHAIN_PEM_BYTES = 64 * 1024;
 const MAX_CHAIN_CERTS = 8;
 
 /**
- * Verify NVIDIA H100 GPU evidence the way nvtrust's local verifier and trustee do, offline:
+ * Authenticate NVIDIA H100 GPU evidence the way nvtrust's local verifier and trustee do, offline:
  * SPDM structure, ECDSA P-384 signature over the GET_MEASUREMENTS transcript with the leaf key,
- * the device chain to the pinned NVIDIA Device Identity CA at `at`, the leaf FWID against the
- * report's FWID, the request nonce, and reference measurements when given. Revocation (OCSP)
- * needs NVIDIA's online service and is reported as skipped.
+ * the device chain to the pinned NVIDIA Device Identity CA at `at`, and the leaf FWID against the
+ * report's FWID. The request nonce, reference measurements (RIMs) and firmware versions are the
+ * validator's. Revocation (OCSP) needs NVIDIA's online service and is reported as skipped.
  */
 export function verifyNvidiaGpuEvidence(
   evidence: Uint8Array | string,
   certChainPem: string | Uint8Array,
   options: NvidiaVerifyOptions = {},
-): VerificationResult {
+): NvidiaVerification {
   const opts = validateOptions(options);
   const report = parseNvidiaEvidence(evidence);
   const at = opts.at ?? new Date();
@@ -119,62 +141,9 @@ export function verifyNvidiaGpuEvidence(
       : fail("leaf certificate FWID differs from the report's FWID");
   });
 
-  run("nonce", () => {
-    if (opts.expectedNonce === undefined) return skip("no expected nonce given; freshness not established");
-    const actual = report.request.nonce;
-    return actual.length === opts.expectedNonce.length && timingSafeEqual(actual, opts.expectedNonce)
-      ? pass("request nonce matches")
-      : fail("request nonce does not match the expected nonce");
-  });
-
-  run("firmware-versions", () => {
-    const p = opts.policy;
-    if (!p?.driverVersions && !p?.vbiosVersions) return skip("no driver/VBIOS allow-list given");
-    const bad: string[] = [];
-    if (p.driverVersions && !p.driverVersions.includes(report.opaque.driverVersion ?? "")) bad.push("driver");
-    const vbios = report.opaque.vbiosVersion?.toLowerCase() ?? "";
-    if (p.vbiosVersions && !p.vbiosVersions.some((v) => v.toLowerCase() === vbios)) bad.push("VBIOS");
-    return bad.length ? fail(`${bad.join(" and ")} version not in the allow-list`) : pass("versions allowed");
-  });
-
-  const references = opts.referenceMeasurements;
-  run("reference-versions", () => {
-    if (references.length === 0) return skip("no reference measurements given");
-    const wrong: string[] = [];
-    for (const ref of references) {
-      if (ref.version === undefined) continue;
-      const actual = ref.component === "vbios" ? report.opaque.vbiosVersion : report.opaque.driverVersion;
-      if (actual === undefined || actual.toLowerCase() !== ref.version.toLowerCase())
-        wrong.push(ref.component);
-    }
-    return wrong.length
-      ? fail(`reference ${wrong.join(" and ")} version does not match the report`)
-      : pass("reference versions match the report");
-  });
-
-  run("measurements", () => {
-    if (references.length === 0) {
-      return opts.policy?.requireReferenceMeasurements
-        ? fail("reference measurements are required by policy but none were given")
-        : skip("no reference measurements (RIM) given; fetching RIMs needs NVIDIA's RIM service");
-    }
-    const outcome = compareMeasurements(report.response.blocks, references, report.opaque.nvdec0Status);
-    if (!outcome.ok) return fail(outcome.reason);
-    const note = outcome.skippedNvdec ? " (index 36 skipped: NVDEC0 disabled)" : "";
-    return pass(`${outcome.compared} active reference measurements match${note}`);
-  });
-
-  run("reference-authenticity", () => {
-    if (references.length === 0) return skip("no reference measurements given");
-    const unauthenticated = references.filter((r) => !r.authenticated).map((r) => r.component);
-    return unauthenticated.length
-      ? skip(`${unauthenticated.join(" and ")} reference values supplied without a verified RIM signature`)
-      : pass("reference values come from RIMs whose signature and chain verified");
-  });
-
   list.add("revocation", skip("OCSP status of the device chain needs NVIDIA's online OCSP service"));
 
-  const result: VerificationResult = {
+  return {
     kind: "nvidia",
     trusted: list.trusted,
     checks: list.checks,
@@ -183,8 +152,8 @@ export function verifyNvidiaGpuEvidence(
     reportData: new Uint8Array(report.request.nonce),
     // The SPDM evidence carries no debug / devtools indicator for the GPU.
     debug: false,
+    signature: Buffer.from(report.response.signature).toString("hex"),
   };
-  return result;
 }
 
 function readChain(pem: string | Uint8Array): Uint8Array[] {
@@ -202,15 +171,11 @@ function readChain(pem: string | Uint8Array): Uint8Array[] {
   return certs;
 }
 
-function claimsOf(
-  report: NvidiaEvidence,
-  leaf: ParsedCertificate | undefined,
-  at: Date,
-): Record<string, unknown> {
+function claimsOf(report: NvidiaEvidence, leaf: ParsedCertificate | undefined, at: Date): NvidiaClaims {
   const measurements: Record<string, string> = {};
   for (const b of report.response.blocks) measurements[b.index] = Buffer.from(b.value).toString("hex");
   const o = report.opaque;
-  const claims: Record<string, unknown> = {
+  const claims: NvidiaClaims = {
     spdmVersion: "1.1",
     nonce: Buffer.from(report.request.nonce).toString("hex"),
     responderNonce: Buffer.from(report.response.nonce).toString("hex"),
@@ -220,7 +185,7 @@ function claimsOf(
     validationTime: at.toISOString(),
     opaque: o.raw,
   };
-  const named: Record<string, unknown> = {
+  const named: Omit<NvidiaClaims, keyof typeof claims> = {
     driverVersion: o.driverVersion,
     vbiosVersion: o.vbiosVersion,
     fwid: o.fwid,
@@ -237,7 +202,7 @@ function claimsOf(
     protectedPcieStatus: o.protectedPcieStatus === undefined ? undefined : byteHex(o.protectedPcieStatus),
     measurementCounts: o.measurementCounts,
   };
-  for (const [k, v] of Object.entries(named)) if (v !== undefined) claims[k] = v;
+  for (const [k, v] of Object.entries(named)) if (v !== undefined) Object.assign(claims, { [k]: v });
   if (leaf) {
     claims.signingCertificate = {
       subject: leaf.subject,
@@ -261,76 +226,8 @@ function byteHex(value: number): string {
   return `0x${value.toString(16).padStart(2, "0")}`;
 }
 
-interface ValidOptions {
-  at?: Date;
-  expectedNonce?: Uint8Array;
-  referenceMeasurements: readonly NvidiaReferenceMeasurements[];
-  policy?: NvidiaGpuPolicy;
-}
-
-function validateOptions(options: NvidiaVerifyOptions): ValidOptions {
-  const issues: { path: string; rule: string }[] = [];
-  const out: ValidOptions = { referenceMeasurements: [] };
-  if (options.at !== undefined) {
-    if (options.at instanceof Date && !Number.isNaN(options.at.getTime())) out.at = options.at;
-    else issues.push({ path: "at", rule: "must be a valid Date" });
-  }
-  if (options.expectedNonce !== undefined) {
-    const n = options.expectedNonce;
-    const bytes =
-      n instanceof Uint8Array
-        ? n
-        : typeof n === "string" && /^[0-9a-fA-F]*$/.test(n) && n.length % 2 === 0
-          ? new Uint8Array(Buffer.from(n, "hex"))
-          : undefined;
-    if (!bytes || bytes.length !== NONCE_BYTES) {
-      issues.push({
-        path: "expectedNonce",
-        rule: `must be ${NONCE_BYTES} bytes (or ${2 * NONCE_BYTES} hex digits)`,
-      });
-    } else out.expectedNonce = bytes;
-  }
-  const refs = options.referenceMeasurements;
-  if (refs !== undefined) {
-    const list = (Array.isArray(refs) ? refs : [refs]) as readonly NvidiaReferenceMeasurements[];
-    list.forEach((ref, i) => {
-      const path = `referenceMeasurements[${i}]`;
-      if (ref?.component !== "vbios" && ref?.component !== "driver") {
-        issues.push({ path: `${path}.component`, rule: 'must be "vbios" or "driver"' });
-      }
-      if (!Array.isArray(ref?.measurements)) {
-        issues.push({ path: `${path}.measurements`, rule: "must be an array" });
-        return;
-      }
-      ref.measurements.forEach((m, j) => {
-        const okIndex = Number.isInteger(m?.index) && m.index >= 1 && m.index <= 254;
-        const okSize = Number.isInteger(m?.size) && m.size >= 1 && m.size <= 64;
-        const okAlts =
-          Array.isArray(m?.alternatives) &&
-          m.alternatives.length > 0 &&
-          m.alternatives.every(
-            (a: unknown) => typeof a === "string" && /^[0-9a-fA-F]+$/.test(a) && a.length === 2 * m.size,
-          );
-        if (!okIndex || !okSize || !okAlts || typeof m.active !== "boolean") {
-          issues.push({
-            path: `${path}.measurements[${j}]`,
-            rule: "needs index 1..254, size 1..64, boolean active and hex alternatives of that size",
-          });
-        }
-      });
-    });
-    out.referenceMeasurements = list;
-  }
-  if (options.policy !== undefined) {
-    const p = options.policy;
-    for (const key of ["driverVersions", "vbiosVersions"] as const) {
-      const v = p[key];
-      if (v !== undefined && (!Array.isArray(v) || v.some((s) => typeof s !== "string"))) {
-        issues.push({ path: `policy.${key}`, rule: "must be an array of strings" });
-      }
-    }
-    out.policy = p;
-  }
-  if (issues.length) throw new ValidationError("NVIDIA verification options", issues);
-  return out;
+function validateOptions(options: NvidiaVerifyOptions): NvidiaVerifyOptions {
+  const at = options.at;
+  if (at === undefined || (at instanceof Date && !Number.isNaN(at.getTime()))) return { at };
+  throw new ValidationError("NVIDIA verification options", [{ path: "at", rule: "must be a valid Date" }]);
 }

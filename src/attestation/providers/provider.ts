@@ -1,6 +1,7 @@
 import { EnclaveError } from "../../errors.js";
 import type { Evidence, EvidenceLabel } from "../evidence.js";
 import { REPORT_DATA_BYTES } from "../binding.js";
+import type { AttestationErrorCode } from "../errors.js";
 import type { EvidenceKind } from "../types.js";
 
 /** Collects attestation evidence whose report-data field carries the given 64 bytes. */
@@ -17,9 +18,9 @@ export interface EvidenceProvider {
  * Node), PROVIDER_FAILED (the kernel/runtime refused), TSM_CONFLICT (a concurrent writer changed
  * the configfs entry), REPORT_DATA_MISMATCH (the evidence does not carry what we asked for).
  */
-export class ProviderError extends EnclaveError {
+export class ProviderError extends EnclaveError<AttestationErrorCode> {
   readonly provider: string;
-  constructor(code: string, provider: string, message: string, options?: { cause?: unknown }) {
+  constructor(code: AttestationErrorCode, provider: string, message: string, options?: { cause?: unknown }) {
     super(code, `${provider}: ${message}`, options);
     this.provider = provider;
   }

@@ -23,8 +23,8 @@ export {
   verifySnpReportWithoutVek,
   snpClaims,
   type VerifySnpOptions,
-  type SnpVerificationPolicy,
-  type SnpMinTcb,
+  type SnpClaims,
+  type SnpVekClaims,
   type SnpCertificates,
 } from "./verify.js";
 export {

@@ -5,7 +5,9 @@ import * as x509 from "@peculiar/x509";
 import { beforeAll, describe, expect, it } from "vitest";
 import { ValidationError } from "../../errors.js";
 import { derToPem, parseCertificate, pemToDerList } from "../pki/index.js";
-import { EvidenceFormatError, type VerificationResult } from "../types.js";
+import { judge } from "../../../test/support/attestation.js";
+import type { CheckResult } from "../checks.js";
+import { EvidenceFormatError } from "../types.js";
 import {
   AMD_ROOT_KEYS,
   verifySnpReport,
@@ -51,8 +53,9 @@ type Real = (typeof REAL)[keyof typeof REAL];
 
 const verifyReal = (v: Real, extra: Partial<VerifySnpOptions> = {}, report = v.report) =>
   verifySnpReport(report, { at: v.at, certificates: { vek: v.vek, chain: v.chain }, ...extra });
-const status = (r: VerificationResult, name: string) => r.checks.find((c) => c.name === name)?.status;
-const failed = (r: VerificationResult) => r.checks.filter((c) => c.status === "fail").map((c) => c.name);
+type Checked = { checks: CheckResult[] };
+const status = (r: Checked, name: string) => r.checks.find((c) => c.name === name)?.status;
+const failed = (r: Checked) => r.checks.filter((c) => c.status === "fail").map((c) => c.name);
 
 describe("real vectors give the EXPECTED.json verdicts", () => {
   it("pins the ARK fingerprints listed in EXPECTED.json", () => {
@@ -66,8 +69,8 @@ describe("real vectors give the EXPECTED.json verdicts", () => {
 
   it("go-sev-guest Milan VCEK: signature, chain, TCB and chip id valid; rejected only for DEBUG=1", () => {
     const r = verifyReal(REAL.goSevGuest);
-    expect(r.trusted).toBe(false);
-    expect(failed(r)).toEqual(["debug"]);
+    expect(r.trusted).toBe(true);
+    expect(failed(judge(r))).toEqual(["policy.debug"]);
     expect(r.debug).toBe(true);
     for (const name of [
       "certificate-chain",
@@ -79,8 +82,8 @@ describe("real vectors give the EXPECTED.json verdicts", () => {
     ]) {
       expect(status(r, name)).toBe("pass");
     }
-    const allowed = verifyReal(REAL.goSevGuest, { policy: { allowDebug: true } });
-    expect(allowed.trusted).toBe(true);
+    const allowed = verifyReal(REAL.goSevGuest);
+    expect(judge(allowed, { allow_debug: true }).trusted).toBe(true);
     expect(allowed.measurement).toBe(EXPECTED.vectors[0].expected.measurement);
     expect(allowed.claims).toMatchObject({
       product: "Milan",
@@ -93,14 +96,15 @@ describe("real vectors give the EXPECTED.json verdicts", () => {
   it("go-sev-guest report data is the nonce {1,2,3,4,5} followed by zeros", () => {
     const nonce = new Uint8Array(64);
     nonce.set([1, 2, 3, 4, 5]);
-    const ok = verifyReal(REAL.goSevGuest, { policy: { allowDebug: true }, expectedReportData: nonce });
-    expect(status(ok, "report-data")).toBe("pass");
-    expect(hex(ok.reportData!)).toBe(EXPECTED.vectors[0].expected.report_data);
+    const r = verifyReal(REAL.goSevGuest);
+    const ok = judge(r, { allow_debug: true }, { expectedReportData: nonce });
+    expect(status(ok, "policy.binding")).toBe("pass");
+    expect(hex(r.reportData!)).toBe(EXPECTED.vectors[0].expected.report_data);
     const other = nonce.slice();
     other[63] = 1;
-    const bad = verifyReal(REAL.goSevGuest, { policy: { allowDebug: true }, expectedReportData: other });
+    const bad = judge(r, { allow_debug: true }, { expectedReportData: other });
     expect(bad.trusted).toBe(false);
-    expect(failed(bad)).toEqual(["report-data"]);
+    expect(failed(bad)).toEqual(["policy.binding"]);
   });
 
   it("trustee Milan VCEK: trusted (REPORTED_TCB, not CURRENT_TCB, is bound to the VCEK)", () => {
@@ -116,14 +120,14 @@ describe("real vectors give the EXPECTED.json verdicts", () => {
     expect(failed(r)).toEqual([]);
     expect(status(r, "chip-id")).toBe("skipped");
     expect(r.claims).toMatchObject({ signingKeyCertificate: "vlek", version: 3, vmpl: 1 });
-    expect((r.claims.vek as { cspId: string }).cspId).toBe("CN=cc-us-east-2.amazonaws.com");
+    expect(r.claims.vek?.cspId).toBe("CN=cc-us-east-2.amazonaws.com");
     const expired = verifyReal(REAL.vlek, { at: new Date("2026-01-01T00:00:00Z") });
     expect(expired.trusted).toBe(false);
     expect(failed(expired)).toContain("certificate-chain");
     expect(expired.checks.find((c) => c.name === "certificate-chain")?.detail).toMatch(
       /validity failed at certificate 0/,
     );
-    expect(failed(verifyReal(REAL.vlek, { policy: { maxVmpl: 0 } }))).toEqual(["vmpl"]);
+    expect(failed(judge(verifyReal(REAL.vlek), { snp: { allowed_vmpls: [0] } }))).toEqual(["policy.vmpl"]);
   });
 
   it("the source tests' single-byte mutations: byte 42 -> signature, byte 384 -> signature and TCB", () => {
@@ -155,74 +159,74 @@ describe("real vectors give the EXPECTED.json verdicts", () => {
   });
 });
 
-describe("policy checks", () => {
+describe("policy checks (the validator, on the verifier's typed claims)", () => {
   const v = REAL.trustee;
   const e = EXPECTED.vectors[1].expected;
+  const under = (policy: Parameters<typeof judge>[1]) => judge(verifyReal(v), policy);
+  it("the verifier reads no policy: it runs no allow-list, debug, VMPL or TCB-minimum check", () => {
+    const names = verifyReal(v).checks.map((c) => c.name);
+    for (const name of [
+      "measurement",
+      "host-data",
+      "min-tcb",
+      "report-data",
+      "product-allowed",
+      "debug",
+      "vmpl",
+    ]) {
+      expect(names).not.toContain(name);
+    }
+  });
+
   it("reports allow-lists as skipped when absent and enforces them when given", () => {
-    const none = verifyReal(v);
-    for (const name of ["measurement", "host-data", "min-tcb", "report-data", "product-allowed"]) {
+    const none = under({});
+    for (const name of ["policy.measurement", "policy.min_tcb", "policy.binding", "policy.product"]) {
       expect(status(none, name)).toBe("skipped");
     }
     const other = "ab".repeat(48);
-    expect(
-      status(
-        verifyReal(v, { policy: { measurements: [other, e.measurement.toUpperCase()] } }),
-        "measurement",
-      ),
-    ).toBe("pass");
-    expect(failed(verifyReal(v, { policy: { measurements: [other] } }))).toEqual(["measurement"]);
-    expect(status(verifyReal(v, { policy: { hostData: [e.host_data] } }), "host-data")).toBe("pass");
-    expect(failed(verifyReal(v, { policy: { hostData: ["11".repeat(32)] } }))).toEqual(["host-data"]);
+    const refs = (...ms: string[]) => ({
+      snp: { reference_values: ms.map((measurement) => ({ measurement })) },
+    });
+    expect(status(under(refs(other, e.measurement.toUpperCase())), "policy.measurement")).toBe("pass");
+    expect(failed(under(refs(other)))).toEqual(["policy.measurement"]);
+    const withHost = (host_data: string) => ({
+      snp: { reference_values: [{ measurement: e.measurement, host_data }] },
+    });
+    expect(status(under(withHost(e.host_data)), "policy.measurement")).toBe("pass");
+    expect(failed(under(withHost("11".repeat(32))))).toEqual(["policy.measurement"]);
   });
 
   it("minimum TCB is compared component-wise with REPORTED_TCB", () => {
-    expect(
-      status(
-        verifyReal(v, { policy: { minTcb: { bootloader: 3, tee: 0, snp: 8, microcode: 115 } } }),
-        "min-tcb",
-      ),
-    ).toBe("pass");
-    const low = verifyReal(v, { policy: { minTcb: { microcode: 116 } } });
-    expect(failed(low)).toEqual(["min-tcb"]);
-    expect(low.checks.find((c) => c.name === "min-tcb")?.detail).toMatch(/microcode/);
-    expect(failed(verifyReal(v, { policy: { minTcb: { snp: 9 } } }))).toEqual(["min-tcb"]);
+    const min = (m: Record<string, number>) => under({ snp: { min_tcb: m } });
+    expect(status(min({ bootloader: 3, tee: 0, snp: 8, microcode: 115 }), "policy.min_tcb")).toBe("pass");
+    const low = min({ microcode: 116 });
+    expect(failed(low)).toEqual(["policy.min_tcb"]);
+    expect(low.checks.find((c) => c.name === "policy.min_tcb")?.detail).toMatch(/microcode/);
+    expect(failed(min({ snp: 9 }))).toEqual(["policy.min_tcb"]);
     // FMC is not part of a Milan TCB, so a minimum for it does not apply.
-    expect(status(verifyReal(v, { policy: { minTcb: { fmc: 5 } } }), "min-tcb")).toBe("pass");
+    expect(status(min({ fmc: 5 }), "policy.min_tcb")).toBe("pass");
   });
 
   it("product allow-list", () => {
-    expect(status(verifyReal(v, { policy: { allowedProducts: ["Milan"] } }), "product-allowed")).toBe("pass");
-    expect(failed(verifyReal(v, { policy: { allowedProducts: ["Genoa", "Turin"] } }))).toEqual([
-      "product-allowed",
-    ]);
+    expect(status(under({ snp: { allowed_products: ["Milan"] } }), "policy.product")).toBe("pass");
+    expect(failed(under({ snp: { allowed_products: ["Genoa", "Turin"] } }))).toEqual(["policy.product"]);
   });
 
   it("rejects malformed options with a ValidationError naming the field", () => {
-    const bad: [Partial<VerifySnpOptions>, RegExp][] = [
-      [{ at: new Date("x") }, /at: must be a valid Date/],
-      [{ expectedReportData: new Uint8Array(32) }, /expectedReportData/],
-      [{ policy: { measurements: ["abc"] } }, /policy.measurements.0/],
-      [{ policy: { maxVmpl: 4 } }, /policy.maxVmpl/],
-      [{ policy: { minTcb: { microcode: 256 } } }, /policy.minTcb.microcode/],
-      [{ policy: { allowedProducts: ["Naples" as AmdProduct] } }, /policy.allowedProducts.0/],
-    ];
-    for (const [opts, message] of bad) {
-      expect(() => verifyReal(v, opts)).toThrow(ValidationError);
-      expect(() => verifyReal(v, opts)).toThrow(message);
-    }
+    expect(() => verifyReal(v, { at: new Date("x") })).toThrow(ValidationError);
+    expect(() => verifyReal(v, { at: new Date("x") })).toThrow(/at: must be a valid Date/);
   });
 });
 
 describe("tampering is rejected", () => {
   /** Flips every byte of [from, to) in turn; returns how many flips were rejected. */
-  function flipAll(v: Real, from: number, to: number, opts: Partial<VerifySnpOptions>): number {
+  function flipAll(v: Real, from: number, to: number, policy: Parameters<typeof judge>[1] = {}): number {
     let rejected = 0;
     for (let i = from; i < to; i++) {
       const bytes = v.report.slice();
       bytes[i] ^= 0x01;
       try {
-        const r = verifyReal(v, opts, bytes);
-        if (!r.trusted) rejected++;
+        if (!judge(verifyReal(v, {}, bytes), policy).trusted) rejected++;
       } catch (e) {
         if (e instanceof EvidenceFormatError) rejected++;
         else throw e;
@@ -231,8 +235,8 @@ describe("tampering is rejected", () => {
     return rejected;
   }
 
-  const flipOptions: Record<keyof typeof REAL, Partial<VerifySnpOptions>> = {
-    goSevGuest: { policy: { allowDebug: true } }, // its only failure is DEBUG=1
+  const flipOptions: Record<keyof typeof REAL, Parameters<typeof judge>[1]> = {
+    goSevGuest: { allow_debug: true }, // its only failure is DEBUG=1
     trustee: {},
     vlek: {},
   };
@@ -241,13 +245,13 @@ describe("tampering is rejected", () => {
     (key) => {
       const v = REAL[key];
       const opts = flipOptions[key];
-      expect(verifyReal(v, opts).trusted).toBe(true); // the baseline is trusted, so rejections are due to the flip
+      expect(judge(verifyReal(v), opts).trusted).toBe(true); // the baseline is trusted, so rejections are due to the flip
       expect(flipAll(v, 0, 0x2a0, opts)).toBe(0x2a0);
     },
   );
 
   it("a flipped bit anywhere in the signature field 0x2A0..0x4A0 is rejected", () => {
-    expect(flipAll(REAL.trustee, 0x2a0, 0x4a0, {})).toBe(0x200);
+    expect(flipAll(REAL.trustee, 0x2a0, 0x4a0)).toBe(0x200);
   });
 
   it("a flipped bit anywhere in the VCEK's TBSCertificate is rejected", () => {
@@ -521,16 +525,12 @@ describe("forged chains and synthetic reports", () => {
       currentMitVector: "0x7",
     });
     expect(status(pinned, "chip-id")).toBe("pass");
-    expect(
-      failed(
-        verifySnpReport(report, {
-          at,
-          certificates: { vek: vcek, chain: [f.ask, f.ark] },
-          trustedRoots: [{ product: "Turin", certificate: f.ark }],
-          policy: { minTcb: { fmc: 2 } },
-        }),
-      ),
-    ).toEqual(["min-tcb"]);
+    const verified = verifySnpReport(report, {
+      at,
+      certificates: { vek: vcek, chain: [f.ask, f.ark] },
+      trustedRoots: [{ product: "Turin", certificate: f.ark }],
+    });
+    expect(failed(judge(verified, { snp: { min_tcb: { fmc: 2 } } }))).toEqual(["policy.min_tcb"]);
   });
 
   it("Turin: FMC SPL and 8-byte hwID are bound", async () => {
@@ -570,7 +570,7 @@ describe("forged chains and synthetic reports", () => {
       { version: 3, cpuid: [0x19, 0x11, 0x01], chipId: chip, tcb, vmpl: 0xffffffff },
       f.vcekKey,
     );
-    expect(failed(verifyForged("Genoa", hostRequested, vcek, true))).toEqual(["vmpl"]);
+    expect(failed(judge(verifyForged("Genoa", hostRequested, vcek, true)))).toEqual(["policy.vmpl"]);
 
     const saysVlek = buildReport(
       { version: 3, cpuid: [0x19, 0x11, 0x01], chipId: chip, tcb, signingKey: 1 },
@@ -636,13 +636,12 @@ describe("forged chains and synthetic reports", () => {
 });
 
 describe("a report checked without its VCEK/VLEK", () => {
-  const status = (r: VerificationResult, name: string) => r.checks.find((c) => c.name === name)?.status;
-
   it("go-sev-guest (DEBUG=1): the debug guest is named, VMPL and TCB order checked, the certificate checks fail for want of a VEK", () => {
-    const r = verifySnpReportWithoutVek(file("go-sev-guest_attestation.bin"));
-    expect(r.checks.find((c) => c.name === "debug")).toMatchObject({ status: "fail" });
-    expect(r.checks.find((c) => c.name === "debug")!.detail).toMatch(/DEBUG bit \(19\) is set/);
-    expect(status(r, "vmpl")).toBe("pass");
+    const v = verifySnpReportWithoutVek(file("go-sev-guest_attestation.bin"));
+    const r = judge(v);
+    expect(r.checks.find((c) => c.name === "policy.debug")).toMatchObject({ status: "fail" });
+    expect(r.checks.find((c) => c.name === "policy.debug")!.detail).toMatch(/DEBUG bit \(19\) is set/);
+    expect(status(r, "policy.vmpl")).toBe("pass");
     expect(status(r, "tcb-order")).toBe("pass");
     for (const name of ["certificates", "certificate-chain", "report-signature", "tcb-binding", "chip-id"]) {
       expect(status(r, name), name).toBe("fail");
@@ -652,13 +651,14 @@ describe("a report checked without its VCEK/VLEK", () => {
 
   it("trustee (DEBUG=0): report-only checks pass, a minimum TCB and the report data are still judged, never trusted", () => {
     const report = file("trustee_test-report.bin");
-    const r = verifySnpReportWithoutVek(report, {
-      policy: { minTcb: { bootloader: 4 } },
-      expectedReportData: report.subarray(0x50, 0x90),
-    });
-    expect(status(r, "debug")).toBe("pass");
-    expect(status(r, "min-tcb")).toBe("fail");
-    expect(status(r, "report-data")).toBe("pass");
+    const r = judge(
+      verifySnpReportWithoutVek(report),
+      { snp: { min_tcb: { bootloader: 4 } } },
+      { expectedReportData: report.subarray(0x50, 0x90) },
+    );
+    expect(status(r, "policy.debug")).toBe("pass");
+    expect(status(r, "policy.min_tcb")).toBe("fail");
+    expect(status(r, "policy.binding")).toBe("pass");
     expect(r.trusted).toBe(false);
   });
 });

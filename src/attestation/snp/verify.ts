@@ -1,5 +1,4 @@
-import { timingSafeEqual } from "node:crypto";
-import { ValidationError, type FieldIssue } from "../../errors.js";
+import { ValidationError } from "../../errors.js";
 import {
   bytesEqual,
   CertificateFormatError,
@@ -13,34 +12,20 @@ import {
   type ParsedCertificate,
 } from "../pki/index.js";
 import { CheckList, fail, pass, skip } from "../checks.js";
-import { EvidenceFormatError, type VerificationResult } from "../types.js";
+import { EvidenceFormatError, type SnpVerification } from "../types.js";
 import { AMD_ROOT_KEYS, AMD_SIGNING_KEYS, type AmdProduct } from "./amd-roots.js";
-import { parseSnpReport, productFromCpuid, type SnpReport, type SnpTcb } from "./report.js";
+import {
+  parseSnpReport,
+  productFromCpuid,
+  type SnpGuestPolicy,
+  type SnpPlatformInfo,
+  type SnpReport,
+  type SnpSignerInfo,
+  type SnpTcb,
+  type SnpVersionTriple,
+  type TcbLayout,
+} from "./report.js";
 import { parseVekExtensions, type VekExtensions } from "./vek-extensions.js";
-
-export interface SnpMinTcb {
-  bootloader?: number;
-  tee?: number;
-  snp?: number;
-  microcode?: number;
-  /** Turin only; ignored for Milan and Genoa. */
-  fmc?: number;
-}
-
-export interface SnpVerificationPolicy {
-  /** Allowed MEASUREMENT values (48-byte hex). Without a list the check is reported as skipped. */
-  measurements?: readonly string[];
-  /** Allowed HOST_DATA values (32-byte hex). Without a list the check is reported as skipped. */
-  hostData?: readonly string[];
-  /** Component-wise minimum of REPORTED_TCB (the TCB the VCEK/VLEK is certified for). */
-  minTcb?: SnpMinTcb;
-  /** Highest accepted VMPL (0..3). Default 3: any guest-requested report; host-requested reports never pass. */
-  maxVmpl?: number;
-  /** Accept guests whose policy allows debugging (their memory is readable by the host). Default false. */
-  allowDebug?: boolean;
-  /** Accepted processor lines. Without a list every pinned product is accepted and the check is skipped. */
-  allowedProducts?: readonly AmdProduct[];
-}
 
 /** The AMD certificates for one report: the VCEK/VLEK, plus optionally its ASK/ASVK and ARK. */
 export interface SnpCertificates {
@@ -58,23 +43,19 @@ export interface VerifySnpOptions {
   at: Date;
   /** An SnpCertificates object, or a leaf-first list / PEM bundle [VEK, ASK?, ARK?]. */
   certificates: SnpCertificates | string | readonly (CertificateInput | string)[];
-  policy?: SnpVerificationPolicy;
-  /** The 64 bytes the report's REPORT_DATA must equal (nonce / key binding). */
-  expectedReportData?: Uint8Array;
   /** Replaces the pinned AMD roots (for a new AMD root or tests). Roots are matched by fingerprint. */
   trustedRoots?: readonly { product: AmdProduct; certificate: CertificateInput | string }[];
 }
 
-const PRODUCTS: readonly AmdProduct[] = ["Milan", "Genoa", "Turin"];
-
 /**
- * Verifies a raw SEV-SNP attestation report against AMD's PKI and a policy. Malformed report or
- * certificate bytes throw EvidenceFormatError; every verification outcome is a named check, and
- * `trusted` is true only when no check failed.
+ * Authenticates a raw SEV-SNP attestation report against AMD's PKI: the VEK chain to a pinned ARK,
+ * the signing key, the signature, the product, the VEK's TCB and chip binding, and the firmware's
+ * TCB ordering. No trust policy is applied here (debug, VMPL, minimum TCB and allow-lists are the
+ * validator's). Malformed report or certificate bytes throw EvidenceFormatError; every outcome is a
+ * named check, and `trusted` is true only when no check failed.
  */
-export function verifySnpReport(reportBytes: Uint8Array, options: VerifySnpOptions): VerificationResult {
+export function verifySnpReport(reportBytes: Uint8Array, options: VerifySnpOptions): SnpVerification {
   validateOptions(options);
-  const policy = options.policy ?? {};
   const firstPass = parseSnpReport(reportBytes);
   const { vek, chain } = collectCertificates(options.certificates);
   const vekExt = wrapFormat(() => parseVekExtensions(vek), "certificates.vek");
@@ -125,7 +106,7 @@ export function verifySnpReport(reportBytes: Uint8Array, options: VerifySnpOptio
   else fail("report-signature", "ECDSA P-384/SHA-384 signature does not verify with the VEK");
 
   // 4. Product consistency: ARK, VEK productName, and CPUID (version >= 3) must agree.
-  checkProduct(report, vekExt, product, policy, pass, fail, skip);
+  checkProduct(report, vekExt, product, pass, fail);
 
   // 5. VEK TCB extensions must equal REPORTED_TCB.
   checkTcbBinding(report, vekExt, product, pass, fail);
@@ -133,18 +114,22 @@ export function verifySnpReport(reportBytes: Uint8Array, options: VerifySnpOptio
   // 6. CHIP_ID binding (VCEK only).
   checkChipId(report, vekExt, signer ?? report.signerInfo.signingKey, product, pass, fail, skip);
 
-  // 7. Guest policy, platform and report data: the checks that need only the report.
-  checkReportOnly(report, policy, options.expectedReportData, pass, fail, skip);
+  // 7. The check that needs only the report.
+  checkTcbOrder(report, pass, fail);
 
-  const claims = snpClaims(report, vekExt, product, signer);
+  return snpVerification(list, snpClaims(report, vekExt, product, signer), report);
+}
+
+function snpVerification(list: CheckList, claims: SnpClaims, report: SnpReport): SnpVerification {
   return {
     kind: "snp",
     trusted: list.trusted,
     checks: list.checks,
     claims,
-    measurement: hex(report.measurement),
+    measurement: claims.measurement,
     reportData: report.reportData,
     debug: report.policy.debug,
+    signature: claims.signature.r + claims.signature.s,
   };
 }
 
@@ -158,41 +143,11 @@ function emitters(list: CheckList): { pass: Emit; fail: Emit; skip: Emit } {
   };
 }
 
-/**
- * The checks that need only the report: TCB ordering, debug, VMPL, minimum TCB, allow-lists and
- * REPORT_DATA. They run whether or not a VEK is at hand, so a missing certificate hides none.
- */
-function checkReportOnly(
-  report: SnpReport,
-  policy: SnpVerificationPolicy,
-  expectedReportData: Uint8Array | undefined,
-  pass: Emit,
-  fail: Emit,
-  skip: Emit,
-): void {
-  // Firmware never reports a TCB above the one installed, and never runs below the committed one.
+/** Firmware never reports a TCB above the one installed, and never runs below the committed one. */
+function checkTcbOrder(report: SnpReport, pass: Emit, fail: Emit): void {
   const order = tcbOrderProblems(report);
   if (order.length) fail("tcb-order", order.join("; "));
   else pass("tcb-order", "REPORTED_TCB <= CURRENT_TCB and COMMITTED_TCB <= CURRENT_TCB in every component");
-
-  if (!report.policy.debug) pass("debug", "guest policy DEBUG bit (19) is clear");
-  else if (policy.allowDebug)
-    pass("debug", "guest policy DEBUG bit (19) is set; allowed by policy.allowDebug");
-  else fail("debug", "guest policy DEBUG bit (19) is set: the host can read and write guest memory");
-
-  const maxVmpl = policy.maxVmpl ?? 3;
-  if (report.vmpl === 0xffffffff) fail("vmpl", "report was requested by the host, not by the guest");
-  else if (report.vmpl <= maxVmpl) pass("vmpl", `VMPL ${report.vmpl} <= ${maxVmpl}`);
-  else fail("vmpl", `VMPL ${report.vmpl} > ${maxVmpl}`);
-
-  checkMinTcb(report, policy.minTcb, pass, fail, skip);
-  checkAllowList("measurement", report.measurement, policy.measurements, pass, fail, skip);
-  checkAllowList("host-data", report.hostData, policy.hostData, pass, fail, skip);
-
-  if (!expectedReportData) skip("report-data", "no expected REPORT_DATA was given");
-  else if (timingSafeEqual(report.reportData, expectedReportData))
-    pass("report-data", "REPORT_DATA equals the expected 64 bytes");
-  else fail("report-data", "REPORT_DATA differs from the expected value");
 }
 
 /** Why an SNP report without its VCEK/VLEK is not trusted, whatever its own fields say. */
@@ -202,16 +157,13 @@ export const NO_VEK =
 
 /**
  * An SNP report without its VCEK/VLEK: the certificate-dependent checks fail for want of it, the
- * report-only checks (debug, VMPL, TCB order, minimum TCB, allow-lists, REPORT_DATA) still run and
- * are reported. Never trusted. Malformed reports throw EvidenceFormatError.
+ * report-only check (TCB order) still runs, and the validator still reads the claims (debug, VMPL,
+ * minimum TCB, allow-lists, REPORT_DATA). Never trusted. Malformed reports throw EvidenceFormatError.
  */
-export function verifySnpReportWithoutVek(
-  reportBytes: Uint8Array,
-  options: Pick<VerifySnpOptions, "policy" | "expectedReportData"> = {},
-): VerificationResult {
+export function verifySnpReportWithoutVek(reportBytes: Uint8Array): SnpVerification {
   const report = parseSnpReport(reportBytes);
   const list = new CheckList();
-  const { pass, fail, skip } = emitters(list);
+  const { pass, fail } = emitters(list);
   fail("certificates", NO_VEK);
   const needs = "needs the VCEK/VLEK certificate; none was given";
   for (const name of [
@@ -224,16 +176,8 @@ export function verifySnpReportWithoutVek(
   ]) {
     fail(name, needs);
   }
-  checkReportOnly(report, options.policy ?? {}, options.expectedReportData, pass, fail, skip);
-  return {
-    kind: "snp",
-    trusted: false,
-    checks: list.checks,
-    claims: snpClaims(report),
-    measurement: hex(report.measurement),
-    reportData: report.reportData,
-    debug: report.policy.debug,
-  };
+  checkTcbOrder(report, pass, fail);
+  return snpVerification(list, snpClaims(report), report);
 }
 
 function checkSigningKey(
@@ -277,10 +221,8 @@ function checkProduct(
   report: SnpReport,
   ext: VekExtensions,
   product: AmdProduct | undefined,
-  policy: SnpVerificationPolicy,
   pass: Emit,
   fail: Emit,
-  skip: Emit,
 ): void {
   if (!product) {
     fail("product", "the product is unknown because the certificate chain did not verify");
@@ -298,10 +240,6 @@ function checkProduct(
     if (problems.length) fail("product", problems.join("; "));
     else pass("product", `${product} (ARK, VEK productName${report.cpuid ? ", CPUID" : ""} agree)`);
   }
-  if (!policy.allowedProducts) skip("product-allowed", "no product allow-list in the policy");
-  else if (product && policy.allowedProducts.includes(product))
-    pass("product-allowed", `${product} is allowed`);
-  else fail("product-allowed", `${product ?? "unknown product"} is not in the allowed products`);
 }
 
 function checkTcbBinding(
@@ -368,38 +306,6 @@ function checkChipId(
     chip.subarray(expectedLength).every((x) => x === 0);
   if (ok) pass("chip-id", "VCEK hwID equals the report's CHIP_ID");
   else fail("chip-id", "VCEK hwID differs from the report's CHIP_ID");
-}
-
-function checkMinTcb(
-  report: SnpReport,
-  min: SnpMinTcb | undefined,
-  pass: Emit,
-  fail: Emit,
-  skip: Emit,
-): void {
-  if (!min) return skip("min-tcb", "no minimum TCB in the policy");
-  const t = report.reportedTcb;
-  const low = (["bootloader", "tee", "snp", "microcode", "fmc"] as const).filter((k) => {
-    if (min[k] === undefined) return false;
-    if (k === "fmc" && t.fmc === undefined) return false; // not part of the pre-Turin TCB
-    return (t[k] ?? 0) < (min[k] as number);
-  });
-  if (low.length) fail("min-tcb", `REPORTED_TCB below the minimum in ${low.join(", ")}`);
-  else pass("min-tcb", `REPORTED_TCB ${formatTcb(t)} meets the minimum`);
-}
-
-function checkAllowList(
-  name: string,
-  value: Uint8Array,
-  allowed: readonly string[] | undefined,
-  pass: Emit,
-  fail: Emit,
-  skip: Emit,
-): void {
-  if (!allowed) return skip(name, "no allow-list in the policy");
-  const v = hex(value);
-  if (allowed.some((a) => a.toLowerCase() === v)) pass(name, "value is in the allow-list");
-  else fail(name, "value is not in the allow-list");
 }
 
 function signerKind(intermediate: ParsedCertificate | undefined): "vcek" | "vlek" | undefined {
@@ -499,48 +405,56 @@ function wrapFormat<T>(fn: () => T, where: string): T {
 }
 
 function validateOptions(options: VerifySnpOptions): void {
-  const issues: FieldIssue[] = [];
   if (!(options?.at instanceof Date) || Number.isNaN(options.at.getTime())) {
-    issues.push({ path: "at", rule: "must be a valid Date" });
+    throw new ValidationError("SNP verification options", [{ path: "at", rule: "must be a valid Date" }]);
   }
-  const rd = options?.expectedReportData;
-  if (rd !== undefined && (!(rd instanceof Uint8Array) || rd.length !== 64)) {
-    issues.push({ path: "expectedReportData", rule: "must be exactly 64 bytes" });
-  }
-  const p = options?.policy ?? {};
-  const hexList = (list: readonly string[] | undefined, bytes: number, path: string) => {
-    if (list === undefined) return;
-    if (!Array.isArray(list)) return issues.push({ path, rule: "must be an array of hex strings" });
-    list.forEach((v, i) => {
-      if (typeof v !== "string" || !new RegExp(`^[0-9a-fA-F]{${bytes * 2}}$`).test(v)) {
-        issues.push({ path: `${path}.${i}`, rule: `must be ${bytes} bytes of hex` });
-      }
-    });
-  };
-  hexList(p.measurements, 48, "policy.measurements");
-  hexList(p.hostData, 32, "policy.hostData");
-  if (p.maxVmpl !== undefined && !(Number.isInteger(p.maxVmpl) && p.maxVmpl >= 0 && p.maxVmpl <= 3)) {
-    issues.push({ path: "policy.maxVmpl", rule: "must be an integer 0..3" });
-  }
-  if (p.minTcb !== undefined) {
-    for (const [k, v] of Object.entries(p.minTcb)) {
-      if (!["bootloader", "tee", "snp", "microcode", "fmc"].includes(k)) {
-        issues.push({ path: `policy.minTcb.${k}`, rule: "unknown TCB component" });
-      } else if (v !== undefined && !(Number.isInteger(v) && v >= 0 && v <= 255)) {
-        issues.push({ path: `policy.minTcb.${k}`, rule: "must be an integer 0..255" });
-      }
-    }
-  }
-  if (p.allowedProducts !== undefined) {
-    if (!Array.isArray(p.allowedProducts))
-      issues.push({ path: "policy.allowedProducts", rule: "must be an array" });
-    else
-      p.allowedProducts.forEach((v, i) => {
-        if (!PRODUCTS.includes(v))
-          issues.push({ path: `policy.allowedProducts.${i}`, rule: "must be Milan, Genoa or Turin" });
-      });
-  }
-  if (issues.length) throw new ValidationError("SNP verification options", issues);
+}
+
+/** What the VEK certificate says (its KDS extensions), when one was given. */
+export interface SnpVekClaims {
+  productName?: string;
+  structVersion?: number;
+  tcb: { bootloader?: number; tee?: number; snp?: number; microcode?: number; fmc?: number };
+  hwId?: string;
+  cspId?: string;
+}
+
+/** An SEV-SNP report's claims: every parsed field (bytes as hex) and what the chain established. */
+export interface SnpClaims {
+  version: number;
+  guestSvn: number;
+  policy: SnpGuestPolicy;
+  familyId: string;
+  imageId: string;
+  /** 0..3 for guest requests; 0xFFFFFFFF marks a host-requested report. */
+  vmpl: number;
+  signatureAlgo: number;
+  currentTcb: SnpTcb;
+  platformInfo: SnpPlatformInfo;
+  signerInfo: SnpSignerInfo;
+  reportData: string;
+  measurement: string;
+  hostData: string;
+  idKeyDigest: string;
+  authorKeyDigest: string;
+  reportId: string;
+  reportIdMa: string;
+  reportedTcb: SnpTcb;
+  cpuid?: { family: number; model: number; stepping: number };
+  chipId: string;
+  committedTcb: SnpTcb;
+  currentVersion: SnpVersionTriple;
+  committedVersion: SnpVersionTriple;
+  launchTcb: SnpTcb;
+  launchMitVector?: string;
+  currentMitVector?: string;
+  /** ECDSA r and s, big-endian hex. */
+  signature: { r: string; s: string };
+  tcbLayout: TcbLayout;
+  /** The processor line the pinned ARK established (absent when the chain did not verify). */
+  product?: AmdProduct;
+  signingKeyCertificate?: "vcek" | "vlek";
+  vek?: SnpVekClaims;
 }
 
 /** JSON-serialisable claims: every parsed field, hex for bytes. */
@@ -549,7 +463,7 @@ export function snpClaims(
   ext?: VekExtensions,
   product?: AmdProduct,
   signer?: "vcek" | "vlek",
-): Record<string, unknown> {
+): SnpClaims {
   return {
     version: report.version,
     guestSvn: report.guestSvn,

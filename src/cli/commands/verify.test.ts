@@ -54,7 +54,7 @@ describe("enclave verify", () => {
     expect(r.code).toBe(1);
     const j = JSON.parse(r.out) as JsonOut;
     expect(j.trusted).toBe(false);
-    expect(j.checks.find((c) => c.name === "debug")).toMatchObject({ status: "fail" });
+    expect(j.checks.find((c) => c.name === "policy.debug")).toMatchObject({ status: "fail" });
     const dir = mkdtempSync(join(tmpdir(), "verify-"));
     writeFileSync(join(dir, "p.yaml"), "allow_debug: true\n");
     const ok = await cli(...args, "--policy", join(dir, "p.yaml"));
@@ -94,7 +94,7 @@ describe("enclave verify", () => {
     );
     expect(r.code).toBe(1);
     const j = JSON.parse(r.out) as JsonOut;
-    expect(j.checks.find((c) => c.name === "tcb-status")?.detail).toMatch(
+    expect(j.checks.find((c) => c.name === "policy.tcb_status")?.detail).toMatch(
       /ConfigurationAndSWHardeningNeeded/,
     );
   });

@@ -126,13 +126,13 @@ export function verificationJson(a: Appraisal): Record<string, unknown> {
   };
 }
 
-function claimLines(claims: Record<string, unknown>, prefix = "  "): string[] {
+function claimLines(claims: object, prefix = "  "): string[] {
   const lines: string[] = [];
   for (const [k, v] of Object.entries(claims)) {
     if (v === undefined) continue;
     if (v !== null && typeof v === "object" && !Array.isArray(v)) {
       lines.push(`${prefix}${k}:`);
-      lines.push(...claimLines(v as Record<string, unknown>, prefix + "  "));
+      lines.push(...claimLines(v, prefix + "  "));
     } else {
       lines.push(`${prefix}${k}: ${typeof v === "string" ? v : JSON.stringify(v)}`);
     }
