@@ -153,6 +153,24 @@ export function modelArchitectures(): string[] {
   return Object.keys(REGISTRY);
 }
 
+/**
+ * The spec of a registered architecture for a dataset: its features and classes, the image shape
+ * for the image architectures, and the hidden sizes and activation for SimpleMLP (default [32], relu).
+ */
+export function specForDataset(
+  arch: string,
+  dataset: { numFeatures: number; numClasses: number; exampleShape?: readonly number[] },
+  mlp: { hidden?: number[]; activation?: "relu" | "tanh" | "gelu" } = {},
+): ModelSpec {
+  const image = IMAGE_ARCHITECTURES.includes(arch) && dataset.exampleShape;
+  return buildModelSpec(arch, {
+    input_dim: dataset.numFeatures,
+    num_classes: dataset.numClasses,
+    ...(image ? { input_shape: [...dataset.exampleShape!] } : {}),
+    ...(arch === "SimpleMLP" ? { hidden: mlp.hidden ?? [32], activation: mlp.activation ?? "relu" } : {}),
+  });
+}
+
 /** Build a declarative model spec from a registered architecture name and its options. */
 export function buildModelSpec(arch: string, options: Record<string, unknown>): ModelSpec {
   // Own keys only: "__proto__", "constructor" or "toString" must not reach Object.prototype.

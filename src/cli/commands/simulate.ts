@@ -5,6 +5,8 @@ import { assertClientLevelJob } from "../../coordinator/client-level-dp.js";
 import type { RoundRecord } from "../../coordinator/coordinator.js";
 import type { CoordinatorEvent } from "../../coordinator/events.js";
 import { runSimulation, type SimulationSummary, type SplitSpec } from "../../simulation/simulation.js";
+import { NAMED_FEDERATION_DATASETS } from "../../simulation/site-data.js";
+import { modelArchitectures } from "../../model/registry.js";
 import { FederationJob, type FederationJobInput } from "../../schemas/federation.js";
 import { parseConfigText } from "../../schemas/config-text.js";
 import { parseContract } from "../../schemas/contract.js";
@@ -56,6 +58,8 @@ interface SimulateFlags {
   rounds: number;
   strategy: "FED_AVG" | "FED_PROX" | "SCAFFOLD";
   dataset?: string;
+  model: string;
+  modelSpec?: string;
   split: SplitSpec;
   targetEpsilon: number;
   noiseMultiplier?: number;
@@ -155,7 +159,12 @@ export function registerSimulateCommand(program: Command): void {
       choiceFlag(["FED_AVG", "FED_PROX", "SCAFFOLD"] as const),
       "FED_PROX",
     )
-    .option("--dataset <file>", "CSV dataset with its schema file (default: the bundled breast-cancer data)")
+    .option(
+      "--dataset <file>",
+      `dataset file with its schema file (CSV or IDX images), or ${NAMED_FEDERATION_DATASETS.join(", ")} (default: the bundled breast-cancer data)`,
+    )
+    .option("--model <arch>", `model architecture (${modelArchitectures().join(", ")})`, "SimpleMLP")
+    .option("--model-spec <file>", "a ModelSpec file (JSON or YAML) to train instead of --model")
     .option("--split <split>", "iid or dirichlet:ALPHA", splitFlag, { kind: "iid" } as SplitSpec)
     .option(
       "--target-epsilon <e>",
@@ -242,7 +251,10 @@ export function registerSimulateCommand(program: Command): void {
         clients: f.clients,
         rounds: f.rounds,
         strategy,
-        datasetFile: f.dataset && resolve(f.dataset),
+        datasetFile:
+          f.dataset && (NAMED_FEDERATION_DATASETS.includes(f.dataset) ? f.dataset : resolve(f.dataset)),
+        modelArch: f.model,
+        modelSpecFile: f.modelSpec && resolve(f.modelSpec),
         split: f.split,
         targetEpsilon: f.targetEpsilon,
         delta: f.delta,
