@@ -58,7 +58,7 @@ export async function loadFederationData(
   const split = stratifiedSplit(dataset.labels, dataset.numClasses, testFraction, rng);
   const train = subsetDataset(dataset, split.train);
   const test = subsetDataset(dataset, split.test);
-  if (schema.format === "idx") return imageData(dataset, train, test, schema);
+  if (schema.format !== "csv") return imageData(dataset, train, test, schema);
   const scaling = schema.standardization
     ? {
         mean: Float64Array.from(schema.standardization.mean),
@@ -75,7 +75,7 @@ export async function loadFederationData(
 }
 
 function imageData(dataset: Dataset, train: Dataset, test: Dataset, schema: DatasetSchema): FederationData {
-  if (schema.format !== "idx") throw new TypeError("image data needs an IDX schema");
+  if (schema.format === "csv") throw new TypeError("image data needs an image schema");
   return {
     dataset,
     train,
