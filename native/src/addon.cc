@@ -19,6 +19,7 @@
 
 #include "conv.h"
 #include "cpu_path.h"
+#include "napi_args.h"
 
 #if defined(ENCLAVE_HAVE_X86_PATHS)
 #include <cpuid.h>
@@ -27,7 +28,6 @@
 namespace enclave {
 namespace {
 
-const char* const kBadArgument = "KERNEL_ARGUMENT_INVALID";
 const char* const kNoMemory = "KERNEL_OUT_OF_MEMORY";
 const int kMaxThreads = 64;
 // Below this many flops (2mnk) a gemm runs on the calling thread: waking a helper costs more.
@@ -35,6 +35,8 @@ const double kParallelMinFlops = 4.0e6;
 // Noise is split across the pool only for large tensors (each pair is independent, so the result is
 // bit-identical to one thread).
 const int64_t kParallelMinNoise = 1 << 16;
+// Elementwise kernels with a transcendental per element split across the pool above this size.
+const int64_t kParallelMinElementwise = 1 << 16;
 
 // ---------------------------------------------------------------------------------------------
 // CPU paths, best first. AVX state must be enabled by the OS (XCR0), not only present.
@@ -206,12 +208,7 @@ struct EnvState {
 void free_env_state(napi_env, void* data, void*) { delete static_cast<EnvState*>(data); }
 
 // ---------------------------------------------------------------------------------------------
-// Argument helpers. Messages name the argument and the rule, never a data value.
-
-bool fail(napi_env env, const char* msg) {
-  napi_throw_range_error(env, kBadArgument, msg);
-  return false;
-}
+// Arguments: the checks are in napi_args.h; Args carries the bound Ops.
 
 struct Args {
   napi_value v[10];
@@ -226,49 +223,6 @@ bool get_args(napi_env env, napi_callback_info info, size_t expected, Args& a) {
   if (a.n < expected) return fail(env, "too few arguments");
   return true;
 }
-
-template <typename T>
-bool typed(napi_env env, napi_value v, napi_typedarray_type want, const char* msg, T** data, int64_t* len) {
-  bool is = false;
-  if (napi_is_typedarray(env, v, &is) != napi_ok || !is) return fail(env, msg);
-  napi_typedarray_type type;
-  size_t length = 0;
-  void* ptr = nullptr;
-  if (napi_get_typedarray_info(env, v, &type, &length, &ptr, nullptr, nullptr) != napi_ok || type != want)
-    return fail(env, msg);
-  *data = static_cast<T*>(ptr);
-  *len = (int64_t)length;
-  return true;
-}
-
-bool f32(napi_env env, napi_value v, const char* msg, float** d, int64_t* len) {
-  return typed(env, v, napi_float32_array, msg, d, len);
-}
-
-bool dim(napi_env env, napi_value v, const char* msg, int64_t* out) {
-  double d = 0;
-  if (napi_get_value_double(env, v, &d) != napi_ok || !(d >= 0) || d > 2147483647.0 || d != std::floor(d))
-    return fail(env, msg);
-  *out = (int64_t)d;
-  return true;
-}
-
-bool finite(napi_env env, napi_value v, const char* msg, double* out) {
-  if (napi_get_value_double(env, v, out) != napi_ok || !std::isfinite(*out)) return fail(env, msg);
-  return true;
-}
-
-bool boolean(napi_env env, napi_value v, const char* msg, bool* out) {
-  if (napi_get_value_bool(env, v, out) != napi_ok) return fail(env, msg);
-  return true;
-}
-
-bool overlaps(const void* p, int64_t pn, const void* q, int64_t qn) {
-  const char* a = static_cast<const char*>(p);
-  const char* b = static_cast<const char*>(q);
-  return pn > 0 && qn > 0 && a < b + qn && b < a + pn;
-}
-
 
 // ---------------------------------------------------------------------------------------------
 // Kernels.
@@ -518,6 +472,71 @@ napi_value ActivationBackward(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// Runs f(lo, hi) over [0, n) on the pool when n is large (elements are independent).
+template <typename F>
+void elementwise(Ops* ops, int64_t n, const F& f) {
+  int parts = 1;
+  if (ops->threads > 1 && n >= kParallelMinElementwise) parts = ops->env->pool.ensure(ops->threads);
+  if (parts <= 1) {
+    f(0, n);
+    return;
+  }
+  std::function<void(int)> job = [&](int part) { f(n * part / parts, n * (part + 1) / parts); };
+  ops->env->pool.run(parts, job);
+}
+
+bool tempered_params(napi_env env, napi_value* v, double* s, double* t, double* o) {
+  return finite(env, v[0], "temperedSigmoid: scale must be a finite number", s) &&
+         finite(env, v[1], "temperedSigmoid: inverseTemperature must be a finite number", t) &&
+         finite(env, v[2], "temperedSigmoid: offset must be a finite number", o);
+}
+
+// temperedSigmoid(x, scale, inverseTemperature, offset, out): out = scale·σ(T·x) − offset.
+napi_value TemperedSigmoid(napi_env env, napi_callback_info info) {
+  Args a;
+  if (!get_args(env, info, 5, a)) return nullptr;
+  float *x, *out;
+  int64_t lx, lo;
+  double s, t, o;
+  if (!f32(env, a.v[0], "temperedSigmoid: x must be a Float32Array", &x, &lx) ||
+      !tempered_params(env, a.v + 1, &s, &t, &o) ||
+      !f32(env, a.v[4], "temperedSigmoid: out must be a Float32Array", &out, &lo))
+    return nullptr;
+  if (lo < lx) return fail(env, "temperedSigmoid: out is shorter than x"), nullptr;
+  elementwise(a.ops, lx, [&](int64_t i0, int64_t i1) {
+    // float exp (a few ulp, well inside float32 training's error) is several times faster than double.
+    const float sf = (float)s, tf = (float)-t, of = (float)o;
+    for (int64_t i = i0; i < i1; ++i) out[i] = sf / (1.0f + std::exp(tf * x[i])) - of;
+  });
+  return nullptr;
+}
+
+// temperedSigmoidBackward(y, dy, scale, inverseTemperature, offset, out): with σ = (y + offset)/scale
+// from the forward output, out = dy · scale·T·σ(1 − σ) = dy · T·(y + offset)(scale − y − offset)/scale.
+napi_value TemperedSigmoidBackward(napi_env env, napi_callback_info info) {
+  Args a;
+  if (!get_args(env, info, 6, a)) return nullptr;
+  float *y, *dy, *out;
+  int64_t ly, ld, lo;
+  double s, t, o;
+  if (!f32(env, a.v[0], "temperedSigmoidBackward: y must be a Float32Array", &y, &ly) ||
+      !f32(env, a.v[1], "temperedSigmoidBackward: dy must be a Float32Array", &dy, &ld) ||
+      !tempered_params(env, a.v + 2, &s, &t, &o) ||
+      !f32(env, a.v[5], "temperedSigmoidBackward: out must be a Float32Array", &out, &lo))
+    return nullptr;
+  if (s == 0) return fail(env, "temperedSigmoidBackward: scale must not be 0"), nullptr;
+  if (ld < ly) return fail(env, "temperedSigmoidBackward: dy is shorter than y"), nullptr;
+  if (lo < ly) return fail(env, "temperedSigmoidBackward: out is shorter than y"), nullptr;
+  const double c = t / s;
+  elementwise(a.ops, ly, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      const double u = (double)y[i] + o;
+      out[i] = (float)(dy[i] * c * u * (s - u));
+    }
+  });
+  return nullptr;
+}
+
 // softmaxCrossEntropy(logits, labels: Int32Array, rows, classes, loss: Float64Array, grad)
 napi_value SoftmaxCrossEntropy(napi_env env, napi_callback_info info) {
   Args a;
@@ -653,8 +672,13 @@ napi_value Create(napi_env env, napi_callback_info info) {
       {"activationBackward", ActivationBackward},
       {"softmaxCrossEntropy", SoftmaxCrossEntropy},
       {"addGaussianNoise", AddGaussianNoise},
+      {"temperedSigmoid", TemperedSigmoid},
+      {"temperedSigmoidBackward", TemperedSigmoidBackward},
       {"im2col", Im2col},
       {"col2im", Col2im},
+      {"maxPool2d", MaxPool2d},
+      {"maxPool2dBackward", MaxPool2dBackward},
+      {"transposeBlocks", TransposeBlocks},
       {"setThreads", SetThreads},
       {"threads", GetThreads},
   };
@@ -705,7 +729,7 @@ NAPI_MODULE_INIT() {
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   napi_value abi;
-  napi_create_int32(env, 2, &abi);
+  napi_create_int32(env, 3, &abi);
   napi_set_named_property(env, exports, "abi", abi);
   return exports;
 }

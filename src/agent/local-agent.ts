@@ -45,13 +45,16 @@ export interface LocalAgentOptions {
 
 /**
  * Loads a dataset through the Data Sentry and scales it with the schema's declared statistics
- * (or, without them, statistics of the local rows, which never leave the agent).
+ * (or, without them, statistics of the local rows, which never leave the agent); IDX images are
+ * used as loaded (as are image folders).
  */
 export async function loadTrainingExamples(
   dataRoot: string,
   datasetId: string,
 ): Promise<Examples & { identity: string }> {
   const { dataset, schema, source } = await loadDataset(dataRoot, datasetId);
+  // Images train on pixels in [0, 1], as `enclave train` does: no per-pixel statistics.
+  if (schema.format !== "csv") return { ...dataset, identity: source.identity };
   const declared = schema.format === "csv" ? schema.standardization : undefined;
   const st = declared
     ? { mean: Float64Array.from(declared.mean), std: Float64Array.from(declared.std) }

@@ -102,3 +102,29 @@ export function idxToDataset(imageBytes: Uint8Array, labelBytes: Uint8Array, ima
     exampleShape: [1, h, w],
   };
 }
+
+/**
+ * The inverse of idxToDataset for [1, h, w] images with pixels in [0, 1]: an image file and a label
+ * file (pixels rounded to bytes, so a dataset read from IDX round-trips exactly). Used to write a
+ * simulated site's shard.
+ */
+export function datasetToIdx(ds: Dataset): { images: Uint8Array; labels: Uint8Array } {
+  const shape = ds.exampleShape;
+  if (!shape || shape.length !== 3 || shape[0] !== 1)
+    throw new TypeError("datasetToIdx needs single-channel images ([1, height, width])");
+  const [, h, w] = shape;
+  const images = new Uint8Array(16 + ds.rows * h * w);
+  const iv = new DataView(images.buffer);
+  iv.setUint32(0, IDX_IMAGES_MAGIC, false);
+  iv.setUint32(4, ds.rows, false);
+  iv.setUint32(8, h, false);
+  iv.setUint32(12, w, false);
+  for (let i = 0; i < ds.rows * h * w; i++)
+    images[16 + i] = Math.min(255, Math.max(0, Math.round(ds.features[i] * 255)));
+  const labels = new Uint8Array(8 + ds.rows);
+  const lv = new DataView(labels.buffer);
+  lv.setUint32(0, IDX_LABELS_MAGIC, false);
+  lv.setUint32(4, ds.rows, false);
+  labels.set(ds.labels, 8);
+  return { images, labels };
+}

@@ -6,6 +6,7 @@ export * from "./distributions.js";
 export * from "./fashion-mnist.js";
 export * from "./identity.js";
 export * from "./idx.js";
+export * from "./image-folder.js";
 export * from "./load.js";
 export * from "./partition.js";
 export * from "./schema-file.js";

@@ -5,8 +5,15 @@ import { DatasetError, DatasetErrorCode as Code } from "./dataset-error.js";
 import type { Dataset } from "./dataset.js";
 import { recordsIdentity } from "./identity.js";
 import { idxToDataset } from "./idx.js";
+import { loadImageFolder } from "./image-folder.js";
 import { findDatasetSchema, parseDatasetSchema } from "./schema-file.js";
-import { gunzipIfCompressed, readDatasetFile, type DatasetFile, type SentryLimits } from "./sentry.js";
+import {
+  gunzipIfCompressed,
+  listDatasetDirectory,
+  readDatasetFile,
+  type DatasetFile,
+  type SentryLimits,
+} from "./sentry.js";
 
 export interface LoadDatasetOptions extends SentryLimits {
   /**
@@ -47,6 +54,7 @@ function checkPinned(file: DatasetFile, digest: string, pinned: string | undefin
  */
 export async function loadDataset(dataRoot: string, datasetId: string, options: LoadDatasetOptions = {}): Promise<LoadedDataset> {
   const { schema: declared, ...limits } = options;
+  if (await isDirectory(dataRoot, datasetId)) return loadFolder(dataRoot, datasetId, declared, limits);
   const file = await readDatasetFile(dataRoot, datasetId, limits);
   let schema: DatasetSchema;
   let schemaId: string | undefined;
@@ -55,6 +63,8 @@ export async function loadDataset(dataRoot: string, datasetId: string, options: 
   } else {
     ({ schema, schemaId } = await findDatasetSchema(dataRoot, datasetId, limits));
   }
+  if (schema.format === "image_folder")
+    throw DatasetError.of(Code.SCHEMA_VIOLATION, file.id, "an image_folder dataset id must name a directory");
   const digest = sha256(file.bytes);
   checkPinned(file, digest, schema.sha256);
 
@@ -99,4 +109,31 @@ export async function loadDataset(dataRoot: string, datasetId: string, options: 
       identity: recordsIdentity(dataset),
     },
   };
+}
+
+/** Whether the id names a directory inside the data root (an image folder); escapes are refused. */
+async function isDirectory(dataRoot: string, datasetId: string): Promise<boolean> {
+  try {
+    await listDatasetDirectory(dataRoot, datasetId);
+    return true;
+  } catch (e) {
+    if (e instanceof DatasetError && e.code === Code.NOT_FOUND) return false;
+    throw e;
+  }
+}
+
+async function loadFolder(
+  dataRoot: string,
+  datasetId: string,
+  declared: unknown,
+  limits: SentryLimits,
+): Promise<LoadedDataset> {
+  let schema: DatasetSchema;
+  let schemaId: string | undefined;
+  if (declared !== undefined) schema = parseDatasetSchema(declared, `${datasetId} (declared schema)`);
+  else ({ schema, schemaId } = await findDatasetSchema(dataRoot, datasetId, limits));
+  if (schema.format !== "image_folder")
+    throw DatasetError.of(Code.NOT_REGULAR_FILE, datasetId, "is a directory, and its schema is not an image_folder");
+  const { dataset, sha256 } = await loadImageFolder(dataRoot, datasetId, schema, limits);
+  return { dataset, schema, source: { id: datasetId, schemaId, sha256, identity: recordsIdentity(dataset) } };
 }

@@ -1,5 +1,5 @@
 import { constants as fsc } from "node:fs";
-import { open, readlink, realpath, stat, type FileHandle } from "node:fs/promises";
+import { open, readdir, readlink, realpath, stat, type FileHandle } from "node:fs/promises";
 import { join, sep } from "node:path";
 import { promisify } from "node:util";
 import { gunzip } from "node:zlib";
@@ -148,6 +148,36 @@ async function openChecked(
     await handle.close();
     throw e;
   }
+}
+
+/** Most entries one dataset directory may hold (image folders). */
+export const MAX_DIRECTORY_ENTRIES = 1_000_000;
+
+/**
+ * The entries of a directory inside `dataRoot` (an image folder or one of its class folders),
+ * sorted by name, each marked a directory or not. The same escape checks as a file; every file
+ * listed is then read through readDatasetFile, which checks it again.
+ */
+export async function listDatasetDirectory(
+  dataRoot: string,
+  datasetId: string,
+): Promise<{ name: string; directory: boolean }[]> {
+  const segments = checkDatasetId(datasetId);
+  const root = await canonicalRoot(dataRoot, datasetId);
+  let path: string;
+  try {
+    path = await realpath(join(root, ...segments));
+  } catch (e) {
+    throw fsError(e, datasetId);
+  }
+  if (!inside(root, path)) throw DatasetError.of(Code.PATH_ESCAPE, datasetId, "resolves outside the data root");
+  if (!(await stat(path)).isDirectory()) throw DatasetError.of(Code.NOT_FOUND, datasetId, "is not a directory");
+  const entries = await readdir(path, { withFileTypes: true });
+  if (entries.length > MAX_DIRECTORY_ENTRIES)
+    throw DatasetError.of(Code.TOO_LARGE, datasetId, `directory has more than ${MAX_DIRECTORY_ENTRIES} entries`);
+  return entries
+    .map((e) => ({ name: e.name, directory: e.isDirectory() }))
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
 /** Resolve a dataset id to its canonical path inside `dataRoot`, refusing every escape. */

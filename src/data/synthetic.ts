@@ -58,9 +58,9 @@ export function syntheticDataset(o: SyntheticOptions): Dataset {
   };
 }
 
-/** Synthetic data shaped like Fashion-MNIST (784 features in (0, 1), 10 classes). */
+/** Synthetic data shaped like Fashion-MNIST (784 features in (0, 1) as [1, 28, 28] images, 10 classes). */
 export function syntheticFashionMnistLike(rows: number, seed: number | string = 0): Dataset {
-  return syntheticDataset({
+  const ds = syntheticDataset({
     rows,
     numFeatures: 784,
     numClasses: 10,
@@ -68,4 +68,5 @@ export function syntheticFashionMnistLike(rows: number, seed: number | string = 
     unitInterval: true,
     classNames: FASHION_MNIST_CLASSES,
   });
+  return { ...ds, exampleShape: [1, 28, 28] };
 }

@@ -131,7 +131,7 @@ export class Conv2dLayer implements Layer {
       const yt = this.yt.view(rows * P * C);
       this.k.gemm(false, true, rows * P, C, this.groupPatch, cols, this.weight.data, yt, 0);
       if (this.bias) this.k.addRowVector(yt, rows * P, C, this.bias.data);
-      transposeBlocks(yt, rows, P, C, y);
+      this.k.transposeBlocks(yt, rows, P, C, y);
       return y;
     }
     for (let n = 0; n < rows; n++)
@@ -157,9 +157,11 @@ export class Conv2dLayer implements Layer {
     const P = this.positions;
     const dyt = this.dyt.view(rows * this.outWidth);
     // [out, P] per example -> [groups][P][out/groups] per example.
-    for (let n = 0; n < rows; n++)
-      for (let g = 0; g < this.o.groups; g++)
-        transposeBlocks(this.outOf(dy, n, g), 1, this.groupOut, P, this.dytOf(dyt, n, g));
+    if (this.o.groups === 1) this.k.transposeBlocks(dy, rows, this.groupOut, P, dyt);
+    else
+      for (let n = 0; n < rows; n++)
+        for (let g = 0; g < this.o.groups; g++)
+          this.k.transposeBlocks(this.outOf(dy, n, g), 1, this.groupOut, P, this.dytOf(dyt, n, g));
     if (!needInputGrad) return null;
     const dcols = this.dcols.view(rows * this.o.groups * P * this.groupPatch);
     if (this.o.groups === 1)
@@ -289,17 +291,6 @@ export class Conv2dLayer implements Layer {
         for (let end = at + P; at < end; at++) t += this.dy[at];
         grad[c] += wn * t;
       }
-    }
-  }
-}
-
-/** out[n][j][i] = x[n][i][j] for `rows` blocks of [a, b]. */
-function transposeBlocks(x: Float32Array, rows: number, a: number, b: number, out: Float32Array): void {
-  for (let n = 0; n < rows; n++) {
-    const base = n * a * b;
-    for (let i = 0; i < a; i++) {
-      const src = base + i * b;
-      for (let j = 0, dst = base + i; j < b; j++, dst += a) out[dst] = x[src + j];
     }
   }
 }

@@ -1,6 +1,6 @@
 import { EnclaveError } from "../errors.js";
 import type { RandomSource } from "../random.js";
-import { convOutput, type ConvGeometry, type Kernels } from "../tensor/kernels.js";
+import { convOutput, type ConvGeometry, type Kernels, type TemperedSigmoid } from "../tensor/kernels.js";
 import type { Layer } from "./layers.js";
 import { parameter, Scratch, type Parameter } from "./parameter.js";
 
@@ -69,6 +69,7 @@ export class MaxPool2dLayer extends ParameterFreeLayer implements Layer {
   private readonly dx = new Scratch();
 
   constructor(
+    private readonly k: Kernels,
     inShape: readonly number[],
     kernel: [number, number],
     stride: [number, number],
@@ -80,31 +81,9 @@ export class MaxPool2dLayer extends ParameterFreeLayer implements Layer {
   }
 
   forward(x: Float32Array, rows: number): Float32Array {
-    const { g, outH, outW, ys, xs } = this.plan;
     const y = this.out.view(rows * this.outWidth);
     if (this.argmax.length < rows * this.outWidth) this.argmax = new Int32Array(rows * this.outWidth);
-    const arg = this.argmax;
-    const W = g.width;
-    let o = 0;
-    for (let nc = 0; nc < rows * g.channels; nc++) {
-      const base = nc * g.height * W;
-      for (let oy = 0; oy < outH; oy++)
-        for (let ox = 0; ox < outW; ox++, o++) {
-          let best = -Infinity;
-          let at = base + ys[2 * oy] * W + xs[2 * ox];
-          for (let r = ys[2 * oy]; r < ys[2 * oy + 1]; r++)
-            for (let i = base + r * W + xs[2 * ox], end = base + r * W + xs[2 * ox + 1]; i < end; i++) {
-              const v = x[i];
-              // `>` keeps the first maximum; a NaN wins, so it propagates (as in PyTorch).
-              if (v > best || v !== v) {
-                best = v;
-                at = i;
-              }
-            }
-          y[o] = x[at];
-          arg[o] = at;
-        }
-    }
+    this.k.maxPool2d(x, rows, this.plan.g, y, this.argmax);
     return y;
   }
 
@@ -112,8 +91,7 @@ export class MaxPool2dLayer extends ParameterFreeLayer implements Layer {
     if (!needInputGrad) return null;
     const g = this.plan.g;
     const dx = this.dx.view(rows * g.channels * g.height * g.width);
-    dx.fill(0);
-    for (let o = 0; o < rows * this.outWidth; o++) dx[this.argmax[o]] += dy[o];
+    this.k.maxPool2dBackward(dy, rows, g, this.argmax, dx);
     return dx;
   }
 }
@@ -196,38 +174,33 @@ export class FlattenLayer extends ParameterFreeLayer implements Layer {
 
 /** y = s·σ(T·x) − o (Papernot et al., "Tempered sigmoid activations for deep learning with DP"). */
 export class TemperedSigmoidLayer extends ParameterFreeLayer implements Layer {
-  private readonly sig = new Scratch();
+  private readonly t: TemperedSigmoid;
+  private y: Float32Array = new Float32Array(0);
   private readonly out = new Scratch();
   private readonly dx = new Scratch();
 
   constructor(
+    private readonly k: Kernels,
     readonly outWidth: number,
-    private readonly scale: number,
-    private readonly inverseTemperature: number,
-    private readonly offset: number,
+    scale: number,
+    inverseTemperature: number,
+    offset: number,
   ) {
     super();
+    this.t = { scale, inverseTemperature, offset };
   }
 
   forward(x: Float32Array, rows: number): Float32Array {
-    const n = rows * this.outWidth;
-    const s = this.sig.view(n);
-    const y = this.out.view(n);
-    for (let i = 0; i < n; i++) {
-      const v = 1 / (1 + Math.exp(-this.inverseTemperature * x[i]));
-      s[i] = v;
-      y[i] = this.scale * v - this.offset;
-    }
+    const y = this.out.view(rows * this.outWidth);
+    this.k.temperedSigmoid(x.subarray(0, rows * this.outWidth), this.t, y);
+    this.y = y;
     return y;
   }
 
   backward(dy: Float32Array, rows: number, needInputGrad: boolean): Float32Array | null {
     if (!needInputGrad) return null;
-    const n = rows * this.outWidth;
-    const s = this.sig.view(n);
-    const dx = this.dx.view(n);
-    const c = this.scale * this.inverseTemperature;
-    for (let i = 0; i < n; i++) dx[i] = dy[i] * c * s[i] * (1 - s[i]);
+    const dx = this.dx.view(rows * this.outWidth);
+    this.k.temperedSigmoidBackward(this.y, dy, this.t, dx);
     return dx;
   }
 }

@@ -177,7 +177,7 @@ function buildLayer(
     case "gelu":
       return new ActivationLayer(k, l.type, width);
     case "tempered_sigmoid":
-      return new TemperedSigmoidLayer(width, l.scale, l.inverse_temperature, l.offset);
+      return new TemperedSigmoidLayer(k, width, l.scale, l.inverse_temperature, l.offset);
     case "layernorm":
       return new LayerNormLayer(prefix, width, l.eps);
     case "dropout":
@@ -197,7 +197,7 @@ function buildLayer(
       return conv;
     }
     case "maxpool2d":
-      return new MaxPool2dLayer(inShape, hw(l.kernel_size), hw(l.stride ?? l.kernel_size), hw(l.padding));
+      return new MaxPool2dLayer(k, inShape, hw(l.kernel_size), hw(l.stride ?? l.kernel_size), hw(l.padding));
     case "avgpool2d":
       return new AvgPool2dLayer(
         inShape,

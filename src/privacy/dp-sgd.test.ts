@@ -2,68 +2,13 @@ import { describe, expect, it } from "vitest";
 import { Network } from "../model/network.js";
 import { SeededRandom } from "../random.js";
 import { parseContract } from "../schemas/contract.js";
-import { ModelSpec, type LayerSpec, type ModelSpecInput } from "../schemas/model.js";
+import { ModelSpec, type ModelSpecInput } from "../schemas/model.js";
+import { bruteForceGrad, type P } from "../../test/support/float64-reference.js";
 import { TypeScriptKernels } from "../tensor/ts-kernels.js";
 import type { Kernels } from "../tensor/kernels.js";
 import { CLIP_EPSILON, DpSgdGradient } from "./dp-sgd.js";
 
 const backends: [string, Kernels][] = [["typescript", new TypeScriptKernels()]];
-
-// ---- an independent float64 reference: forward pass and loss written from the formulas ----
-type P = Map<string, Float64Array>;
-function refLoss(spec: ModelSpecInput, p: P, x: number[], label: number): number {
-  let h = x.slice();
-  (spec.layers as LayerSpec[]).forEach((l, i) => {
-    const pre = `layers.${i}`;
-    if (l.type === "linear") {
-      const W = p.get(`${pre}.weight`)!;
-      const b = p.get(`${pre}.bias`);
-      const out: number[] = [];
-      for (let o = 0; o < l.out_features; o++) {
-        let s = b ? b[o] : 0;
-        for (let j = 0; j < l.in_features; j++) s += W[o * l.in_features + j] * h[j];
-        out.push(s);
-      }
-      h = out;
-    } else if (l.type === "relu") h = h.map((v) => Math.max(0, v));
-    else if (l.type === "tanh") h = h.map(Math.tanh);
-    else if (l.type === "gelu")
-      h = h.map((v) => 0.5 * v * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v ** 3))));
-    else if (l.type === "layernorm") {
-      const g = p.get(`${pre}.weight`)!;
-      const bt = p.get(`${pre}.bias`)!;
-      const mean = h.reduce((a, b) => a + b, 0) / h.length;
-      const v = h.reduce((a, b) => a + (b - mean) ** 2, 0) / h.length;
-      h = h.map((z, j) => (g[j] * (z - mean)) / Math.sqrt(v + (l.eps ?? 1e-5)) + bt[j]);
-    }
-  });
-  if (spec.loss === "binary_cross_entropy") {
-    const z = h[0];
-    return Math.log1p(Math.exp(-z)) + (1 - label) * z; // -[y log σ(z) + (1-y) log(1-σ(z))]
-  }
-  const m = Math.max(...h);
-  const lse = Math.log(h.reduce((a, v) => a + Math.exp(v - m), 0)) + m;
-  return lse - h[label];
-}
-
-function finiteDifferenceGrad(spec: ModelSpecInput, p: P, x: number[], label: number): P {
-  const g: P = new Map();
-  for (const [name, arr] of p) {
-    const out = new Float64Array(arr.length);
-    for (let j = 0; j < arr.length; j++) {
-      const keep = arr[j];
-      const h = 1e-6;
-      arr[j] = keep + h;
-      const up = refLoss(spec, p, x, label);
-      arr[j] = keep - h;
-      const down = refLoss(spec, p, x, label);
-      arr[j] = keep;
-      out[j] = (up - down) / (2 * h);
-    }
-    g.set(name, out);
-  }
-  return g;
-}
 
 const SPECS: Record<string, ModelSpecInput> = {
   "linear+relu+softmax": {
@@ -134,7 +79,7 @@ function perExampleGrads(
 
 describe.each(backends)("DP-SGD gradients (%s kernels)", (_name, k) => {
   for (const [label, input] of Object.entries(SPECS)) {
-    it(`per-example gradients match float64 finite differences: ${label}`, () => {
+    it(`per-example gradients match float64 finite differences (test/support/float64-reference.ts): ${label}`, () => {
       const spec = parseContract(ModelSpec, input, "spec");
       const rng = new SeededRandom(`fd-${label}`);
       const net = new Network(spec, k, rng);
@@ -143,13 +88,12 @@ describe.each(backends)("DP-SGD gradients (%s kernels)", (_name, k) => {
       const grads = perExampleGrads(net, x, y, rows, spec.input_dim);
       const p64: P = new Map(net.params.map((p) => [p.name, Float64Array.from(p.data)]));
       for (let i = 0; i < rows; i++) {
-        const fd = finiteDifferenceGrad(
-          input,
+        const flat = bruteForceGrad(
+          spec,
           p64,
           Array.from(x.subarray(i * spec.input_dim, (i + 1) * spec.input_dim)),
           y[i],
         );
-        const flat = Float64Array.from([...fd.values()].flatMap((a) => Array.from(a)));
         for (let j = 0; j < flat.length; j++)
           expect(Math.abs(grads[i][j] - flat[j])).toBeLessThan(2e-5 * Math.max(1, Math.abs(flat[j])));
       }

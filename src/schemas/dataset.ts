@@ -200,8 +200,40 @@ export const IdxDatasetSchema = z
   });
 export type IdxDatasetSchema = z.output<typeof IdxDatasetSchema>;
 
+/**
+ * A directory of images, one subfolder per class (named as the class), each image a PNG or a
+ * binary PGM (P5) of exactly `image_shape`; the dataset id names the directory.
+ */
+export const ImageFolderDatasetSchema = z
+  .object({
+    format: z.literal("image_folder"),
+    description: z.string().max(4000, "must be at most 4000 characters").optional(),
+    image_shape: z.tuple([
+      z.number().int("must be an integer").min(1, "must be >= 1").max(4096, "must be <= 4096"),
+      z.number().int("must be an integer").min(1, "must be >= 1").max(4096, "must be <= 4096"),
+    ]),
+    /** 1: grayscale (a color PNG is refused unless its red, green and blue agree); 3: RGB. */
+    channels: z.union([z.literal(1), z.literal(3)]).default(1),
+    classes: z
+      .array(
+        CategoryValue.regex(
+          /^[A-Za-z0-9_][A-Za-z0-9_ .-]*$/,
+          "must be a plain folder name (letters, digits, space, _ . -)",
+        ),
+      )
+      .min(2, "must list at least two classes")
+      .max(65536, "must list at most 65536 classes")
+      .refine(unique, "must not contain duplicates"),
+    ...RowLimits,
+  })
+  .strict()
+  .superRefine((s, ctx) => {
+    if (s.min_rows > s.max_rows) ctx.addIssue({ code: "custom", path: ["min_rows"], message: "must be <= max_rows" });
+  });
+export type ImageFolderDatasetSchema = z.output<typeof ImageFolderDatasetSchema>;
+
 export const DatasetSchema = z
-  .discriminatedUnion("format", [CsvDatasetSchema, IdxDatasetSchema])
+  .discriminatedUnion("format", [CsvDatasetSchema, IdxDatasetSchema, ImageFolderDatasetSchema])
   .meta({
     id: "DatasetSchema",
     description: "Declared columns, types, ranges and label classes of a dataset; checked by the Data Sentry.",

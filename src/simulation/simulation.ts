@@ -1,26 +1,16 @@
 import { randomUUID } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { basename, dirname, join, resolve } from "node:path";
+import { basename, join, resolve } from "node:path";
 import { simulationTrustPolicy } from "../attestation/policy/simulation.js";
 import { SimulatedProvider } from "../attestation/providers/software.js";
-import {
-  dirichletPartition,
-  fitStandardizer,
-  applyStandardizer,
-  iidPartition,
-  loadDataset,
-  partitionDataset,
-  stratifiedSplit,
-  subsetDataset,
-  type Dataset,
-} from "../data/index.js";
+import { applyStandardizer, dirichletPartition, iidPartition, partitionDataset } from "../data/index.js";
 import { BUNDLED_DATASET } from "../data/bundled.js";
 import { EnclaveError } from "../errors.js";
 import { createLogger, type LogLevel } from "../logging/logger.js";
 import type { DestinationStream } from "pino";
 import { Network } from "../model/network.js";
-import { buildModelSpec } from "../model/registry.js";
+import { specForDataset } from "../model/registry.js";
 import { serializeSafetensors, weightsHash } from "../model/safetensors.js";
 import { getNoiseMultiplier, type AccountantName } from "../privacy/accountant/index.js";
 import { BudgetLedger } from "../privacy/budget-ledger.js";
@@ -28,7 +18,6 @@ import { DEFAULT_DELTA, type PrivacyMechanism } from "../schemas/privacy.js";
 import { openDatabase, type Database } from "../storage/database.js";
 import { schemaScoped } from "../storage/schema-scope.js";
 import { SeededRandom, randomStream, type RandomSource } from "../random.js";
-import type { CsvDatasetSchema } from "../schemas/dataset.js";
 import { AggregationStrategy, FederationJob, type FederationJobInput } from "../schemas/federation.js";
 import { parseContract } from "../schemas/contract.js";
 import type { ModelSpec } from "../schemas/model.js";
@@ -55,7 +44,8 @@ import type { FedProx } from "../strategies/fedprox.js";
 import { snakeCase } from "../schemas/strategy-options.js";
 import type { Strategy, StrategyName } from "../strategies/types.js";
 import type { LocalTrainingPlan } from "../federation/task.js";
-import { SimulationError } from "./errors.js";
+import { modelSpecFromFile } from "../training/local-training.js";
+import { loadFederationData } from "./site-data.js";
 
 export type SplitSpec = { kind: "iid" } | { kind: "dirichlet"; alpha: number };
 
@@ -108,6 +98,12 @@ export interface SimulationOptions {
    */
   sitesDir?: string;
   plan?: Partial<LocalTrainingPlan>;
+  /** A registered architecture (default SimpleMLP, with `hidden`); image architectures read the dataset's image shape. */
+  modelArch?: string;
+  /** A validated ModelSpec to train instead of `modelArch` (it must read the dataset's features and classes). */
+  modelSpec?: ModelSpec;
+  /** A ModelSpec file (JSON or YAML), read and checked against the dataset like `train --model-spec`. */
+  modelSpecFile?: string;
   hidden?: number[];
   accountant?: AccountantName;
   testFraction?: number;
@@ -139,6 +135,9 @@ type Resolved = Required<
     | "logLevel"
     | "logDestination"
     | "plan"
+    | "modelArch"
+    | "modelSpec"
+    | "modelSpecFile"
   >
 > &
   SimulationOptions & { plan: LocalTrainingPlan };
@@ -269,65 +268,11 @@ function buildJob(
         ...(o.clientSamplingRate !== undefined ? { client_sampling_rate: o.clientSamplingRate } : {}),
       },
       dataset_id: basename(o.datasetFile),
-      model_arch: "SimpleMLP",
+      model_arch: o.modelSpec?.arch ?? o.modelArch ?? "SimpleMLP",
     },
     "FederationJob",
   );
   return { job, filled: [] };
-}
-
-/**
- * Column names of a shard's feature slots. A category column's one-hot slots are named
- * `column=value` in a Dataset, which no schema column name may be (`=` is not allowed, and the value
- * is data): in the shard they are float columns `column (0)`, `column (1)`, ... in value order.
- */
-function shardColumnNames(featureNames: readonly string[]): string[] {
-  const next = new Map<string, number>();
-  return featureNames.map((name) => {
-    const eq = name.indexOf("=");
-    if (eq < 0) return name;
-    const column = name.slice(0, eq);
-    const k = next.get(column) ?? 0;
-    next.set(column, k + 1);
-    return `${column} (${k})`;
-  });
-}
-
-/** Write one client's shard as a CSV with a schema that declares the federation's scaling. */
-function writeShard(
-  dir: string,
-  datasetId: string,
-  shard: Dataset,
-  source: CsvDatasetSchema,
-  st: { mean: Float64Array; std: Float64Array },
-): void {
-  mkdirSync(dirname(join(dir, datasetId)), { recursive: true });
-  const labelCol = source.label.column;
-  const names = shardColumnNames(shard.featureNames);
-  const header = [...names, labelCol];
-  const lines = [header.join(",")];
-  for (let r = 0; r < shard.rows; r++) {
-    const row: string[] = [];
-    for (let j = 0; j < shard.numFeatures; j++) row.push(String(shard.features[r * shard.numFeatures + j]));
-    row.push(shard.classNames[shard.labels[r]]);
-    lines.push(row.join(","));
-  }
-  writeFileSync(join(dir, datasetId), lines.join("\n") + "\n");
-  const schema = {
-    format: "csv",
-    description: `simulation shard of ${datasetId}`,
-    header: true,
-    columns: [
-      ...names.map((name) => ({ name, type: "float" })),
-      { name: labelCol, type: "category", values: [...shard.classNames] },
-    ],
-    label: { column: labelCol, classes: [...shard.classNames] },
-    standardization: { mean: Array.from(st.mean), std: Array.from(st.std) },
-  };
-  writeFileSync(
-    join(dir, datasetId.replace(/\.csv(\.gz)?$/, "") + ".schema.json"),
-    JSON.stringify(schema, null, 2),
-  );
 }
 
 /** Worst-case (over clients) noise multiplier so every client's whole job fits the target. */
@@ -380,19 +325,11 @@ export async function runSimulation(options: SimulationOptions = {}): Promise<Si
   };
 
   // Data: the coordinator's held-out test set, and one shard per client written to its own data root.
-  const datasetId = basename(o.datasetFile);
-  const { dataset, schema } = await loadDataset(dirname(o.datasetFile), datasetId);
-  if (schema.format !== "csv")
-    throw new SimulationError("SIMULATION_UNSUPPORTED", "simulation partitions CSV datasets only");
-  const split = stratifiedSplit(dataset.labels, dataset.numClasses, o.testFraction, rng("split"));
-  const trainRaw = subsetDataset(dataset, split.train);
-  const st = schema.standardization
-    ? {
-        mean: Float64Array.from(schema.standardization.mean),
-        std: Float64Array.from(schema.standardization.std),
-      }
-    : fitStandardizer(trainRaw);
-  const test = applyStandardizer(subsetDataset(dataset, split.test), st);
+  const data = await loadFederationData(o.datasetFile, o.testFraction, rng("split"));
+  const { dataset, test } = data;
+  const trainRaw = data.train;
+  const specGiven =
+    o.modelSpec ?? (o.modelSpecFile ? await modelSpecFromFile(o.modelSpecFile, dataset) : undefined);
   const numClients = o.job ? o.job.clients.length : o.clients;
   const shards =
     o.split.kind === "iid"
@@ -425,7 +362,12 @@ export async function runSimulation(options: SimulationOptions = {}): Promise<Si
           shardData.map((s) => s.rows),
         ));
   const aggregation = jobStrategy(o.strategy, o.strategyOptions);
-  const { job, filled } = buildJob({ ...o, clients: numClients }, aggregation, sigma, rng("job"));
+  const { job, filled } = buildJob(
+    { ...o, modelSpec: specGiven, clients: numClients },
+    aggregation,
+    sigma,
+    rng("job"),
+  );
   const clientLevel = job.privacy.mechanism === "DP_FEDAVG";
   if (clientLevel) assertClientLevelJob(job); // before any agent starts
   if (clientLevel && aggregation.server)
@@ -447,11 +389,7 @@ export async function runSimulation(options: SimulationOptions = {}): Promise<Si
   mkdirSync(o.reportDir, { recursive: true });
   writeFileSync(join(o.reportDir, "job.json"), JSON.stringify(job, null, 2) + "\n");
   const policy = simulationTrustPolicy();
-  const model: ModelSpec = buildModelSpec(job.model_arch, {
-    input_dim: dataset.numFeatures,
-    num_classes: dataset.numClasses,
-    hidden: o.hidden,
-  });
+  const model: ModelSpec = specGiven ?? specForDataset(job.model_arch, dataset, { hidden: o.hidden });
 
   // Agents. Their data shards live in the sites directory, not the report. Ledgers are embedded
   // PostgreSQL in memory (nothing of a simulated site outlives the run): in process, each site's
@@ -466,7 +404,7 @@ export async function runSimulation(options: SimulationOptions = {}): Promise<Si
     for (let i = 0; i < job.clients.length; i++) {
       const id = job.clients[i];
       const home = join(sitesDir, id);
-      writeShard(join(home, "data"), job.dataset_id, shardData[i], schema, st);
+      data.writeShard(join(home, "data"), job.dataset_id, shardData[i]);
       const agentOptions = {
         id,
         workspace: home,
@@ -532,7 +470,7 @@ export async function runSimulation(options: SimulationOptions = {}): Promise<Si
 
     // The non-private, centralised baseline: same data, model, optimiser and number of passes.
     const baselineNet = new Network(model, k, rng("global-init"));
-    await train(baselineNet, k, applyStandardizer(trainRaw, st), {
+    await train(baselineNet, k, data.scaling ? applyStandardizer(trainRaw, data.scaling) : trainRaw, {
       epochs: Math.max(1, result.rounds.length) * o.plan.epochs,
       batchSize: o.plan.batchSize,
       optimizer: new SgdOptimizer(k, o.plan.learningRate, o.plan.momentum),

@@ -1,5 +1,11 @@
 import { EnclaveError } from "../errors.js";
-import { convOutput, gaussianNoiseWords, type ActivationKind, type ConvGeometry } from "./kernels.js";
+import {
+  convOutput,
+  gaussianNoiseWords,
+  type ActivationKind,
+  type ConvGeometry,
+  type TemperedSigmoid,
+} from "./kernels.js";
 
 /**
  * Argument checks shared by every backend, so a wrong size or type fails the same way whichever
@@ -34,7 +40,13 @@ function finite(op: string, name: string, v: number): void {
   if (typeof v !== "number" || !Number.isFinite(v)) fail(`${op}: ${name} must be a finite number`);
 }
 
-function overlaps(x: Float32Array, xn: number, y: Float32Array, yn: number): boolean {
+/** Whether the first xn elements of x and the first yn of y share bytes (4-byte elements). */
+function overlaps(
+  x: Float32Array | Int32Array,
+  xn: number,
+  y: Float32Array | Int32Array,
+  yn: number,
+): boolean {
   if (x.buffer !== y.buffer || xn === 0 || yn === 0) return false;
   const x0 = x.byteOffset;
   const y0 = y.byteOffset;
@@ -247,4 +259,116 @@ export function checkIm2col(x: Float32Array, rows: number, g: ConvGeometry, cols
 
 export function checkCol2im(cols: Float32Array, rows: number, g: ConvGeometry, dx: Float32Array): void {
   checkUnfold("col2im", dx, rows, g, cols);
+}
+
+/** Sizes of a valid max-pooling geometry: per-example input and output. */
+function checkPoolGeometry(op: string, g: ConvGeometry): { image: number; out: number } {
+  const s = checkConvGeometry(op, g);
+  if (g.dilationH !== 1 || g.dilationW !== 1 || g.groups !== 1) fail(`${op}: dilation and groups must be 1`);
+  if (2 * g.padH > g.kernelH || 2 * g.padW > g.kernelW)
+    fail(`${op}: padding must be at most half the kernel`);
+  return { image: s.image, out: g.channels * s.positions };
+}
+
+function int32(op: string, name: string, v: unknown): asserts v is Int32Array {
+  if (!(v instanceof Int32Array)) fail(`${op}: ${name} must be an Int32Array`);
+}
+
+export function checkMaxPool2d(
+  x: Float32Array,
+  rows: number,
+  g: ConvGeometry,
+  y: Float32Array,
+  argmax: Int32Array,
+): void {
+  const op = "maxPool2d";
+  f32(op, "x", x);
+  dim(op, "rows", rows);
+  f32(op, "y", y);
+  int32(op, "argmax", argmax);
+  const s = checkPoolGeometry(op, g);
+  atLeast(op, "x", x, rows * s.image, "rows*channels*height*width");
+  atLeast(op, "y", y, rows * s.out, "rows*channels*outH*outW");
+  atLeast(op, "argmax", argmax, rows * s.out, "rows*channels*outH*outW");
+  if (
+    overlaps(x, rows * s.image, y, rows * s.out) ||
+    overlaps(x, rows * s.image, argmax, rows * s.out) ||
+    overlaps(y, rows * s.out, argmax, rows * s.out)
+  )
+    fail(`${op}: buffers must not overlap`);
+}
+
+export function checkMaxPool2dBackward(
+  dy: Float32Array,
+  rows: number,
+  g: ConvGeometry,
+  argmax: Int32Array,
+  dx: Float32Array,
+): void {
+  const op = "maxPool2dBackward";
+  f32(op, "dy", dy);
+  dim(op, "rows", rows);
+  int32(op, "argmax", argmax);
+  f32(op, "dx", dx);
+  const s = checkPoolGeometry(op, g);
+  atLeast(op, "dy", dy, rows * s.out, "rows*channels*outH*outW");
+  atLeast(op, "argmax", argmax, rows * s.out, "rows*channels*outH*outW");
+  atLeast(op, "dx", dx, rows * s.image, "rows*channels*height*width");
+  if (overlaps(dx, rows * s.image, dy, rows * s.out) || overlaps(dx, rows * s.image, argmax, rows * s.out))
+    fail(`${op}: dx must not overlap dy or argmax`);
+  for (let o = 0; o < rows * s.out; o++) {
+    const a = argmax[o];
+    if (a < 0 || a >= s.image) fail(`${op}: every argmax must index its example`);
+  }
+}
+
+function checkTempered(op: string, t: TemperedSigmoid): void {
+  if (typeof t !== "object" || t === null) fail(`${op}: t must be a TemperedSigmoid`);
+  finite(op, "scale", t.scale);
+  finite(op, "inverseTemperature", t.inverseTemperature);
+  finite(op, "offset", t.offset);
+}
+
+export function checkTemperedSigmoid(x: Float32Array, t: TemperedSigmoid, out: Float32Array): void {
+  const op = "temperedSigmoid";
+  f32(op, "x", x);
+  checkTempered(op, t);
+  f32(op, "out", out);
+  if (out.length < x.length) fail(`${op}: out is shorter than x`);
+}
+
+export function checkTemperedSigmoidBackward(
+  y: Float32Array,
+  dy: Float32Array,
+  t: TemperedSigmoid,
+  out: Float32Array,
+): void {
+  const op = "temperedSigmoidBackward";
+  f32(op, "y", y);
+  f32(op, "dy", dy);
+  checkTempered(op, t);
+  f32(op, "out", out);
+  if (t.scale === 0) fail(`${op}: scale must not be 0`);
+  if (dy.length < y.length) fail(`${op}: dy is shorter than y`);
+  if (out.length < y.length) fail(`${op}: out is shorter than y`);
+}
+
+export function checkTransposeBlocks(
+  x: Float32Array,
+  rows: number,
+  a: number,
+  b: number,
+  out: Float32Array,
+): void {
+  const op = "transposeBlocks";
+  f32(op, "x", x);
+  dim(op, "rows", rows);
+  dim(op, "a", a);
+  dim(op, "b", b);
+  f32(op, "out", out);
+  const n = rows * a * b;
+  if (n > MAX_DIM) fail(`${op}: rows*a*b must be below 2^31`);
+  atLeast(op, "x", x, n, "rows*a*b");
+  atLeast(op, "out", out, n, "rows*a*b");
+  if (overlaps(x, n, out, n)) fail(`${op}: out must not overlap x`);
 }

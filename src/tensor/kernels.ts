@@ -90,6 +90,41 @@ export interface Kernels {
 
   /** The adjoint of im2col: dx = Σ of every cols entry into the pixel it was read from (dx overwritten). */
   col2im(cols: Float32Array, rows: number, g: ConvGeometry, dx: Float32Array): void;
+
+  /**
+   * Max pooling over the windows of g (dilation and groups 1, padding at most half the kernel and
+   * counting as −∞, as in PyTorch): y[n, c, oy, ox] is the window's maximum and argmax[...] the
+   * index, within example n's [channels, height, width], of its first maximum (a NaN wins).
+   */
+  maxPool2d(x: Float32Array, rows: number, g: ConvGeometry, y: Float32Array, argmax: Int32Array): void;
+
+  /** The adjoint of maxPool2d: dx = 0, then dx[n, argmax[n, o]] += dy[n, o]. */
+  maxPool2dBackward(
+    dy: Float32Array,
+    rows: number,
+    g: ConvGeometry,
+    argmax: Int32Array,
+    dx: Float32Array,
+  ): void;
+
+  /** Tempered sigmoid (Papernot et al.): out = scale·σ(inverseTemperature·x) − offset. */
+  temperedSigmoid(x: Float32Array, t: TemperedSigmoid, out: Float32Array): void;
+
+  /**
+   * Its backward from the forward output y: with σ = (y + offset)/scale,
+   * out = dy · scale·inverseTemperature·σ(1 − σ) (out may alias dy). scale must not be 0.
+   */
+  temperedSigmoidBackward(y: Float32Array, dy: Float32Array, t: TemperedSigmoid, out: Float32Array): void;
+
+  /** out[n][j][i] = x[n][i][j] for `rows` blocks of [a, b] (out must not overlap x). */
+  transposeBlocks(x: Float32Array, rows: number, a: number, b: number, out: Float32Array): void;
+}
+
+/** The parameters of a tempered sigmoid: scale·σ(inverseTemperature·x) − offset. */
+export interface TemperedSigmoid {
+  readonly scale: number;
+  readonly inverseTemperature: number;
+  readonly offset: number;
 }
 
 /** The geometry of a 2-D sliding window over one [channels, height, width] example. */

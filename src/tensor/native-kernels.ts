@@ -11,11 +11,16 @@ import {
   checkColSum,
   checkGemm,
   checkIm2col,
+  checkMaxPool2d,
+  checkMaxPool2dBackward,
   checkRowSumSquares,
   checkScaleRows,
   checkSoftmaxCrossEntropy,
+  checkTemperedSigmoid,
+  checkTemperedSigmoidBackward,
+  checkTransposeBlocks,
 } from "./kernel-args.js";
-import type { ActivationKind, ConvGeometry, Kernels } from "./kernels.js";
+import type { ActivationKind, ConvGeometry, Kernels, TemperedSigmoid } from "./kernels.js";
 
 /** The C++ addon built from native/ by scripts/build-native.mjs (ABI of this wrapper: 2). */
 interface NativeAddon {
@@ -66,6 +71,30 @@ interface NativeOps {
   threads(): number;
   im2col(x: Float32Array, rows: number, geometry: Int32Array, cols: Float32Array): void;
   col2im(cols: Float32Array, rows: number, geometry: Int32Array, dx: Float32Array): void;
+  maxPool2d(x: Float32Array, rows: number, geometry: Int32Array, y: Float32Array, argmax: Int32Array): void;
+  maxPool2dBackward(
+    dy: Float32Array,
+    rows: number,
+    geometry: Int32Array,
+    argmax: Int32Array,
+    dx: Float32Array,
+  ): void;
+  temperedSigmoid(
+    x: Float32Array,
+    scale: number,
+    inverseTemperature: number,
+    offset: number,
+    out: Float32Array,
+  ): void;
+  temperedSigmoidBackward(
+    y: Float32Array,
+    dy: Float32Array,
+    scale: number,
+    inverseTemperature: number,
+    offset: number,
+    out: Float32Array,
+  ): void;
+  transposeBlocks(x: Float32Array, rows: number, a: number, b: number, out: Float32Array): void;
 }
 
 /** The addon's geometry layout: 12 int32 in this order. */
@@ -85,7 +114,7 @@ function packGeometry(g: ConvGeometry, out: Int32Array): Int32Array {
   return out;
 }
 
-const ADDON_ABI = 2;
+const ADDON_ABI = 3;
 const ADDON_FILE = "enclave_kernels.node";
 
 /** Where the build script leaves the addon, relative to this module (same depth in src/ and dist/). */
@@ -249,5 +278,36 @@ export class NativeKernels implements Kernels {
   col2im(cols: Float32Array, rows: number, g: ConvGeometry, dx: Float32Array): void {
     checkCol2im(cols, rows, g, dx);
     this.ops.col2im(cols, rows, packGeometry(g, this.geometry), dx);
+  }
+
+  maxPool2d(x: Float32Array, rows: number, g: ConvGeometry, y: Float32Array, argmax: Int32Array): void {
+    checkMaxPool2d(x, rows, g, y, argmax);
+    this.ops.maxPool2d(x, rows, packGeometry(g, this.geometry), y, argmax);
+  }
+
+  maxPool2dBackward(
+    dy: Float32Array,
+    rows: number,
+    g: ConvGeometry,
+    argmax: Int32Array,
+    dx: Float32Array,
+  ): void {
+    checkMaxPool2dBackward(dy, rows, g, argmax, dx);
+    this.ops.maxPool2dBackward(dy, rows, packGeometry(g, this.geometry), argmax, dx);
+  }
+
+  temperedSigmoid(x: Float32Array, t: TemperedSigmoid, out: Float32Array): void {
+    checkTemperedSigmoid(x, t, out);
+    this.ops.temperedSigmoid(x, t.scale, t.inverseTemperature, t.offset, out);
+  }
+
+  temperedSigmoidBackward(y: Float32Array, dy: Float32Array, t: TemperedSigmoid, out: Float32Array): void {
+    checkTemperedSigmoidBackward(y, dy, t, out);
+    this.ops.temperedSigmoidBackward(y, dy, t.scale, t.inverseTemperature, t.offset, out);
+  }
+
+  transposeBlocks(x: Float32Array, rows: number, a: number, b: number, out: Float32Array): void {
+    checkTransposeBlocks(x, rows, a, b, out);
+    this.ops.transposeBlocks(x, rows, a, b, out);
   }
 }

@@ -8,12 +8,24 @@ import {
   checkColSum,
   checkGemm,
   checkIm2col,
+  checkMaxPool2d,
+  checkMaxPool2dBackward,
   checkRowSumSquares,
   checkScaleRows,
   checkSoftmaxCrossEntropy,
+  checkTemperedSigmoid,
+  checkTemperedSigmoidBackward,
+  checkTransposeBlocks,
 } from "./kernel-args.js";
 import { col2imTs, im2colTs } from "./im2col.js";
-import type { ActivationKind, ConvGeometry, Kernels } from "./kernels.js";
+import type { ActivationKind, ConvGeometry, Kernels, TemperedSigmoid } from "./kernels.js";
+import {
+  maxPool2dBackwardTs,
+  maxPool2dTs,
+  temperedSigmoidBackwardTs,
+  temperedSigmoidTs,
+  transposeBlocksTs,
+} from "./pool.js";
 
 const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
 const GELU_C = 0.044715;
@@ -277,5 +289,36 @@ export class TypeScriptKernels implements Kernels {
   col2im(cols: Float32Array, rows: number, g: ConvGeometry, dx: Float32Array): void {
     checkCol2im(cols, rows, g, dx);
     col2imTs(cols, rows, g, dx);
+  }
+
+  maxPool2d(x: Float32Array, rows: number, g: ConvGeometry, y: Float32Array, argmax: Int32Array): void {
+    checkMaxPool2d(x, rows, g, y, argmax);
+    maxPool2dTs(x, rows, g, y, argmax);
+  }
+
+  maxPool2dBackward(
+    dy: Float32Array,
+    rows: number,
+    g: ConvGeometry,
+    argmax: Int32Array,
+    dx: Float32Array,
+  ): void {
+    checkMaxPool2dBackward(dy, rows, g, argmax, dx);
+    maxPool2dBackwardTs(dy, rows, g, argmax, dx);
+  }
+
+  temperedSigmoid(x: Float32Array, t: TemperedSigmoid, out: Float32Array): void {
+    checkTemperedSigmoid(x, t, out);
+    temperedSigmoidTs(x, t, out);
+  }
+
+  temperedSigmoidBackward(y: Float32Array, dy: Float32Array, t: TemperedSigmoid, out: Float32Array): void {
+    checkTemperedSigmoidBackward(y, dy, t, out);
+    temperedSigmoidBackwardTs(y, dy, t, out);
+  }
+
+  transposeBlocks(x: Float32Array, rows: number, a: number, b: number, out: Float32Array): void {
+    checkTransposeBlocks(x, rows, a, b, out);
+    transposeBlocksTs(x, rows, a, b, out);
   }
 }

@@ -11,7 +11,7 @@ import {
 } from "../data/index.js";
 import { EnclaveError } from "../errors.js";
 import { Network } from "../model/network.js";
-import { buildModelSpec, IMAGE_ARCHITECTURES } from "../model/registry.js";
+import { specForDataset } from "../model/registry.js";
 import { EPSILON_HARD_CEILING } from "../schemas/privacy.js";
 import { readRegularFile } from "../storage/regular-file.js";
 import { weightsHash } from "../model/safetensors.js";
@@ -163,21 +163,11 @@ async function trainingData(o: LocalTrainingOptions, split: RandomSource): Promi
   };
 }
 
-function archSpec(o: LocalTrainingOptions, dataset: Dataset): ModelSpec {
-  const image = IMAGE_ARCHITECTURES.includes(o.arch) && dataset.exampleShape;
-  return buildModelSpec(o.arch, {
-    input_dim: dataset.numFeatures,
-    num_classes: dataset.numClasses,
-    ...(image ? { input_shape: [...dataset.exampleShape!] } : {}),
-    ...(o.arch === "SimpleMLP" ? { hidden: o.hidden ?? [32], activation: o.activation ?? "relu" } : {}),
-  });
-}
-
 /** A model spec is a short declarative file: anything larger is refused unread. */
 const MAX_MODEL_SPEC_BYTES = 1 << 20;
 
 /** A ModelSpec file, validated, that must read the dataset's features and predict its classes. */
-async function modelSpecFromFile(file: string, dataset: Dataset): Promise<ModelSpec> {
+export async function modelSpecFromFile(file: string, dataset: Dataset): Promise<ModelSpec> {
   const bytes = await readRegularFile(
     file,
     "model spec file (--model-spec)",
@@ -216,7 +206,7 @@ export async function planLocalTraining(o: LocalTrainingOptions): Promise<Traini
   const data = await trainingData(o, randomStream(o.seed, "split"));
   const spec = o.modelSpecFile
     ? await modelSpecFromFile(o.modelSpecFile, data.dataset)
-    : archSpec(o, data.dataset);
+    : specForDataset(o.arch, data.dataset, { hidden: o.hidden, activation: o.activation });
   assertTrainingFits(spec, o.batchSize, data.dataset.rows);
   const { sampleRate, stepsPerEpoch, expectedBatchSize } = poissonSchedule(data.trainSet.rows, o.batchSize);
   const plannedSteps = o.epochs * stepsPerEpoch;

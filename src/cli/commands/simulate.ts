@@ -5,6 +5,8 @@ import { assertClientLevelJob } from "../../coordinator/client-level-dp.js";
 import type { RoundRecord } from "../../coordinator/coordinator.js";
 import type { CoordinatorEvent } from "../../coordinator/events.js";
 import { runSimulation, type SimulationSummary, type SplitSpec } from "../../simulation/simulation.js";
+import { NAMED_FEDERATION_DATASETS } from "../../simulation/site-data.js";
+import { modelArchitectures } from "../../model/registry.js";
 import { AggregationStrategy, FederationJob, type FederationJobInput } from "../../schemas/federation.js";
 import { parseConfigText } from "../../schemas/config-text.js";
 import { parseContract } from "../../schemas/contract.js";
@@ -70,6 +72,8 @@ interface SimulateFlags {
   strategy: AggregationStrategy;
   strategyOptions?: Record<string, number | string>;
   dataset?: string;
+  model: string;
+  modelSpec?: string;
   split: SplitSpec;
   targetEpsilon: number;
   noiseMultiplier?: number;
@@ -174,7 +178,12 @@ export function registerSimulateCommand(program: Command): void {
       "the strategy's hyperparameters, as a job's strategy_options (e.g. byzantine=1, beta=0.1, server_lr=0.05)",
       strategyOptionsFlag,
     )
-    .option("--dataset <file>", "CSV dataset with its schema file (default: the bundled breast-cancer data)")
+    .option(
+      "--dataset <file>",
+      `dataset file with its schema file (CSV or IDX images), or ${NAMED_FEDERATION_DATASETS.join(", ")} (default: the bundled breast-cancer data)`,
+    )
+    .option("--model <arch>", `model architecture (${modelArchitectures().join(", ")})`, "SimpleMLP")
+    .option("--model-spec <file>", "a ModelSpec file (JSON or YAML) to train instead of --model")
     .option("--split <split>", "iid or dirichlet:ALPHA", splitFlag, { kind: "iid" } as SplitSpec)
     .option(
       "--target-epsilon <e>",
@@ -269,7 +278,10 @@ export function registerSimulateCommand(program: Command): void {
         rounds: f.rounds,
         strategy,
         strategyOptions: f.strategyOptions,
-        datasetFile: f.dataset && resolve(f.dataset),
+        datasetFile:
+          f.dataset && (NAMED_FEDERATION_DATASETS.includes(f.dataset) ? f.dataset : resolve(f.dataset)),
+        modelArch: f.model,
+        modelSpecFile: f.modelSpec && resolve(f.modelSpec),
         split: f.split,
         targetEpsilon: f.targetEpsilon,
         delta: f.delta,
