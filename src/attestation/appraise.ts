@@ -8,7 +8,14 @@ import { bindReportData, BINDING_FIELD, reportDataMatches, REPORT_DATA_BYTES } f
 import { HARDWARE_TYPE, isHardwareKind, type Evidence } from "./evidence.js";
 import { detectEvidenceKind } from "./evidence-kind.js";
 import type { NonceIssuer } from "./nonce.js";
-import { ageCheck, debugCheck, kindCheck, measurementCheck, tcbChecks } from "./policy/evaluate.js";
+import {
+  ageCheck,
+  debugCheck,
+  kindCheck,
+  measurementCheck,
+  runtimeCheck,
+  tcbChecks,
+} from "./policy/evaluate.js";
 import type { PolicyFacts } from "./policy/facts.js";
 import { defaultTrustPolicy } from "./policy/load.js";
 import { VERIFIERS } from "./registry.js";
@@ -27,8 +34,11 @@ export interface AppraiseOptions {
   at?: Date;
   /** Route to this kind's verifier instead of detecting the kind from the bytes. */
   kind?: EvidenceKind;
-  /** The coordinator's challenge and the node key it expects bound into the report data. */
-  binding?: { nonce: Uint8Array; publicKey: Uint8Array };
+  /**
+   * The coordinator's challenge and the node key it expects bound into the report data, and the
+   * isolated runtime's measurement the agent claims (bound with them; the policy may pin it).
+   */
+  binding?: { nonce: Uint8Array; publicKey: Uint8Array; runtimeMeasurement?: Uint8Array };
   /** Redeems `binding.nonce` (single use, unexpired) and dates the evidence by its issue time. */
   nonceIssuer?: NonceIssuer;
   /** Alternatively, the 64 bytes the report data must carry. */
@@ -152,6 +162,8 @@ export async function appraiseEvidence(
   }
   const fresh = freshnessCheck(kind, vendor, options);
   policyChecks.push(fresh.check);
+  const runtime = options.binding?.runtimeMeasurement;
+  policyChecks.push(runtimeCheck(policy, runtime && Buffer.from(runtime).toString("hex")));
   if (facts) policyChecks.push(ageCheck(policy, at, facts, fresh.nonceIssuedAt));
 
   const checks = [...preChecks, ...vendorChecks, ...policyChecks];
@@ -159,6 +171,9 @@ export async function appraiseEvidence(
   const trusted = vendor.trusted && allPassed(checks);
 
   const result: VerificationResult = { ...vendor, kind, trusted, checks };
+  // A claim the evidence vouches for only through the binding (policy.binding passed or not).
+  if (runtime)
+    result.claims = { ...vendor.claims, runtime_measurement: Buffer.from(runtime).toString("hex") };
   const report = parseContract(
     AttestationReport,
     {
@@ -210,12 +225,19 @@ function freshnessCheck(
       }
     }
     try {
-      expected = bindReportData(options.binding.nonce, options.binding.publicKey);
+      expected = bindReportData(
+        options.binding.nonce,
+        options.binding.publicKey,
+        options.binding.runtimeMeasurement,
+      );
     } catch (err) {
       if (err instanceof EnclaveError) return { check: { name, status: "fail", detail: err.message } };
       throw err;
     }
-    what = `SHA-512(domain || nonce || node key)${options.nonceIssuer ? " with a live, first-use nonce" : ""}`;
+    const parts = options.binding.runtimeMeasurement
+      ? "nonce || runtime measurement || node key"
+      : "nonce || node key";
+    what = `SHA-512(domain || ${parts})${options.nonceIssuer ? " with a live, first-use nonce" : ""}`;
   } else if (options.expectedReportData) {
     if (
       !(options.expectedReportData instanceof Uint8Array) ||

@@ -70,6 +70,28 @@ function referencesFor(
  * Measurements against the allow-list: the evidence must match at least one reference entry on every
  * field that entry names (entries are whole tuples, so values of different builds cannot be mixed).
  */
+/**
+ * The isolated runtime the agent's tasks run in: with `runtime.measurements` pinned, the agent must
+ * claim one of them (authenticated by policy.binding, which binds the claim into the report data);
+ * unpinned, any runtime or none is accepted.
+ */
+export function runtimeCheck(policy: TrustPolicy, claimed: string | undefined): CheckResult {
+  const name = "policy.runtime_measurement";
+  const pinned = policy.runtime.measurements;
+  if (pinned.length === 0)
+    return skip(
+      name,
+      claimed
+        ? `no runtime measurement pinned in the policy: runtime ${claimed} is accepted`
+        : "no runtime measurement pinned in the policy, and none claimed",
+    );
+  if (!claimed)
+    return fail(name, "the policy pins a runtime measurement; the agent claims no isolated runtime");
+  return pinned.includes(claimed)
+    ? pass(name, `runtime ${claimed} is pinned in the policy`)
+    : fail(name, `runtime ${claimed} matches none of the ${pinned.length} pinned runtime measurements`);
+}
+
 export function measurementCheck(policy: TrustPolicy, kind: EvidenceKind, facts: PolicyFacts): CheckResult {
   const name = "policy.measurement";
   if (kind === "nvidia") return nvidiaMeasurementCheck(policy, facts);
