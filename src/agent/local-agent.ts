@@ -12,6 +12,7 @@ import type { TrustPolicy } from "../schemas/trust-policy.js";
 import { EPSILON_HARD_CEILING } from "../schemas/privacy.js";
 import { openDatabase, type Database } from "../storage/database.js";
 import { kernels } from "../tensor/backend.js";
+import { ValidationError } from "../errors.js";
 import type { Examples } from "../training/trainer.js";
 import { AgentService } from "./agent-service.js";
 import type { AgentHandle, BoundEvidence } from "../federation/agent-handle.js";
@@ -39,6 +40,11 @@ export interface LocalAgentOptions {
   /** Keep the ledger in an embedded database in memory only (a simulated site in a worker thread). */
   memoryDatabase?: boolean;
   logger?: Logger;
+  /**
+   * SHA-256 (hex) of the isolated runtime's manifest when this agent's tasks run in a microVM: bound
+   * into every report data it asks its TEE to sign, so a verifier's policy can pin the runtime.
+   */
+  runtimeMeasurement?: string;
   /** The owner's opt-in to DP_FEDAVG jobs (un-noised updates, client-level DP at the coordinator). */
   acceptClientLevelDp?: boolean;
 }
@@ -62,6 +68,15 @@ export async function loadTrainingExamples(
   return { ...applyStandardizer(dataset, st), identity: source.identity };
 }
 
+function runtimeMeasurementBytes(hex: string | undefined): Uint8Array | undefined {
+  if (hex === undefined) return undefined;
+  if (!/^[0-9a-f]{64}$/.test(hex))
+    throw new ValidationError("agent options", [
+      { path: "runtimeMeasurement", rule: "must be 64 lower-case hex digits" },
+    ]);
+  return new Uint8Array(Buffer.from(hex, "hex"));
+}
+
 /** An agent running in this thread: its service, executor and ledger, behind the AgentHandle. */
 export class LocalAgent implements AgentHandle {
   readonly service: AgentService;
@@ -75,6 +90,7 @@ export class LocalAgent implements AgentHandle {
     private readonly ledger: BudgetLedger,
     private readonly accountantName: AccountantName,
     private readonly dataRoot: string,
+    private readonly runtimeMeasurement: Uint8Array | undefined,
   ) {
     this.service = service;
   }
@@ -88,13 +104,14 @@ export class LocalAgent implements AgentHandle {
       const service = new AgentService(o.id);
       const rng = (label: string): RandomSource => randomStream(o.seed, `${o.id}/${label}`);
       const selfNonces = new NonceIssuer();
+      const runtime = runtimeMeasurementBytes(o.runtimeMeasurement);
       // Self-check before touching data: fresh evidence bound to a local nonce and our key.
       const appraiseSelf = async (): Promise<Appraisal> => {
         const { nonce } = selfNonces.issue();
-        const evidence = await o.provider.collect(bindReportData(nonce, o.provider.publicKey));
+        const evidence = await o.provider.collect(bindReportData(nonce, o.provider.publicKey, runtime));
         return appraiseEvidence(evidence, {
           policy: o.policy,
-          binding: { nonce, publicKey: o.provider.publicKey },
+          binding: { nonce, publicKey: o.provider.publicKey, runtimeMeasurement: runtime },
           nonceIssuer: selfNonces,
           nodeId: o.id,
         });
@@ -122,6 +139,7 @@ export class LocalAgent implements AgentHandle {
         ledger,
         o.accountant,
         o.dataRoot,
+        runtime,
       );
     } catch (err) {
       await db.close();
@@ -160,8 +178,13 @@ export class LocalAgent implements AgentHandle {
 
   /** Evidence for the coordinator's challenge, bound to its nonce and this node's key. */
   async evidence(nonce: Uint8Array): Promise<BoundEvidence> {
-    const evidence = await this.provider.collect(bindReportData(nonce, this.provider.publicKey));
-    return { evidence, publicKey: this.provider.publicKey };
+    const runtime = this.runtimeMeasurement;
+    const evidence = await this.provider.collect(bindReportData(nonce, this.provider.publicKey, runtime));
+    return {
+      evidence,
+      publicKey: this.provider.publicKey,
+      ...(runtime ? { runtimeMeasurement: runtime } : {}),
+    };
   }
 
   probe(task: TrainTask): Promise<BudgetProbe> {

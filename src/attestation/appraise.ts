@@ -44,6 +44,11 @@ export interface Appraisal {
   report: AttestationReport;
   /** When a TRUSTED appraisal stops standing (at + reattest_interval_seconds). */
   validUntil?: Date;
+  /**
+   * Hex of the isolated runtime's measurement the agent claimed: vouched for only through the
+   * binding (policy.binding), and judged by policy.runtime_measurement; not a vendor claim.
+   */
+  runtimeMeasurement?: string;
 }
 
 /** Evidence whose bytes could not be read as their kind: one failed check, no claims. */
@@ -149,6 +154,8 @@ export async function appraiseEvidence(
     "AttestationReport",
   );
   const appraisal: Appraisal = { trusted, kind, kindSource, result, report };
+  const runtime = options.binding?.runtimeMeasurement;
+  if (runtime) appraisal.runtimeMeasurement = Buffer.from(runtime).toString("hex");
   if (trusted) appraisal.validUntil = new Date(at.getTime() + policy.reattest_interval_seconds * 1000);
   return appraisal;
 }

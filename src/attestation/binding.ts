@@ -6,19 +6,48 @@ import { AttestationError, type EvidenceKind } from "./types.js";
 export const BINDING_DOMAIN = "coreason-enclave/attest/v1";
 export const REPORT_DATA_BYTES = 64;
 
+/** The domain of a binding that also carries the isolated runtime's measurement. */
+export const RUNTIME_BINDING_DOMAIN = "coreason-enclave/attest/v1+runtime";
+export const RUNTIME_MEASUREMENT_BYTES = 32;
+
 /**
- * The 64 bytes an agent asks its TEE to sign: SHA-512(domain || nonce || nodePublicKey).
- * The nonce is fixed-length (32 bytes), so the concatenation is unambiguous; the key is whatever
- * encoding the node publishes (raw Ed25519, an HPKE public key, SPKI DER), taken as given.
+ * The 64 bytes an agent asks its TEE to sign: SHA-512(domain || nonce || nodePublicKey), or, for an
+ * agent whose tasks run in a microVM, SHA-512(runtime domain || nonce || runtime measurement ||
+ * nodePublicKey), so the evidence vouches for the runtime (the SHA-256 of its manifest) as well.
+ * The nonce and the measurement are fixed-length (32 bytes each), so the concatenation is
+ * unambiguous; the key is whatever encoding the node publishes, taken as given.
  */
-export function bindReportData(nonce: Uint8Array, nodePublicKey: Uint8Array): Uint8Array {
+export function bindReportData(
+  nonce: Uint8Array,
+  nodePublicKey: Uint8Array,
+  runtimeMeasurement?: Uint8Array,
+): Uint8Array {
   if (!(nonce instanceof Uint8Array) || nonce.length !== NONCE_BYTES) {
     throw new AttestationError("binding", `nonce must be ${NONCE_BYTES} bytes`, "BINDING_INVALID");
   }
   if (!(nodePublicKey instanceof Uint8Array) || nodePublicKey.length === 0 || nodePublicKey.length > 4096) {
     throw new AttestationError("binding", "node public key must be 1..4096 bytes", "BINDING_INVALID");
   }
-  const h = createHash("sha512").update(BINDING_DOMAIN).update(nonce).update(nodePublicKey).digest();
+  if (runtimeMeasurement === undefined)
+    return new Uint8Array(
+      createHash("sha512").update(BINDING_DOMAIN).update(nonce).update(nodePublicKey).digest(),
+    );
+  if (
+    !(runtimeMeasurement instanceof Uint8Array) ||
+    runtimeMeasurement.length !== RUNTIME_MEASUREMENT_BYTES
+  ) {
+    throw new AttestationError(
+      "binding",
+      `runtime measurement must be ${RUNTIME_MEASUREMENT_BYTES} bytes`,
+      "BINDING_INVALID",
+    );
+  }
+  const h = createHash("sha512")
+    .update(RUNTIME_BINDING_DOMAIN)
+    .update(nonce)
+    .update(runtimeMeasurement)
+    .update(nodePublicKey)
+    .digest();
   return new Uint8Array(h);
 }
 

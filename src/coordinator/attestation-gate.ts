@@ -29,14 +29,14 @@ export class AttestationGate implements Admission {
 
   async admit(agent: AgentHandle): Promise<AttestationReport> {
     const { nonce } = this.nonces.issue();
-    const { evidence, publicKey } = await agent.evidence(nonce);
+    const { evidence, publicKey, runtimeMeasurement } = await agent.evidence(nonce);
     const key = Buffer.from(publicKey).toString("hex");
     const pinned = this.pinned.get(agent.id);
     if (pinned !== undefined && pinned !== key)
       throw new CoordinatorError("NODE_KEY_CHANGED", `node ${agent.id} presented a different key`);
     const { report } = await appraiseEvidence(evidence, {
       policy: this.policy,
-      binding: { nonce, publicKey },
+      binding: { nonce, publicKey, runtimeMeasurement },
       nonceIssuer: this.nonces,
       nodeId: agent.id,
     });

@@ -5,6 +5,11 @@ import type { BudgetProbe, TaskOutcome, TrainTask } from "./task.js";
 export interface BoundEvidence {
   evidence: Evidence;
   publicKey: Uint8Array;
+  /**
+   * SHA-256 of the isolated runtime's manifest (32 bytes) when the agent's tasks run in a microVM;
+   * bound into the report data with the nonce and key, so a verifier can pin it.
+   */
+  runtimeMeasurement?: Uint8Array;
 }
 
 /**

@@ -44,27 +44,38 @@ describe("runtime doctor", () => {
     expect(formatDoctor(r)).toMatch(/^WARNING: KVM is not usable/m);
   });
 
-  it("boots QEMU with KVM once the probe passes, and reports Firecracker and vhost-vsock as found but not driven yet", () => {
-    const r = assessHost(
-      facts({
-        firecracker: { path: "/usr/local/bin/firecracker", version: "Firecracker v1.7.0", detail: "found" },
-        vhostVsock: { path: "/dev/vhost-vsock", present: true, readWrite: true },
-        kvmProbe: { status: "pass", detail: "probe guest ran under kvm in 30 ms", ms: 30 },
-      }),
-      "native",
-      hydrated,
-    );
+  it("selects Firecracker with its vsock once its binary runs and the KVM probe passes; QEMU with KVM without the binary", () => {
+    const firecracker = {
+      path: "/usr/local/bin/firecracker",
+      version: "Firecracker v1.7.0",
+      detail: "found",
+    };
+    const kvmProbe = { status: "pass" as const, detail: "probe guest ran under kvm in 30 ms", ms: 30 };
+    const vhostVsock = { path: "/dev/vhost-vsock", present: true, readWrite: true };
+    const r = assessHost(facts({ firecracker, vhostVsock, kvmProbe }), "native", hydrated);
     expect(r.modes.microvm).toMatchObject({
+      available: true,
+      vmm: "firecracker",
+      accel: "kvm",
+      channel: "vsock",
+    });
+    expect(r.modes.microvm.warning).toBeUndefined();
+    const q = assessHost(facts({ vhostVsock, kvmProbe }), "native", hydrated);
+    expect(q.modes.microvm).toMatchObject({
       available: true,
       vmm: "qemu-microvm",
       accel: "kvm",
       channel: "virtio-serial",
     });
-    expect(r.modes.microvm.warning).toBeUndefined();
-    expect(r.modes.microvm.reason).toContain(
-      "Firecracker found (/usr/local/bin/firecracker) but not driven by this build yet",
+    expect(q.modes.microvm.reason).toContain(
+      "/dev/vhost-vsock present but not driven by QEMU in this build yet",
     );
-    expect(r.modes.microvm.reason).toContain("/dev/vhost-vsock present but not driven by this build yet");
+    // Without working KVM, Firecracker is said to need it, and QEMU emulates.
+    const e = assessHost(facts({ firecracker }), "native", hydrated);
+    expect(e.modes.microvm).toMatchObject({ vmm: "qemu-microvm", accel: "emulated" });
+    expect(e.modes.microvm.reason).toContain(
+      "Firecracker found (/usr/local/bin/firecracker) but it needs working KVM",
+    );
     expect(r.checks.find((c) => c.name === "firecracker")).toEqual({
       name: "firecracker",
       status: "pass",

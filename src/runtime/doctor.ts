@@ -95,9 +95,10 @@ export function resolveProvider(f: HostFacts, requested: ProviderChoice): Provid
 }
 
 /**
- * What this build drives: QEMU's microvm machine, with KVM when the probe passed, else emulated, and
- * the virtio-serial channel. Firecracker (which needs working KVM) and QEMU's vhost-vsock channel are
- * detected and reported, and said not to be driven yet, so the verdict is what a boot will do.
+ * What this build drives: Firecracker (its Unix-socket vsock as the channel) when its binary runs
+ * and KVM passed the probe (Firecracker cannot emulate); else QEMU's microvm machine, with KVM when
+ * the probe passed, else emulated, and the virtio-serial channel. QEMU's vhost-vsock channel is
+ * detected and reported as not driven yet, so the verdict is what a boot will do.
  */
 function microvmVerdict(f: HostFacts, provider: ProviderVerdict, assets: AssetsFact): ModeVerdict {
   const missing: string[] = [];
@@ -107,11 +108,14 @@ function microvmVerdict(f: HostFacts, provider: ProviderVerdict, assets: AssetsF
   if (assets.status !== "pass") missing.push(`assets: ${assets.detail}`);
   const kvmWorks = f.kvmProbe.status === "pass";
   const notes: string[] = [];
-  if (f.firecracker.version)
-    notes.push(`Firecracker found (${f.firecracker.path}) but not driven by this build yet`);
-  if (f.vhostVsock.readWrite) notes.push(`${f.vhostVsock.path} present but not driven by this build yet`);
+  if (f.firecracker.version && !kvmWorks)
+    notes.push(`Firecracker found (${f.firecracker.path}) but it needs working KVM`);
   let how: Pick<ModeVerdict, "vmm" | "accel" | "channel"> = {};
-  if (f.qemu.path && f.qemu.microvm && (kvmWorks || f.tcgProbe.status !== "fail")) {
+  if (f.firecracker.version && kvmWorks) {
+    how = { vmm: "firecracker", accel: "kvm", channel: "vsock" };
+  } else if (f.qemu.path && f.qemu.microvm && (kvmWorks || f.tcgProbe.status !== "fail")) {
+    if (f.vhostVsock.readWrite)
+      notes.push(`${f.vhostVsock.path} present but not driven by QEMU in this build yet`);
     how = { vmm: "qemu-microvm", accel: kvmWorks ? "kvm" : "emulated", channel: "virtio-serial" };
   } else {
     missing.push(`no VMM: QEMU: ${f.qemu.path && f.qemu.microvm ? f.tcgProbe.detail : f.qemu.detail}`);
@@ -120,7 +124,7 @@ function microvmVerdict(f: HostFacts, provider: ProviderVerdict, assets: AssetsF
   if (missing.length) return { available: false, reason: missing.join("; ") + noted, ...how };
   return {
     available: true,
-    reason: `${how.vmm} with ${how.accel === "kvm" ? "KVM" : "software emulation"}, no network device, channel virtio-serial over a Unix socket${noted}`,
+    reason: `${how.vmm} with ${how.accel === "kvm" ? "KVM" : "software emulation"}, no network device, channel ${how.channel === "vsock" ? "vsock (Firecracker's Unix-socket host side)" : "virtio-serial over a Unix socket"}${noted}`,
     ...how,
     ...(how.accel === "emulated"
       ? {

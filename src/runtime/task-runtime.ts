@@ -20,7 +20,11 @@ import { RuntimeError, RuntimeErrorCode } from "./errors.js";
 import { probeHost } from "./host-probe.js";
 import { kernelPins, type TrainTaskArgs, type TrainTaskReply } from "./guest/train-task.js";
 import { startGuestSession, type GuestEvent, type GuestSession } from "./vmm/guest-session.js";
+import { bootFirecracker } from "./vmm/firecracker.js";
 import { bootMicroVm } from "./vmm/qemu-microvm.js";
+
+/** The VMM a task's microVM runs under: Firecracker (KVM only) or QEMU's microvm machine. */
+export type VmmChoice = { firecracker: string; accel: "kvm" } | { qemu: string; accel: Accel };
 
 /** A guest event as the host records it: a name and bounded numbers or digests, nothing else. */
 export interface RuntimeEvent {
@@ -47,7 +51,7 @@ export interface TaskRuntimeOptions {
   /** Tests: more checks on the guest that ran the task, on the same boot, before it powers off. */
   afterTask?: (session: GuestSession) => Promise<void>;
   /** microvm: the VMM and acceleration, when the caller already knows them (tests, the bench). */
-  vmm?: { qemu: string; accel: Accel };
+  vmm?: VmmChoice;
 }
 
 const EVENT_NAME = /^[a-z][a-z_]{0,31}$/;
@@ -121,12 +125,11 @@ export class TaskRuntime implements IsolatedTrainer {
     private readonly o: TaskRuntimeOptions,
     readonly isolation: IsolationReport,
     private readonly assets: RuntimeAssets | null,
-    private readonly qemu: string | null,
   ) {}
 
   /** Check that the mode can run here (the doctor's verdict, one place) and load the assets. */
   static async prepare(o: TaskRuntimeOptions): Promise<TaskRuntime> {
-    if (o.mode === "process") return new TaskRuntime(o, { mode: "process", channel: "pipe" }, null, null);
+    if (o.mode === "process") return new TaskRuntime(o, { mode: "process", channel: "pipe" }, null);
     const assets = await loadAssets(o.cacheDir);
     let vmm = o.vmm;
     if (!vmm) {
@@ -136,23 +139,28 @@ export class TaskRuntime implements IsolatedTrainer {
         detail: "",
         measurement: assets.measurement,
       }).modes.microvm;
-      if (!verdict.available || !facts.qemu.path || !verdict.accel)
+      const binary = verdict.vmm === "firecracker" ? facts.firecracker.path : facts.qemu.path;
+      if (!verdict.available || !binary || !verdict.accel)
         throw new RuntimeError(
           RuntimeErrorCode.PROVIDER_UNAVAILABLE,
           `--isolation microvm is unavailable here: ${verdict.reason} (see: enclave runtime doctor)`,
         );
       if (verdict.warning) o.onWarning?.(verdict.warning);
-      vmm = { qemu: facts.qemu.path, accel: verdict.accel };
+      vmm =
+        verdict.vmm === "firecracker"
+          ? { firecracker: binary, accel: "kvm" }
+          : { qemu: binary, accel: verdict.accel };
     } else if (vmm.accel === "emulated")
       o.onWarning?.("the microVM runs under software emulation: fine for tests, never for production");
+    const fc = "firecracker" in vmm;
     const isolation: IsolationReport = {
       mode: "microvm",
-      vmm: "qemu-microvm",
+      vmm: fc ? "firecracker" : "qemu-microvm",
       accel: vmm.accel,
-      channel: "virtio-serial",
+      channel: fc ? "vsock" : "virtio-serial",
       measurement: assets.measurement,
     };
-    return new TaskRuntime({ ...o, vmm }, isolation, assets, vmm.qemu);
+    return new TaskRuntime({ ...o, vmm }, isolation, assets);
   }
 
   async train(
@@ -205,15 +213,17 @@ export class TaskRuntime implements IsolatedTrainer {
       entries.push({ path: name, type: "file" as const, data: await readFile(path), mode: 0o444 });
     const image = join(dir, "data.img");
     await writeFile(image, sectors(buildCpio(entries)), { mode: 0o400 });
-    return bootMicroVm({
-      qemu: this.qemu!,
+    const common = {
       assets: this.assets!,
-      accel: this.o.vmm!.accel,
       bootTimeoutMs: this.o.bootTimeoutMs ?? 300_000,
       dataDrive: image,
       append: this.o.testFaults || this.o.testFault ? ["enclave.test_faults=1"] : [],
       onEvent: this.onGuestEvent,
-    });
+    };
+    const vmm = this.o.vmm!;
+    return "firecracker" in vmm
+      ? bootFirecracker({ ...common, firecracker: vmm.firecracker })
+      : bootMicroVm({ ...common, qemu: vmm.qemu, accel: vmm.accel });
   }
 
   private async spawnProcess(dir: string, inputs: Record<string, string>): Promise<GuestSession> {

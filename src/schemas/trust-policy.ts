@@ -208,6 +208,14 @@ export const TrustPolicy = z
       })
       .strict()
       .default({ reference_values: [] }),
+    /**
+     * The isolated runtimes (SHA-256 of a hydrated runtime's manifest.json, `enclave runtime hydrate`)
+     * an agent's tasks may run in; empty: any runtime, or none, is accepted.
+     */
+    runtime: z
+      .object({ measurements: NoDuplicates(hexOf(32)).default([]) })
+      .strict()
+      .default({ measurements: [] }),
   })
   .strict()
   .meta({

@@ -26,8 +26,11 @@ import type {
 export interface ValidateOptions {
   /** Validation time for the evidence's age. */
   at: Date;
-  /** The coordinator's challenge and the node key it expects bound into the report data. */
-  binding?: { nonce: Uint8Array; publicKey: Uint8Array };
+  /**
+   * The coordinator's challenge and the node key it expects bound into the report data, and the
+   * isolated runtime's measurement the agent claims (bound with them; the policy may pin it).
+   */
+  binding?: { nonce: Uint8Array; publicKey: Uint8Array; runtimeMeasurement?: Uint8Array };
   /** Redeems `binding.nonce` (single use, unexpired) and dates the evidence by its issue time. */
   nonceIssuer?: NonceIssuer;
   /** Alternatively, the 64 bytes the report data must carry. */
@@ -61,9 +64,32 @@ export function validateEvidence(
   }
   const binding = bindingCheck(kind, verification?.reportData, options);
   out.push(named("policy.binding")(binding.outcome));
+  const runtime = options.binding?.runtimeMeasurement;
+  out.push(named("policy.runtime_measurement")(runtimeCheck(policy, runtime && hex(runtime))));
   if (verification)
     out.push(named("policy.age")(ageCheck(policy, options.at, verification, binding.issuedAt)));
   return out;
+}
+
+const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
+
+/**
+ * The isolated runtime the agent's tasks run in: with `runtime.measurements` pinned, the agent must
+ * claim one of them (authenticated by policy.binding, which binds the claim into the report data);
+ * unpinned, any runtime or none is accepted.
+ */
+function runtimeCheck(policy: TrustPolicy, claimed: string | undefined): Outcome {
+  const pinned = policy.runtime.measurements;
+  if (pinned.length === 0)
+    return skip(
+      claimed
+        ? `no runtime measurement pinned in the policy: runtime ${claimed} is accepted`
+        : "no runtime measurement pinned in the policy, and none claimed",
+    );
+  if (!claimed) return fail("the policy pins a runtime measurement; the agent claims no isolated runtime");
+  return pinned.includes(claimed)
+    ? pass(`runtime ${claimed} is pinned in the policy`)
+    : fail(`runtime ${claimed} matches none of the ${pinned.length} pinned runtime measurements`);
 }
 
 /** Is this kind of evidence acceptable at all? */
@@ -394,12 +420,19 @@ function bindingCheck(
       throw err;
     }
     try {
-      expected = bindReportData(options.binding.nonce, options.binding.publicKey);
+      expected = bindReportData(
+        options.binding.nonce,
+        options.binding.publicKey,
+        options.binding.runtimeMeasurement,
+      );
     } catch (err) {
       if (err instanceof EnclaveError) return { outcome: fail(err.message) };
       throw err;
     }
-    what = `SHA-512(domain || nonce || node key)${options.nonceIssuer ? " with a live, first-use nonce" : ""}`;
+    const parts = options.binding.runtimeMeasurement
+      ? "nonce || runtime measurement || node key"
+      : "nonce || node key";
+    what = `SHA-512(domain || ${parts})${options.nonceIssuer ? " with a live, first-use nonce" : ""}`;
   } else if (options.expectedReportData) {
     const e = options.expectedReportData;
     if (!(e instanceof Uint8Array) || e.length !== REPORT_DATA_BYTES) {

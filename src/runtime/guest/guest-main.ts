@@ -1,5 +1,6 @@
 import { createReadStream, openSync, readdirSync, readFileSync, writeSync } from "node:fs";
 import { Socket } from "node:net";
+import type { Duplex } from "node:stream";
 import { encodeFrame, FrameDecoder } from "../channel/frames.js";
 import { runTrainTask, type TrainTaskArgs } from "./train-task.js";
 
@@ -15,6 +16,9 @@ const PORT_NAME = "enclave.channel";
 const PROCESS_CHANNEL_ENV = "ENCLAVE_GUEST_CHANNEL_FD";
 const PROCESS_DATA_ENV = "ENCLAVE_GUEST_DATA";
 const TEST_FAULTS_WORD = "enclave.test_faults=1";
+/** The host's vsock CID, and the port the channel is dialled on (the Firecracker driver listens there). */
+const HOST_CID = 2;
+const CHANNEL_VSOCK_PORT = 5000;
 
 interface Channel {
   send(m: object): void;
@@ -29,12 +33,23 @@ function findPort(): string {
   throw new Error(`no virtio-serial port named ${PORT_NAME}`);
 }
 
-function openChannel(): Channel {
+function socketChannel(socket: Duplex): Channel {
+  socket.on("close", () => process.exit(0));
+  return { send: (m) => socket.write(encodeFrame(m)), onData: (each) => socket.on("data", each) };
+}
+
+async function openChannel(): Promise<Channel> {
   const inherited = process.env[PROCESS_CHANNEL_ENV];
-  if (inherited) {
-    const socket = new Socket({ fd: Number(inherited), readable: true, writable: true });
-    socket.on("close", () => process.exit(0));
-    return { send: (m) => socket.write(encodeFrame(m)), onData: (each) => socket.on("data", each) };
+  if (inherited) return socketChannel(new Socket({ fd: Number(inherited), readable: true, writable: true }));
+  // Firecracker: vsock to the host (CID 2), which Firecracker forwards to the host's Unix socket.
+  if (` ${kernelCommandLine().trim()} `.includes(" enclave.channel=vsock ")) {
+    const { vsockTransport } = await import("../../inference/vsock-transport.js");
+    return socketChannel(
+      await vsockTransport.dial(
+        { kind: "vsock", cid: HOST_CID, port: CHANNEL_VSOCK_PORT },
+        { timeoutMs: 30_000 },
+      ),
+    );
   }
   // One open only: a virtio-serial port refuses a second one.
   const fd = openSync(findPort(), "r+");
@@ -85,11 +100,11 @@ function handlers(send: (m: object) => void): Record<string, Handler> {
   return table;
 }
 
-function main(): void {
+async function main(): Promise<void> {
   // A task that throws outside a request is a crash of the guest, never a hang.
   process.on("uncaughtException", crash);
   process.on("unhandledRejection", crash);
-  const channel = openChannel();
+  const channel = await openChannel();
   const send = (m: object) => channel.send(m);
   send({ type: "ready", node: process.version, interfaces: readdirSync("/sys/class/net").sort() });
   const table = handlers(send);
@@ -123,4 +138,4 @@ function main(): void {
   });
 }
 
-main();
+void main();
