@@ -65,9 +65,20 @@ export interface CoordinatorOptions {
    * seeded run gives bit-identical models however threads interleave.
    */
   ordered?: boolean;
+  /**
+   * Resume after a restart: the rounds already released, the global model checkpointed after the
+   * last of them and the clients' standing; the job goes on at the next round, and no round runs
+   * twice. `resumeFederation` fills this from a JobStore checkpoint (and the strategy's state).
+   */
+  resume?: {
+    rounds: RoundRecord[];
+    global: TensorMap;
+    clients?: readonly ({ id: string } & ClientRecord)[];
+  };
 }
 
-interface ClientRecord {
+/** A client's standing in a job (kept across a restart by the JobStore). */
+export interface ClientRecord {
   state: ClientState;
   epsilon: number;
   examples: number;
@@ -99,9 +110,12 @@ class FederationRun {
   private readonly jobId: string;
 
   constructor(private readonly o: CoordinatorOptions) {
-    this.global = o.initial;
+    this.global = o.resume?.global ?? o.initial;
+    this.rounds.push(...(o.resume?.rounds ?? []));
     this.policy = roundPolicyOf(o.strategy);
     this.clients = new Map(o.agents.map((a) => [a.id, { state: "active", epsilon: 0, examples: 0 }]));
+    for (const { id, ...kept } of o.resume?.clients ?? [])
+      if (this.clients.has(id)) this.clients.set(id, kept);
     this.jobId = o.job.job_id;
   }
 
@@ -117,7 +131,7 @@ class FederationRun {
       mechanism: job.privacy.mechanism,
       model_sha256: weightsHash(this.global),
     });
-    for (let round = 1; round <= job.rounds; round++) {
+    for (let round = this.rounds.length + 1; round <= job.rounds; round++) {
       const end = await this.round(round);
       if (end) return this.finish(end.end, end.reason);
     }

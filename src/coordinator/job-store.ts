@@ -8,7 +8,7 @@ import { openDatabase, type Database } from "../storage/database.js";
 import { migrate, type Migration } from "../storage/migrations.js";
 import type { StrategyState } from "../strategies/types.js";
 import type { TensorMap } from "../tensor/tensor.js";
-import type { ClientState, RoundRecord } from "./coordinator.js";
+import type { ClientRecord, ClientState, RoundRecord } from "./coordinator.js";
 import { CoordinatorError } from "./errors.js";
 import type { CoordinatorEvent } from "./events.js";
 
@@ -74,13 +74,7 @@ export const COORDINATOR_MIGRATIONS: readonly Migration[] = [
 ];
 
 /** One client's standing as the store last recorded it. */
-export interface StoredClient {
-  id: string;
-  state: ClientState;
-  epsilon: number;
-  examples: number;
-  reason?: string;
-}
+export type StoredClient = { id: string } & ClientRecord;
 
 /** What a job resumes from: the rounds released so far and the checkpoint after the last of them. */
 export interface JobCheckpoint {
