@@ -16,6 +16,7 @@ import type { Examples } from "../training/trainer.js";
 import { AgentService } from "./agent-service.js";
 import type { AgentHandle, BoundEvidence } from "../federation/agent-handle.js";
 import { Executor } from "./executor.js";
+import { SiteChain } from "../audit/site-chain.js";
 import type { BudgetProbe, TaskOutcome, TrainTask } from "../federation/task.js";
 
 export interface LocalAgentOptions {
@@ -75,6 +76,7 @@ export class LocalAgent implements AgentHandle {
     private readonly ledger: BudgetLedger,
     private readonly accountantName: AccountantName,
     private readonly dataRoot: string,
+    private readonly chain: SiteChain,
   ) {
     this.service = service;
   }
@@ -85,6 +87,7 @@ export class LocalAgent implements AgentHandle {
       (await openDatabase({ workspace: o.workspace, url: o.databaseUrl, memory: o.memoryDatabase }));
     try {
       const ledger = await BudgetLedger.open(db);
+      const chain = await SiteChain.open(db, o.id);
       const service = new AgentService(o.id);
       const rng = (label: string): RandomSource => randomStream(o.seed, `${o.id}/${label}`);
       const selfNonces = new NonceIssuer();
@@ -122,6 +125,7 @@ export class LocalAgent implements AgentHandle {
         ledger,
         o.accountant,
         o.dataRoot,
+        chain,
       );
     } catch (err) {
       await db.close();
@@ -168,8 +172,11 @@ export class LocalAgent implements AgentHandle {
     return this.executor.probe(task);
   }
 
-  run(task: TrainTask): Promise<TaskOutcome> {
-    return this.executor.run(task);
+  /** One round; what leaves through the Airlock is recorded in the site's own chain before it goes. */
+  async run(task: TrainTask): Promise<TaskOutcome> {
+    const outcome = await this.executor.run(task);
+    await this.chain.released(task, outcome);
+    return outcome;
   }
 
   async close(): Promise<void> {
