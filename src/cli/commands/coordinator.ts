@@ -94,6 +94,7 @@ export function registerCoordinatorCommands(program: Command): void {
           credential: kit.credential,
           caPem: kit.caPem,
           jobs: audit.jobs,
+          audit: audit.chain,
           host: o.host,
           port: o.port ?? kit.config.coordinator.port,
           isRevoked: (serial) => revocations.isRevoked(serial),
