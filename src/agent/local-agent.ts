@@ -17,6 +17,7 @@ import type { Examples } from "../training/trainer.js";
 import { AgentService } from "./agent-service.js";
 import type { AgentHandle, BoundEvidence } from "../federation/agent-handle.js";
 import { Executor } from "./executor.js";
+import { SiteChain } from "../audit/site-chain.js";
 import type { BudgetProbe, TaskOutcome, TrainTask } from "../federation/task.js";
 
 export interface LocalAgentOptions {
@@ -91,6 +92,7 @@ export class LocalAgent implements AgentHandle {
     private readonly accountantName: AccountantName,
     private readonly dataRoot: string,
     private readonly runtimeMeasurement: Uint8Array | undefined,
+    private readonly chain: SiteChain,
   ) {
     this.service = service;
   }
@@ -101,6 +103,7 @@ export class LocalAgent implements AgentHandle {
       (await openDatabase({ workspace: o.workspace, url: o.databaseUrl, memory: o.memoryDatabase }));
     try {
       const ledger = await BudgetLedger.open(db);
+      const chain = await SiteChain.open(db, o.id);
       const service = new AgentService(o.id);
       const rng = (label: string): RandomSource => randomStream(o.seed, `${o.id}/${label}`);
       const selfNonces = new NonceIssuer();
@@ -140,6 +143,7 @@ export class LocalAgent implements AgentHandle {
         o.accountant,
         o.dataRoot,
         runtime,
+        chain,
       );
     } catch (err) {
       await db.close();
@@ -191,8 +195,11 @@ export class LocalAgent implements AgentHandle {
     return this.executor.probe(task);
   }
 
-  run(task: TrainTask): Promise<TaskOutcome> {
-    return this.executor.run(task);
+  /** One round; what leaves through the Airlock is recorded in the site's own chain before it goes. */
+  async run(task: TrainTask): Promise<TaskOutcome> {
+    const outcome = await this.executor.run(task);
+    await this.chain.released(task, outcome);
+    return outcome;
   }
 
   async close(): Promise<void> {

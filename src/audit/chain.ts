@@ -5,8 +5,7 @@ import { entryHash, GENESIS_PREV, type AuditEntry, type HeadSigner } from "./ent
 import { AuditError } from "./errors.js";
 import { Actor, checkPayload, type AuditKind, type AuditPayload } from "./kinds.js";
 import { AUDIT_MIGRATIONS } from "./migrations.js";
-
-type Tx = Pick<Database, "query" | "exec">;
+import { migrate } from "../storage/migrations.js";
 
 export interface AuditChainOptions {
   /** `role/name` of the chain's keeper: the actor of its own entries and the default actor. */
@@ -43,9 +42,9 @@ export function rowToEntry(r: Row): AuditEntry {
   };
 }
 
-/** Apply the audit ledger's migrations (idempotent; the project's runner takes them over). */
-export async function migrateAudit(db: Tx): Promise<void> {
-  for (const m of AUDIT_MIGRATIONS) await db.exec(m.sql);
+/** Bring the audit ledger's tables up to date (the project's migration runner, component `audit`). */
+export async function migrateAudit(db: Database): Promise<void> {
+  await migrate(db, "audit", AUDIT_MIGRATIONS);
 }
 
 /** Every entry of the chain in `db`, in sequence order, read in pages. */
@@ -159,6 +158,14 @@ export class AuditChain {
     return rows.map(rowToEntry);
   }
 
+  /** The payloads of every entry of one kind, in order. */
+  async payloadsOf<K extends AuditKind>(kind: K): Promise<AuditPayload<K>[]> {
+    const rows = await this.db.query<Row>("select payload from audit_entries where kind = $1 order by seq", [
+      kind,
+    ]);
+    return rows.map((r) => JSON.parse(r.payload) as AuditPayload<K>);
+  }
+
   /** Called with each entry once committed, in order; returns the unsubscribe function. */
   subscribe(listener: (e: AuditEntry) => void): () => void {
     this.listeners.add(listener);
@@ -206,10 +213,8 @@ export class AuditChain {
   }
 
   private async declaresKey(keyHex: string): Promise<boolean> {
-    const rows = await this.db.query<Row>(
-      "select payload from audit_entries where kind in ('chain_opened', 'signer_added')",
-    );
-    return rows.some((r) => (JSON.parse(r.payload) as { signer_key?: string }).signer_key === keyHex);
+    const declared = [...(await this.payloadsOf("chain_opened")), ...(await this.payloadsOf("signer_added"))];
+    return declared.some((p) => p.signer_key === keyHex);
   }
 }
 

@@ -112,8 +112,9 @@ export const AUDIT_KINDS = {
     model_sha256: Sha256,
     sites: Count,
     examples: Count,
-    accuracy: Metric,
-    loss: Metric,
+    /** Left out when the evaluation gave no finite number. */
+    accuracy: Metric.optional(),
+    loss: Metric.optional(),
     seconds: z.number().min(0).max(1e9),
   }),
   job_finished: kind({

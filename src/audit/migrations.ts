@@ -1,16 +1,13 @@
-/**
- * The audit ledger's schema as ordered, idempotent migrations: each runs once, in order, and can
- * move as it is into the project's migration runner. The table refuses UPDATE, DELETE and
- * TRUNCATE (a trigger raises), and an insert must link to the entry before it.
- */
-export interface Migration {
-  id: string;
-  sql: string;
-}
+import type { Migration } from "../storage/migrations.js";
 
+/**
+ * The audit ledger's schema (component `audit` of the migration runner). The table refuses
+ * UPDATE, DELETE and TRUNCATE (a trigger raises), and an insert must link to the entry before it.
+ */
 export const AUDIT_MIGRATIONS: readonly Migration[] = [
   {
-    id: "audit/0001_entries",
+    version: 1,
+    name: "audit_entries",
     sql: `
       create table if not exists audit_entries (
         seq bigint primary key check (seq >= 1),
@@ -23,7 +20,8 @@ export const AUDIT_MIGRATIONS: readonly Migration[] = [
       );`,
   },
   {
-    id: "audit/0002_append_only",
+    version: 2,
+    name: "append-only and linked-insert triggers",
     sql: `
       create or replace function audit_entries_refuse_change() returns trigger language plpgsql as $$
       begin

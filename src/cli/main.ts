@@ -13,6 +13,7 @@ import { registerLedgerCommand } from "./commands/ledger.js";
 import { registerIdentityCommands } from "./commands/identity.js";
 import { registerCoordinatorCommands } from "./commands/coordinator.js";
 import { registerRuntimeCommand } from "./commands/runtime.js";
+import { registerAuditCommand } from "./commands/audit.js";
 
 export function buildProgram(): Command {
   const program = new Command("enclave")
@@ -33,6 +34,7 @@ export function buildProgram(): Command {
   registerIdentityCommands(program);
   registerCoordinatorCommands(program);
   registerRuntimeCommand(program);
+  registerAuditCommand(program);
   return program;
 }
 

@@ -130,6 +130,8 @@ class FederationRun {
       strategy: job.strategy,
       mechanism: job.privacy.mechanism,
       model_sha256: weightsHash(this.global),
+      target_epsilon: job.privacy.target_epsilon,
+      delta: job.privacy.delta,
     });
     for (let round = this.rounds.length + 1; round <= job.rounds; round++) {
       const end = await this.round(round);
@@ -257,6 +259,7 @@ class FederationRun {
     collector: UpdateCollector,
   ): Promise<void> {
     const s = this.clients.get(id)!;
+    const before = s.epsilon;
     s.epsilon = out.metrics.epsilon ?? s.epsilon;
     collector.epsilon[id] = s.epsilon;
     if (out.status === "budget_exhausted") {
@@ -268,9 +271,11 @@ class FederationRun {
       job_id: this.jobId,
       round,
       client_id: id,
+      epsilon_before: before,
       epsilon: s.epsilon,
       examples: out.numExamples,
       steps: out.metrics.steps ?? 0,
+      update_sha256: weightsHash(out.weights),
     });
   }
 

@@ -33,6 +33,9 @@ export type CoordinatorEvent =
       strategy: string;
       mechanism: PrivacyMechanism;
       model_sha256: string;
+      /** The job's per-site epsilon target and delta (the ceiling is EPSILON_HARD_CEILING). */
+      target_epsilon: number;
+      delta: number;
     })
   | (InRound & {
       type: "round_started";
@@ -46,7 +49,16 @@ export type CoordinatorEvent =
       measurement_hash: string;
     })
   | (ForClient & { type: "client_invited" })
-  | (ForClient & { type: "client_reported"; epsilon: number; examples: number; steps: number })
+  | (ForClient & {
+      type: "client_reported";
+      /** Spent epsilon before this round (the budget probe's) and after it. */
+      epsilon_before: number;
+      epsilon: number;
+      examples: number;
+      steps: number;
+      /** SHA-256 of the update's tensor map (safetensors bytes), as the site's own chain records it. */
+      update_sha256: string;
+    })
   | (ForClient & {
       type: "client_excluded";
       state: Exclude<ClientState, "active">;

@@ -54,6 +54,8 @@ function events(id: string, rounds: number, from = 1): CoordinatorEvent[] {
       strategy: "FED_AVG",
       mechanism: "DP_SGD",
       model_sha256: weightsHash(model(0)),
+      target_epsilon: 3,
+      delta: 1e-5,
     });
   for (let r = from; r < from + rounds; r++) {
     out.push({ type: "round_started", job_id: id, round: r });
@@ -66,8 +68,10 @@ function events(id: string, rounds: number, from = 1): CoordinatorEvent[] {
         job_id: id,
         round: r,
         client_id: c,
+        epsilon_before: eps * (r - 1),
         epsilon: eps * r,
         examples: 100,
+        update_sha256: weightsHash(model(r)),
         steps: 4,
       });
     out.push({

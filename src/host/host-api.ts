@@ -1,6 +1,7 @@
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { TLSSocket } from "node:tls";
+import type { Duplex } from "node:stream";
 import { createContextValues } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { createSecureServer } from "node:http2";
@@ -12,6 +13,8 @@ import { HostError } from "./errors.js";
 import type { JobDirectory } from "./job-directory.js";
 import { DEFAULT_PRE_AUTH_LIMITS, HandshakeGuard, type PreAuthLimits } from "./pre-auth.js";
 import { agentServiceRoutes, PEER } from "./routes.js";
+import type { AuditChain } from "../audit/chain.js";
+import { AUDIT_SOCKET_PATH, AuditSocket } from "./audit-socket.js";
 
 /** The host API's default address: every interface, port 7339. */
 export const HOST_API_HOST = "0.0.0.0";
@@ -33,6 +36,8 @@ export interface HostApiOptions {
   /** Serial numbers (hex) of revoked certificates; checked at every handshake. */
   isRevoked?: (serialHex: string) => boolean;
   logger?: Logger;
+  /** The coordinator's audit chain, streamed live at GET /ws/audit to admins. */
+  audit?: AuditChain;
 }
 
 export interface HostApi {
@@ -127,6 +132,16 @@ export async function startHostApi(o: HostApiOptions): Promise<HostApi> {
     }
   });
   server.on("tlsClientError", () => undefined);
+  const auditSocket = o.audit ? new AuditSocket(o.audit, log) : null;
+  // WebSockets ride HTTP/1.1 upgrades (a browser opens them on their own HTTP/1.1 connection).
+  server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const path = (req.url ?? "/").split("?")[0];
+    if (path !== AUDIT_SOCKET_PATH || !auditSocket) {
+      socket.end("HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n");
+      return;
+    }
+    auditSocket.upgrade(req, socket, head, identityOf(req, isRevoked));
+  });
   const guard = new HandshakeGuard(limits);
   guard.attach(server as never);
   await new Promise<void>((resolve, reject) => {
@@ -148,6 +163,7 @@ export async function startHostApi(o: HostApiOptions): Promise<HostApi> {
     guard,
     close: () =>
       new Promise<void>((resolve) => {
+        auditSocket?.close();
         server.close(() => resolve());
         // Streams (WatchJob, sessions) would hold the server open: end every connection.
         for (const s of sockets) s.destroy();

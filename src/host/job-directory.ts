@@ -2,6 +2,7 @@ import type { CoordinatorEvent } from "../coordinator/events.js";
 import { FederationJob } from "../schemas/federation.js";
 import { parseContract } from "../schemas/contract.js";
 import { parseConfigText } from "../schemas/config-text.js";
+import type { Identity } from "../identity/certificates.js";
 import { HostError } from "./errors.js";
 
 export type JobState =
@@ -25,10 +26,11 @@ export interface JobView {
 
 /** The jobs the host API reports on: what an admin submits, reads, watches and aborts. */
 export interface JobDirectory {
-  submit(job: FederationJob): Promise<JobView>;
+  /** `by`: the admin whose certificate made the call (the audit ledger's actor). */
+  submit(job: FederationJob, by?: Identity): Promise<JobView>;
   get(jobId: string): Promise<JobView>;
   list(): Promise<JobView[]>;
-  abort(jobId: string): Promise<JobView>;
+  abort(jobId: string, by?: Identity): Promise<JobView>;
   /** The job's events so far, then live ones, ending after the job ends (or `signal` aborts). */
   watch(jobId: string, signal: AbortSignal): AsyncIterable<CoordinatorEvent>;
 }

@@ -75,13 +75,15 @@ function eventMessage(e: CoordinatorEvent) {
 export function agentServiceRoutes(jobs: JobDirectory): (router: ConnectRouter) => void {
   return (router) =>
     router.service(AgentService, {
-      submitJob: guarded(async (req) => {
-        const view = await jobs.submit(parseJobText(req.jobJson));
+      submitJob: guarded(async (req, ctx: HandlerContext) => {
+        const view = await jobs.submit(parseJobText(req.jobJson), ctx.values.get(PEER) ?? undefined);
         return { jobId: view.job_id };
       }),
       getJob: guarded(async (req) => ({ job: status(await jobs.get(req.jobId)) })),
       listJobs: guarded(async () => ({ jobs: (await jobs.list()).map(status) })),
-      abortJob: guarded(async (req) => ({ job: status(await jobs.abort(req.jobId)) })),
+      abortJob: guarded(async (req, ctx: HandlerContext) => ({
+        job: status(await jobs.abort(req.jobId, ctx.values.get(PEER) ?? undefined)),
+      })),
       async *watchJob(req, ctx: HandlerContext) {
         try {
           for await (const e of jobs.watch(req.jobId, ctx.signal)) yield { event: eventMessage(e) };

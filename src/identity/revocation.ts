@@ -71,10 +71,17 @@ export class RevocationList {
   private mtime = -1;
   problem: string | null = null;
 
+  /** `onRevoked`: called with the serials each successful re-read adds (the audit ledger's hook). */
   constructor(
     private readonly path: string | undefined,
     private readonly caPem: string,
+    private readonly onRevoked?: (serials: string[]) => void,
   ) {}
+
+  /** Re-read the list now (at start, so revocations made while the coordinator was down are seen). */
+  load(): void {
+    this.refresh();
+  }
 
   isRevoked(serialHex: string): boolean {
     this.refresh();
@@ -91,7 +98,10 @@ export class RevocationList {
     }
     if (m === this.mtime) return;
     try {
-      this.serials = new Set(readRevocations(this.path, this.caPem));
+      const next = new Set(readRevocations(this.path, this.caPem));
+      const added = [...next].filter((s) => !this.serials.has(s));
+      this.serials = next;
+      if (added.length) this.onRevoked?.(added);
       this.mtime = m;
       this.problem = null;
     } catch (err) {

@@ -13,6 +13,7 @@ import { ConnectError } from "@connectrpc/connect";
 import { EnclaveError } from "../../errors.js";
 import { numberFlag } from "../flags.js";
 import type { JobStatus } from "../../gen/agent/v1/job_pb.js";
+import { openCoordinatorAudit } from "../../audit/coordinator-audit.js";
 
 const article = (role: string) => (role === "admin" ? `an ${role}` : `a ${role}`);
 
@@ -73,16 +74,27 @@ export function registerCoordinatorCommands(program: Command): void {
       }) => {
         const kit = await kitAs(o.kit, "coordinator");
         const logger = createLogger({ level: o.logLevel as never, name: "coordinator" });
+        // Jobs, statuses, events and checkpoints in PostgreSQL: DATABASE_URL, or PGlite in the workspace;
+        // the audit chain in the same database, its head anchored beside it.
+        const store = await JobStore.openWorkspace(resolve(o.workspace));
+        const audit = await openCoordinatorAudit({
+          kit,
+          workspace: resolve(o.workspace),
+          jobs: store,
+          database: store.database,
+          logger,
+        });
         const revocations = new RevocationList(
           resolve(o.revocations ?? join(kit.dir, "revoked.json")),
           kit.caPem,
+          audit.onRevoked,
         );
-        // Jobs, statuses, events and checkpoints in PostgreSQL: DATABASE_URL, or PGlite in the workspace.
-        const jobs = await JobStore.openWorkspace(resolve(o.workspace));
+        revocations.load();
         const api = await startHostApi({
           credential: kit.credential,
           caPem: kit.caPem,
-          jobs,
+          jobs: audit.jobs,
+          audit: audit.chain,
           host: o.host,
           port: o.port ?? kit.config.coordinator.port,
           isRevoked: (serial) => revocations.isRevoked(serial),
@@ -96,7 +108,7 @@ export function registerCoordinatorCommands(program: Command): void {
           "this build queues and reports jobs but does not yet run them on agents (the agent session is not served)",
         );
         await new Promise<void>((done) => {
-          const stop = () => void api.close().then(() => jobs.close().then(done));
+          const stop = () => void api.close().then(() => store.close().then(done));
           process.once("SIGINT", stop);
           process.once("SIGTERM", stop);
         });

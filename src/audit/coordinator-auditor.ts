@@ -1,0 +1,225 @@
+import { createHash } from "node:crypto";
+import type { CoordinatorEvent, CoordinatorEventListener } from "../coordinator/events.js";
+import type { Identity } from "../identity/certificates.js";
+import type { FederationJob } from "../schemas/federation.js";
+import type { AuditChain } from "./chain.js";
+import { canonicalJson } from "./entry.js";
+import type { AuditPayload } from "./kinds.js";
+
+/** A certificate identity as an entry's actor. */
+export const actorOf = (who: Identity): string => `${who.role}/${who.name}`;
+
+/** The hash of a job as submitted: SHA-256 over its canonical JSON. */
+export function jobSha256(job: FederationJob): string {
+  return createHash("sha256").update(canonicalJson(job)).digest("hex");
+}
+
+const CODE = /^([A-Z][A-Z0-9_]{1,63}):/;
+
+/** An exclusion's reason as a stable code: the error's own, or one named after the state. */
+function reasonCode(state: "budget_exhausted" | "untrusted" | "failed", reason: string): string {
+  const m = CODE.exec(reason);
+  if (m) return m[1];
+  return state === "untrusted"
+    ? "ATTESTATION_UNTRUSTED"
+    : state === "budget_exhausted"
+      ? "BUDGET_EXHAUSTED"
+      : "AGENT_FAILED";
+}
+
+const finite = (x: number) => (Number.isFinite(x) ? x : undefined);
+
+interface JobTrack {
+  strategy: string;
+  mechanism: string;
+  model: string;
+  delta?: number;
+}
+
+/**
+ * Writes the coordinator's audit chain from its events and from admin actions: a listener on
+ * `runFederation` (awaited, so each entry is committed before the job goes on) and the calls the
+ * host API makes for submit and abort. The head is signed at every round end, job end and admin
+ * action. Only ids, hashes, numbers and codes are taken from the events; free text stays out.
+ */
+export class CoordinatorAuditor {
+  private readonly jobs = new Map<string, JobTrack>();
+  private recordedRevocations: Set<string> | null = null;
+
+  constructor(readonly chain: AuditChain) {}
+
+  readonly listener: CoordinatorEventListener = (e) => this.record(e);
+
+  async record(e: CoordinatorEvent): Promise<void> {
+    const job = e.job_id;
+    switch (e.type) {
+      case "job_started": {
+        this.jobs.set(job, {
+          strategy: e.strategy,
+          mechanism: e.mechanism,
+          model: e.model_sha256,
+          delta: e.delta,
+        });
+        await this.chain.append("job_started", {
+          job_id: job,
+          sites: e.clients.length,
+          rounds: e.rounds,
+          min_clients: e.min_clients,
+          strategy: e.strategy,
+          mechanism: e.mechanism,
+          model_sha256: e.model_sha256,
+          target_epsilon: e.target_epsilon,
+          delta: e.delta,
+        });
+        return;
+      }
+      case "client_attested":
+        await this.chain.append("attestation_verdict", {
+          job_id: job,
+          round: e.round,
+          site: e.client_id,
+          evidence_kind: e.hardware_type,
+          measurement: e.measurement_hash,
+          verdict: e.status,
+          reason: e.status === "TRUSTED" ? "POLICY_PASSED" : "POLICY_REFUSED",
+        });
+        return;
+      case "client_invited":
+        await this.chain.append("model_sent", {
+          job_id: job,
+          round: e.round,
+          site: e.client_id,
+          model_sha256: this.track(job).model,
+        });
+        return;
+      case "client_reported":
+        await this.reported(e);
+        return;
+      case "client_excluded":
+        await this.chain.append("update_rejected", {
+          job_id: job,
+          round: e.round,
+          site: e.client_id,
+          state: e.state,
+          reason: reasonCode(e.state, e.reason),
+        });
+        return;
+      case "round_completed": {
+        const t = this.track(job);
+        t.model = e.model_sha256;
+        await this.chain.append("round_aggregated", {
+          job_id: job,
+          round: e.round,
+          strategy: t.strategy,
+          model_sha256: e.model_sha256,
+          sites: e.record.clients.length,
+          examples: e.record.examples,
+          accuracy: finite(e.record.accuracy),
+          loss: finite(e.record.loss),
+          seconds: e.record.seconds,
+        });
+        await this.chain.signHead("round_end");
+        return;
+      }
+      case "job_finished":
+        await this.chain.append("job_finished", {
+          job_id: job,
+          status: e.status,
+          rounds_completed: e.rounds_completed,
+          model_sha256: e.model_sha256,
+        });
+        await this.chain.signHead("job_end");
+        this.jobs.delete(job);
+        return;
+      case "round_started":
+        return; // the model each site is sent is recorded per site, at its invitation
+    }
+  }
+
+  private async reported(e: Extract<CoordinatorEvent, { type: "client_reported" }>): Promise<void> {
+    const t = this.track(e.job_id);
+    const at = { job_id: e.job_id, round: e.round, site: e.client_id };
+    await this.chain.append("update_received", {
+      ...at,
+      update_sha256: e.update_sha256,
+      examples: e.examples,
+      steps: e.steps,
+    });
+    await this.chain.append("budget_spent", {
+      ...at,
+      epsilon_before: e.epsilon_before,
+      epsilon_after: e.epsilon,
+      delta: t.delta,
+      accountant: t.mechanism === "DP_FEDAVG" ? "client_level" : undefined,
+    });
+  }
+
+  private track(job: string): JobTrack {
+    let t = this.jobs.get(job);
+    if (!t) {
+      t = { strategy: "UNKNOWN", mechanism: "DP_SGD", model: "0".repeat(64) };
+      this.jobs.set(job, t);
+    }
+    return t;
+  }
+
+  /** An admin submitted a job (recorded before the job is queued). */
+  async submitted(job: FederationJob, by: Identity): Promise<void> {
+    const payload: AuditPayload<"job_submitted"> = {
+      job_id: job.job_id,
+      job_sha256: jobSha256(job),
+      sites: job.clients.length,
+      rounds: job.rounds,
+      min_clients: job.min_clients,
+      strategy: job.strategy,
+      mechanism: job.privacy.mechanism,
+      target_epsilon: job.privacy.target_epsilon,
+      delta: job.privacy.delta,
+    };
+    await this.chain.append("job_submitted", payload, actorOf(by));
+    await this.chain.signHead("admin_action");
+  }
+
+  /**
+   * Certificates the project CA revoked, as the coordinator learns of them (its revocation list
+   * re-read): each serial is recorded once, across restarts.
+   */
+  async revoked(serials: readonly string[], actor: string): Promise<void> {
+    if (!this.recordedRevocations)
+      this.recordedRevocations = new Set(
+        (await this.chain.payloadsOf("admin_action")).flatMap((p) =>
+          p.action === "revoke" && p.serial ? [p.serial] : [],
+        ),
+      );
+    for (const serial of serials) {
+      if (this.recordedRevocations.has(serial)) continue;
+      await this.chain.append("admin_action", { action: "revoke", serial }, actor);
+      this.recordedRevocations.add(serial);
+    }
+    await this.chain.signHead("admin_action");
+  }
+
+  /** An admin action: abort (a job), approve or revoke (a certificate serial). */
+  async action(
+    action: AuditPayload<"admin_action">["action"],
+    target: { job_id?: string; serial?: string },
+    actor: string,
+  ): Promise<void> {
+    await this.chain.append("admin_action", { action, ...target }, actor);
+    await this.chain.signHead("admin_action");
+  }
+}
+
+/**
+ * The coordinator's event listener: each event is committed to the audit chain first (write-ahead),
+ * then handed to the other consumers (the job directory, the console), in order.
+ */
+export function auditFirst(
+  auditor: CoordinatorAuditor,
+  ...next: ((e: CoordinatorEvent) => void | Promise<void>)[]
+): CoordinatorEventListener {
+  return async (e) => {
+    await auditor.record(e);
+    for (const n of next) await n(e);
+  };
+}

@@ -1,0 +1,30 @@
+import type { Database } from "../storage/database.js";
+import type { TaskOutcome, TrainTask } from "../federation/task.js";
+import { weightsHash } from "../model/safetensors.js";
+import { AuditChain } from "./chain.js";
+
+/**
+ * A site's own audit chain, in the agent's database (its workspace): one `update_released` entry
+ * per round for what left through the Airlock (the tensor map's SHA-256, the examples and steps,
+ * the spent epsilon after the round), written before the update goes. A site cross-checks the
+ * coordinator's record against it (`enclave audit cross-check`).
+ */
+export class SiteChain {
+  private constructor(readonly chain: AuditChain) {}
+
+  static async open(db: Database, siteId: string): Promise<SiteChain> {
+    return new SiteChain(await AuditChain.open(db, { actor: `site/${siteId}`, role: "site" }));
+  }
+
+  async released(task: TrainTask, out: TaskOutcome): Promise<void> {
+    await this.chain.append("update_released", {
+      job_id: task.job.job_id,
+      round: task.round,
+      update_sha256: weightsHash(out.weights),
+      examples: out.numExamples,
+      steps: out.metrics.steps ?? 0,
+      epsilon_after: out.metrics.epsilon ?? 0,
+      delta: task.job.privacy.delta,
+    });
+  }
+}

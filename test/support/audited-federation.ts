@@ -1,0 +1,111 @@
+import { randomUUID } from "node:crypto";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { LocalAgent, loadTrainingExamples } from "../../src/agent/local-agent.js";
+import { simulationTrustPolicy } from "../../src/attestation/policy/simulation.js";
+import { SimulatedProvider } from "../../src/attestation/providers/software.js";
+import { AttestationGate } from "../../src/coordinator/attestation-gate.js";
+import { runFederation, type JobResult } from "../../src/coordinator/coordinator.js";
+import type { CoordinatorEventListener } from "../../src/coordinator/events.js";
+import { Network } from "../../src/model/network.js";
+import { buildModelSpec } from "../../src/model/registry.js";
+import { SeededRandom } from "../../src/random.js";
+import { parseContract } from "../../src/schemas/contract.js";
+import { FederationJob } from "../../src/schemas/federation.js";
+import { createStrategy } from "../../src/strategies/factory.js";
+import { kernels } from "../../src/tensor/backend.js";
+import { evaluate } from "../../src/training/trainer.js";
+import { plantNumbers, seedWorkspace, stringCanary, writeDataset } from "../canary/canary.js";
+
+export const MODEL = buildModelSpec("SimpleMLP", { input_dim: 30, num_classes: 2, hidden: [8] });
+const PLAN = { epochs: 1, batchSize: 32, learningRate: 0.05, momentum: 0 };
+
+export interface Site {
+  id: string;
+  workspace: string;
+  agent: LocalAgent;
+}
+
+/**
+ * Sites in this process, each with its own workspace (ledger and audit chain on PGlite) and a copy
+ * of the bundled data with the number canaries planted; `poisoned` sites get a string canary in
+ * a label too, so the Data Sentry refuses their data and they are excluded with an error code.
+ */
+export async function startSites(
+  root: string,
+  template: string,
+  ids: string[],
+  poisoned: string[] = [],
+): Promise<{ sites: Site[]; labelCanary: string }> {
+  const labelCanary = stringCanary("AUDITLABEL");
+  const sites: Site[] = [];
+  for (const id of ids) {
+    const workspace = join(root, id);
+    mkdirSync(workspace, { recursive: true });
+    seedWorkspace(template, workspace);
+    writeDataset(join(workspace, "data"), "bc", (rows, col) => {
+      plantNumbers(rows, col);
+      if (poisoned.includes(id)) rows[21][col("diagnosis")] = labelCanary;
+    });
+    const agent = await LocalAgent.start({
+      id,
+      workspace,
+      dataRoot: join(workspace, "data"),
+      provider: new SimulatedProvider(),
+      policy: simulationTrustPolicy(),
+      accountant: "rdp",
+      seed: 5,
+      databaseUrl: "",
+    });
+    sites.push({ id, workspace, agent });
+  }
+  return { sites, labelCanary };
+}
+
+export function demoJob(clients: string[], rounds: number, jobId = randomUUID()): FederationJob {
+  return parseContract(
+    FederationJob,
+    {
+      job_id: jobId,
+      clients,
+      min_clients: 1,
+      rounds,
+      strategy: "FED_AVG",
+      privacy: {
+        mechanism: "DP_SGD",
+        noise_multiplier: 1.5,
+        max_grad_norm: 1,
+        target_epsilon: 3,
+        delta: 1e-5,
+      },
+      dataset_id: "bc.csv",
+      model_arch: "SimpleMLP",
+    },
+    "FederationJob",
+  );
+}
+
+/** Run `job` on the sites with the coordinator's real loop, gate and strategy. */
+export async function runJob(
+  job: FederationJob,
+  sites: Site[],
+  onEvent: CoordinatorEventListener,
+): Promise<JobResult> {
+  const test = await loadTrainingExamples(join(sites[0].workspace, "data"), "bc.csv");
+  const net = new Network(MODEL, kernels(), new SeededRandom(0));
+  return runFederation({
+    job,
+    model: MODEL,
+    plan: PLAN,
+    agents: sites.map((s) => s.agent),
+    initial: new Network(MODEL, kernels(), new SeededRandom(1)).weights(),
+    strategy: createStrategy({ name: "FED_AVG" }),
+    gate: new AttestationGate(simulationTrustPolicy()),
+    evaluate: (w) => {
+      net.loadWeights(w);
+      return evaluate(net, test);
+    },
+    onEvent,
+    ordered: true,
+  });
+}
