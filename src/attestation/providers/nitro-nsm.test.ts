@@ -6,6 +6,8 @@ import { judge } from "../../../test/support/attestation.js";
 import { verifyNitroDocument } from "../nitro/verify.js";
 import {
   decodeNsmAttestationResponse,
+  DevNsmDevice,
+  nsmIoctlUnavailableReason,
   encodeNsmAttestationRequest,
   NitroNsmProvider,
   type NsmDevice,
@@ -88,4 +90,17 @@ describe("NitroNsmProvider", () => {
     expect(device.seen).toHaveLength(0);
     await expect(provider.collect(new Uint8Array(64))).rejects.toThrow(/does not parse/);
   });
+});
+
+describe("DevNsmDevice (the native NSM_IOCTL_RAW)", () => {
+  const reason = nsmIoctlUnavailableReason();
+  it.skipIf(reason !== null)(
+    `reports the OS error of a device that is not the NSM (${reason ?? "addon built"})`,
+    async () => {
+      const request = encodeNsmAttestationRequest({ nonce: new Uint8Array(64) });
+      // No such device, and a character device that is not the NSM (the ioctl is refused).
+      await expect(new DevNsmDevice("/nonexistent/nsm").request(request)).rejects.toThrow(/ENOENT/);
+      await expect(new DevNsmDevice("/dev/null").request(request)).rejects.toThrow(/\((ENOTTY|EINVAL)\)/);
+    },
+  );
 });

@@ -1,4 +1,6 @@
 import { timingSafeEqual } from "node:crypto";
+import { createRequire } from "node:module";
+import { fileURLToPath } from "node:url";
 import type { Evidence } from "../evidence.js";
 import {
   concatBytes,
@@ -19,6 +21,48 @@ import { checkReportData, ProviderError, type EvidenceProvider } from "./provide
 export interface NsmDevice {
   /** Send one CBOR request, return the CBOR response (at most NSM_RESPONSE_MAX_BYTES). */
   request(cbor: Uint8Array): Promise<Uint8Array>;
+}
+
+/** The device inside a Nitro enclave. */
+export const DEFAULT_NSM_DEVICE = "/dev/nsm";
+
+/** The native addon that also carries vsock (native/src/vsock.cc): `nsmRequest` issues the ioctl. */
+const ADDON_PATH = fileURLToPath(
+  new URL("../../../native/build/Release/enclave_vsock.node", import.meta.url),
+);
+type NsmAddon = { nsmRequest?: (path: string, request: Buffer) => Buffer };
+let addon: { value?: NsmAddon; reason: string | null } | undefined;
+
+/** null when the NSM ioctl can be issued from this build, else why not. */
+export function nsmIoctlUnavailableReason(): string | null {
+  if (!addon) {
+    try {
+      const value = createRequire(import.meta.url)(ADDON_PATH) as NsmAddon;
+      addon =
+        typeof value.nsmRequest === "function"
+          ? { value, reason: null }
+          : { reason: "the native addon predates nsmRequest; rebuild it" };
+    } catch {
+      addon = { reason: "the native addon (native/build/Release/enclave_vsock.node) is not built" };
+    }
+  }
+  return addon.reason;
+}
+
+/** /dev/nsm through the native addon's NSM_IOCTL_RAW. */
+export class DevNsmDevice implements NsmDevice {
+  constructor(readonly path = DEFAULT_NSM_DEVICE) {}
+
+  async request(cbor: Uint8Array): Promise<Uint8Array> {
+    const reason = nsmIoctlUnavailableReason();
+    if (reason) throw new ProviderError("PROVIDER_UNSUPPORTED", DESCRIPTION, reason);
+    try {
+      return new Uint8Array(addon!.value!.nsmRequest!(this.path, Buffer.from(cbor)));
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      throw fail(`the NSM ioctl on ${this.path} failed (${typeof code === "string" ? code : "error"})`);
+    }
+  }
 }
 
 /** The NSM driver's response buffer size (NSM_RESPONSE_MAX_SIZE). */
