@@ -12,11 +12,15 @@
 //   localCid(): number                   this machine's CID (or -1 with errno text thrown)
 //   connect(cid, port, timeoutMs): Promise<number>   fd of the local end; rejects with {code}
 //   listen(cid, port, onConnection(fd)): { port, close() }
+//   nsmRequest(path, request): Buffer   one CBOR request to the Nitro Secure Module through the
+//                                        NSM driver's raw ioctl (the enclave's other device), the
+//                                        CBOR response back; throws {code} with the errno name
 
 #include <node_api.h>
 
 #include <atomic>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <new>
 #include <string>
@@ -49,6 +53,10 @@ const char* errno_code(int e) {
     case ENETUNREACH: return "ENETUNREACH";
     case EINVAL: return "EINVAL";
     case EMFILE: return "EMFILE";
+    case ENOENT: return "ENOENT";
+    case ENOTTY: return "ENOTTY";
+    case EFAULT: return "EFAULT";
+    case ENOMEM: return "ENOMEM";
     default: return "EIO";
   }
 }
@@ -372,6 +380,64 @@ napi_value LocalCid(napi_env env, napi_callback_info) {
   return r;
 }
 
+// The NSM driver's uapi (linux/misc/nsm.h): one raw request, the response written in place and
+// its length updated. NSM_RESPONSE_MAX_SIZE bounds what the device writes.
+struct NsmIovec {
+  uint64_t addr;
+  uint64_t len;
+};
+struct NsmRaw {
+  NsmIovec request;
+  NsmIovec response;
+};
+constexpr unsigned long kNsmIoctlRaw = _IOWR(0x0A, 0x0, NsmRaw);
+constexpr size_t kNsmResponseMax = 0x3000;
+
+// Synchronous: an NSM request is answered in milliseconds by the hypervisor, one per attestation.
+napi_value NsmRequest(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  char path[256];
+  size_t path_len = 0;
+  bool is_buffer = false;
+  if (argc < 2 || napi_get_value_string_utf8(env, argv[0], path, sizeof path, &path_len) != napi_ok ||
+      path_len == 0 || path_len >= sizeof path - 1 || napi_is_buffer(env, argv[1], &is_buffer) != napi_ok ||
+      !is_buffer) {
+    throw_error(env, "EINVAL", "NSM request (path, Buffer)");
+    return nullptr;
+  }
+  void* data = nullptr;
+  size_t len = 0;
+  napi_get_buffer_info(env, argv[1], &data, &len);
+  if (len == 0 || len > kNsmResponseMax) {
+    throw_error(env, "EINVAL", "NSM request size");
+    return nullptr;
+  }
+  int fd = open(path, O_RDWR | O_CLOEXEC);
+  if (fd < 0) {
+    throw_error(env, errno_code(errno), "NSM open");
+    return nullptr;
+  }
+  std::string out(kNsmResponseMax, '\0');
+  NsmRaw raw{{reinterpret_cast<uint64_t>(data), len}, {reinterpret_cast<uint64_t>(&out[0]), out.size()}};
+  int rc = ioctl(fd, kNsmIoctlRaw, &raw);
+  int e = errno;
+  close(fd);
+  if (rc != 0) {
+    throw_error(env, errno_code(e), "NSM request");
+    return nullptr;
+  }
+  if (raw.response.len == 0 || raw.response.len > out.size()) {
+    throw_error(env, "EIO", "NSM response length");
+    return nullptr;
+  }
+  napi_value result;
+  void* copy = nullptr;
+  napi_create_buffer_copy(env, raw.response.len, out.data(), &copy, &result);
+  return result;
+}
+
 #else  // not Linux: AF_VSOCK is Linux's
 
 napi_value Available(napi_env env, napi_callback_info) {
@@ -386,6 +452,7 @@ napi_value Unsupported(napi_env env, napi_callback_info) {
 #define Connect Unsupported
 #define Listen Unsupported
 #define LocalCid Unsupported
+#define NsmRequest Unsupported
 
 #endif
 
@@ -399,6 +466,7 @@ NAPI_MODULE_INIT() {
       {"localCid", nullptr, LocalCid, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"connect", nullptr, Connect, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"listen", nullptr, Listen, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"nsmRequest", nullptr, NsmRequest, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   napi_value abi;

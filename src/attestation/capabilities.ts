@@ -8,6 +8,7 @@ import {
   type TsmFs,
 } from "./providers/configfs-tsm.js";
 import { DEFAULT_GRAMINE_ROOT } from "./providers/gramine-sgx.js";
+import { nsmIoctlUnavailableReason } from "./providers/nitro-nsm.js";
 import type { EvidenceKind } from "./types.js";
 
 /** One way of reaching a TEE that we looked for. */
@@ -217,6 +218,7 @@ export async function detectCapabilities(options: DetectOptions = {}): Promise<C
   };
 
   const nsm = await look("/dev/nsm");
+  const noIoctl = nsm ? nsmIoctlUnavailableReason() : null;
   const nitro: TeeCapability = {
     kind: "nitro",
     present: false,
@@ -226,8 +228,12 @@ export async function detectCapabilities(options: DetectOptions = {}): Promise<C
         name: "Nitro Secure Module",
         path: "/dev/nsm",
         found: nsm,
-        usable: false,
-        note: nsm ? "present, but the NSM ioctl cannot be issued from Node" : "absent",
+        usable: nsm && noIoctl === null,
+        note: !nsm
+          ? "absent"
+          : noIoctl === null
+            ? "attestation documents through the NSM ioctl (native addon)"
+            : `present, but the NSM ioctl cannot be issued: ${noIoctl}`,
       },
     ],
   };

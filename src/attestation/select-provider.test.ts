@@ -5,6 +5,7 @@ import { describe, expect, it } from "vitest";
 import { detectCapabilities, type CommandRunner } from "./capabilities.js";
 import { ConfigfsTsmProvider, type TsmFs } from "./providers/configfs-tsm.js";
 import { GramineSgxProvider } from "./providers/gramine-sgx.js";
+import { nsmIoctlUnavailableReason } from "./providers/nitro-nsm.js";
 import { InsecureProvider, SimulatedProvider } from "./providers/software.js";
 import { UnsupportedInterfaceProvider } from "./providers/unsupported.js";
 import { NoTeeError, selectProvider } from "./select-provider.js";
@@ -96,7 +97,9 @@ describe("detectCapabilities", () => {
     const caps = await detectCapabilities({ root, runCommand });
     const by = (k: string) => caps.tees.find((t) => t.kind === k)!;
     expect(by("sgx").collectable).toBe(true);
-    expect(by("nitro").present && !by("nitro").collectable).toBe(true);
+    // With the native addon built, /dev/nsm is collectable through its ioctl.
+    expect(by("nitro").present).toBe(true);
+    expect(by("nitro").collectable).toBe(nsmIoctlUnavailableReason() === null);
     expect(by("nvidia").present && !by("nvidia").collectable).toBe(true);
     expect(calls).toEqual(["nvidia-smi conf-compute -f"]);
   });
@@ -151,11 +154,26 @@ describe("selectProvider", () => {
   });
 
   it("says when hardware exists but cannot be used from Node", async () => {
-    const root = machine({ "dev/nsm": "" });
-    const err = await selectProvider({ detect: { root, ...noCommands } }).catch((e) => e);
+    const root = machine({ "proc/driver/nvidia/gpus/x": "" });
+    const runCommand: CommandRunner = async () => ({ code: 0, stdout: "CC status: ON\n" });
+    const err = await selectProvider({ detect: { root, runCommand } }).catch((e) => e);
     expect(err.code).toBe("TEE_UNSUPPORTED");
-    expect(err.message).toMatch(/nitro.*\/dev\/nsm.*ioctl/);
+    expect(err.message).toMatch(/nvidia.*NVML/);
   });
+
+  it.skipIf(nsmIoctlUnavailableReason() !== null)(
+    "selects the NSM provider for /dev/nsm; a file there that is not the NSM fails to collect, typed",
+    async () => {
+      const root = machine({ "dev/nsm": "" });
+      const { provider, reason } = await selectProvider({ detect: { root, ...noCommands } });
+      expect(provider.kind).toBe("nitro");
+      expect(provider.label).toBe("HARDWARE");
+      expect(reason).toMatch(/nitro enclave detected/);
+      const err = await provider.collect(new Uint8Array(64)).catch((e) => e);
+      expect(err.code).toBe("PROVIDER_FAILED");
+      expect(err.message).toMatch(/NSM ioctl .* failed \((ENOTTY|EINVAL)\)/);
+    },
+  );
 
   it("unsupported device providers refuse to collect, explaining the alternative", async () => {
     for (const iface of ["sev-guest", "tdx-guest", "nsm", "nvidia-cc"] as const) {

@@ -12,6 +12,7 @@ import {
   type ConfigfsTsmOptions,
 } from "./providers/configfs-tsm.js";
 import { DEFAULT_GRAMINE_ROOT, GramineSgxProvider } from "./providers/gramine-sgx.js";
+import { DEFAULT_NSM_DEVICE, DevNsmDevice, NitroNsmProvider } from "./providers/nitro-nsm.js";
 import type { EvidenceProvider } from "./providers/provider.js";
 import { InsecureProvider, SimulatedProvider, type SoftwareProviderOptions } from "./providers/software.js";
 import { join } from "node:path";
@@ -74,6 +75,11 @@ export async function selectProvider(options: SelectOptions = {}): Promise<Selec
     const gramineRoot = options.detect?.gramineRoot ?? (root ? join(root, DEFAULT_GRAMINE_ROOT) : undefined);
     const provider = new GramineSgxProvider({ root: gramineRoot });
     return { provider, capabilities: caps, reason: `sgx hardware detected: ${provider.description}` };
+  }
+  if (byKind.get("nitro")?.collectable) {
+    const device = new DevNsmDevice(root ? join(root, DEFAULT_NSM_DEVICE) : DEFAULT_NSM_DEVICE);
+    const provider = new NitroNsmProvider(device);
+    return { provider, capabilities: caps, reason: `nitro enclave detected: ${provider.description}` };
   }
 
   const unusable = caps.tees.filter((t) => t.present && !t.collectable);

@@ -1,9 +1,9 @@
-import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { beforeAll, describe, expect, it } from "vitest";
+import { runEnclave } from "../support/enclave-process.js";
 import { AgentConfig } from "../../src/schemas/agent-config.js";
 import { parseContract } from "../../src/schemas/contract.js";
 import { FederationJob } from "../../src/schemas/federation.js";
@@ -15,7 +15,6 @@ import { serializeSafetensors } from "../../src/model/safetensors.js";
 import { SeededRandom } from "../../src/random.js";
 import { kernels } from "../../src/tensor/backend.js";
 import {
-  BIN,
   NUMBER_CANARIES,
   databaseTemplate,
   findIn,
@@ -65,21 +64,7 @@ function sandbox(): Sandbox {
   };
 }
 
-function run(box: Sandbox, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      cwd: box.cwd,
-      env: box.env,
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (b) => (stdout += b));
-    child.stderr.on("data", (b) => (stderr += b));
-    child.on("error", reject);
-    child.on("exit", (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const run = (box: Sandbox, args: string[]) => runEnclave(args, box);
 
 const notInput = (rel: string) => rel === "input";
 

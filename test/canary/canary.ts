@@ -11,7 +11,7 @@ import { openDatabase } from "../../src/storage/database.js";
  */
 
 export const REPO = fileURLToPath(new URL("../../", import.meta.url));
-export const BIN = join(REPO, "bin/enclave.js");
+export { ENCLAVE_BIN as BIN } from "../support/enclave-process.js";
 export const BUNDLED_CSV = join(REPO, "data/breast-cancer-wisconsin.csv");
 export const BUNDLED_SCHEMA = join(REPO, "data/breast-cancer-wisconsin.schema.json");
 

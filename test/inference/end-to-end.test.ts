@@ -9,6 +9,7 @@ import { ConfidentialClient } from "../../src/inference/client.js";
 import { createEnclaveClient } from "../../src/inference/enclave-client.js";
 import { encodeFrame } from "../../src/inference/framing.js";
 import { BIN, REPO } from "../canary/canary.js";
+import { runEnclave } from "../support/enclave-process.js";
 
 /**
  * The confidential-inference story end to end, each part a real process of the build: `enclave
@@ -27,21 +28,7 @@ let socketPath: string;
 let allowSimulated: string;
 let strictPolicy: string;
 
-function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      cwd: root,
-      env,
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (b) => (stdout += b));
-    child.stderr.on("data", (b) => (stderr += b));
-    child.on("error", reject);
-    child.on("exit", (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const run = (args: string[]) => runEnclave(args, { cwd: root, env });
 
 /** Start `enclave serve` and wait for its one `listening` line on stdout. */
 function serve(args: string[]): Promise<{ proc: ChildProcess; listening: Record<string, string> }> {
