@@ -5,6 +5,8 @@ import { agentMode, startAgentProcess } from "../../agent/agent-process.js";
 import { createLogger, type LogLevel } from "../../logging/logger.js";
 import { choiceFlag, numberFlag } from "../flags.js";
 import { untilSignal } from "../signals.js";
+import { defaultCacheDir } from "../../runtime/cache-dir.js";
+import { ISOLATION_MODES, PROVIDERS, type IsolationMode, type ProviderChoice } from "../../runtime/doctor.js";
 
 interface AgentFlags {
   workspace: string;
@@ -13,6 +15,9 @@ interface AgentFlags {
   insecure: boolean;
   port?: number;
   logLevel?: LogLevel;
+  isolation: IsolationMode;
+  runtimeCache?: string;
+  provider: ProviderChoice;
 }
 
 /**
@@ -46,6 +51,19 @@ export function registerAgentCommand(program: Command): void {
       "structured log level on stderr (default: log_level of the config)",
       choiceFlag(["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const),
     )
+    .option(
+      "--isolation <mode>",
+      "where tasks run: microvm (no network device; its measurement bound into the evidence), process, or none",
+      choiceFlag(ISOLATION_MODES),
+      "none" as IsolationMode,
+    )
+    .option("--runtime-cache <dir>", "microVM assets (default ~/.enclave/cache; see enclave runtime hydrate)")
+    .option(
+      "--provider <p>",
+      "microVM host provider: auto | native | lima | wsl2",
+      choiceFlag(["auto", ...PROVIDERS] as const),
+      "auto" as ProviderChoice,
+    )
     .action(async (f: AgentFlags) => {
       const mode = agentMode(f);
       const confPath = resolve(f.conf);
@@ -61,6 +79,11 @@ export function registerAgentCommand(program: Command): void {
         port: f.port,
         logger,
         detect: detectRoot ? { root: resolve(detectRoot), runCommand: null } : undefined,
+        isolation: {
+          mode: f.isolation,
+          cacheDir: resolve(f.runtimeCache ?? defaultCacheDir()),
+          provider: f.provider,
+        },
       });
       const signal = await stop;
       logger.info({ signal }, "shutting down");
