@@ -6,18 +6,15 @@ import { createLogger, type LogLevel } from "../../logging/logger.js";
 import { choiceFlag, numberFlag } from "../flags.js";
 import { untilSignal } from "../signals.js";
 import { defaultCacheDir } from "../../runtime/cache-dir.js";
-import { ISOLATION_MODES, PROVIDERS, type IsolationMode, type ProviderChoice } from "../../runtime/doctor.js";
+import { isolationOptions, type IsolationFlags } from "../isolation-flags.js";
 
-interface AgentFlags {
+interface AgentFlags extends IsolationFlags {
   workspace: string;
   conf: string;
   simulation: boolean;
   insecure: boolean;
   port?: number;
   logLevel?: LogLevel;
-  isolation: IsolationMode;
-  runtimeCache?: string;
-  provider: ProviderChoice;
 }
 
 /**
@@ -28,8 +25,10 @@ interface AgentFlags {
 export const DETECT_ROOT_ENV = "ENCLAVE_TEE_DETECT_ROOT";
 
 export function registerAgentCommand(program: Command): void {
-  program
-    .command("agent")
+  isolationOptions(
+    program.command("agent"),
+    "where tasks run: microvm (no network device; its measurement bound into the evidence), process, or none",
+  )
     .description(
       "run the agent at a data owner's site: attest, keep the privacy ledger, serve the management sidecar on 127.0.0.1",
     )
@@ -50,19 +49,6 @@ export function registerAgentCommand(program: Command): void {
       "--log-level <level>",
       "structured log level on stderr (default: log_level of the config)",
       choiceFlag(["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const),
-    )
-    .option(
-      "--isolation <mode>",
-      "where tasks run: microvm (no network device; its measurement bound into the evidence), process, or none",
-      choiceFlag(ISOLATION_MODES),
-      "none" as IsolationMode,
-    )
-    .option("--runtime-cache <dir>", "microVM assets (default ~/.enclave/cache; see enclave runtime hydrate)")
-    .option(
-      "--provider <p>",
-      "microVM host provider: auto | native | lima | wsl2",
-      choiceFlag(["auto", ...PROVIDERS] as const),
-      "auto" as ProviderChoice,
     )
     .action(async (f: AgentFlags) => {
       const mode = agentMode(f);
