@@ -5,6 +5,9 @@
 //                   spawn-to-first-message (the `process` mode's floor) and in-process (`none`: 0)
 //   round-trip      median request/reply over the channel, against the same framing in-process
 //   per-task        boot-to-ready + one request + power-off: what `--isolation microvm` adds to a task
+//   train-task      the same seeded DP training task (runLocalTraining, 455 rows, 15 steps) with
+//                   --isolation process and microvm, against --isolation none in the same run: the
+//                   ratio, the overhead in ms, and whether the model hash is the in-process one
 // Each record names the acceleration: "kvm" when a probe boot under KVM works, else "emulated".
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -16,6 +19,43 @@ import { encodeFrame, FrameDecoder } from "../dist/runtime/channel/frames.js";
 import { findOnPath, probeBoot } from "../dist/runtime/host-probe.js";
 import { hydrate } from "../dist/runtime/hydrate.js";
 import { bootMicroVm } from "../dist/runtime/vmm/qemu-microvm.js";
+import { TaskRuntime } from "../dist/runtime/task-runtime.js";
+import { runLocalTraining } from "../dist/training/local-training.js";
+
+const TASK = {
+  datasetFile: new URL("../data/breast-cancer-wisconsin.csv", import.meta.url).pathname,
+  arch: "SimpleMLP",
+  hidden: [8],
+  epochs: 1,
+  targetEpsilon: 2,
+  delta: 1e-5,
+  maxGradNorm: 1,
+  batchSize: 32,
+  learningRate: 0.05,
+  momentum: 0.9,
+  accountant: "rdp",
+  testFraction: 0.2,
+  seed: "bench-runtime",
+};
+
+/** One training task per isolation mode, each on a fresh ledger; ms from plan to report. */
+async function trainTasks(dir, qemu, accel) {
+  const out = {};
+  for (const mode of ["none", "process", "microvm"]) {
+    const isolated =
+      mode === "none"
+        ? undefined
+        : await TaskRuntime.prepare({
+            mode,
+            cacheDir: dir,
+            vmm: mode === "microvm" ? { qemu, accel } : undefined,
+          });
+    const t0 = performance.now();
+    const { report } = await runLocalTraining({ ...TASK, workspace: join(dir, `ws-${mode}`), isolated });
+    out[mode] = { ms: performance.now() - t0, hash: report.model.sha256 };
+  }
+  return out;
+}
 
 const round = (x) => Math.round(x * 100) / 100;
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -69,6 +109,10 @@ export async function run({ json }) {
     const perTaskMs = performance.now() - started - rtts.reduce((a, b) => a + b, 0) + median(rtts);
     await vm.stop();
     const inProc = inProcessRoundTrip();
+    // The guest trains with these kernel pins too, so the hashes can be compared.
+    process.env.ENCLAVE_KERNELS_CPU ??= "generic";
+    process.env.ENCLAVE_THREADS ??= "1";
+    const tasks = await trainTasks(dir, qemu, accel);
     const records = [
       {
         bench: "runtime",
@@ -104,6 +148,18 @@ export async function run({ json }) {
         baseline_ms: round(spawnMs),
         ratio: round(perTaskMs / spawnMs),
       },
+      ...["process", "microvm"].map((mode) => ({
+        bench: "runtime",
+        op: "train-task",
+        isolation: mode,
+        accel: mode === "microvm" ? accel : undefined,
+        ms: round(tasks[mode].ms),
+        baseline: "the same task in-process (--isolation none)",
+        baseline_ms: round(tasks.none.ms),
+        ratio: round(tasks[mode].ms / tasks.none.ms),
+        overhead_ms: round(tasks[mode].ms - tasks.none.ms),
+        same_hash: tasks[mode].hash === tasks.none.hash,
+      })),
     ];
     if (!json && accel === "emulated")
       console.error(

@@ -17,6 +17,9 @@ import type { AgentConfig } from "../schemas/agent-config.js";
 import { DEFAULT_DELTA } from "../schemas/privacy.js";
 import type { TrustPolicy } from "../schemas/trust-policy.js";
 import type { AgentService } from "./agent-service.js";
+import type { IsolationMode, ProviderChoice } from "../runtime/doctor.js";
+import { TaskRuntime } from "../runtime/task-runtime.js";
+import type { IsolationReport } from "../training/local-training.js";
 import { LocalAgent } from "./local-agent.js";
 import { AgentError } from "./errors.js";
 
@@ -50,6 +53,8 @@ export interface AgentProcessOptions {
   /** TEE detection (tests point `root` at an empty directory for a machine without a TEE). */
   detect?: DetectOptions;
   databaseUrl?: string;
+  /** `--isolation`: the runtime is checked at start, and a microVM's measurement bound into the evidence. */
+  isolation?: { mode: IsolationMode; cacheDir: string; provider: ProviderChoice };
 }
 
 export interface RunningAgent {
@@ -100,6 +105,19 @@ async function policyFor(o: AgentProcessOptions, log: Logger): Promise<TrustPoli
     : defaultTrustPolicy();
 }
 
+/** The isolated runtime, checked before anything else starts (fail closed); none for `none`. */
+async function isolationFor(o: AgentProcessOptions, log: Logger): Promise<IsolationReport | undefined> {
+  if (!o.isolation || o.isolation.mode === "none") return undefined;
+  const runtime = await TaskRuntime.prepare({
+    mode: o.isolation.mode,
+    cacheDir: o.isolation.cacheDir,
+    provider: o.isolation.provider,
+    onWarning: (w) => log.warn({ code: "RUNTIME_EMULATED" }, w),
+  });
+  log.info({ isolation: runtime.isolation }, "isolated runtime ready");
+  return runtime.isolation;
+}
+
 /** Why /health is not 200: the failed checks of the appraisal (check names and verifier details). */
 function untrustedReason(a: Appraisal): string {
   const failed = a.result.checks.filter((c) => c.status === "fail");
@@ -134,6 +152,7 @@ export async function startAgentProcess(o: AgentProcessOptions): Promise<Running
       : `evidence provider selected: ${provider.label} evidence, no hardware protection`,
   );
 
+  const isolation = await isolationFor(o, log);
   const workspace = resolve(o.workspace);
   await mkdir(workspace, { recursive: true, mode: 0o700 });
   const agent = await LocalAgent.start({
@@ -144,6 +163,10 @@ export async function startAgentProcess(o: AgentProcessOptions): Promise<Running
     policy,
     accountant: config.accountant,
     acceptClientLevelDp: config.accept_client_level_dp,
+    ...(isolation && {
+      isolation: isolation.mode as "microvm" | "process",
+      runtimeMeasurement: isolation.measurement,
+    }),
     databaseUrl: o.databaseUrl,
     logger: o.logger,
   });
@@ -246,6 +269,7 @@ export async function startAgentProcess(o: AgentProcessOptions): Promise<Running
       port: sidecar.port,
       reattest_interval_seconds: policy.reattest_interval_seconds,
       dataset_id: config.dataset_id,
+      isolation: isolation ?? { mode: "none" },
     },
     `agent started${o.mode === "HARDWARE" ? "" : ` (${o.mode}: no hardware protection)`}; no coordinator transport in this build: serving the sidecar only`,
   );

@@ -13,7 +13,9 @@ export type AgentErrorCode =
   /** The agent config file cannot be read (or is too large). */
   | "CONFIG_UNREADABLE"
   /** `--simulation` and `--insecure` together. */
-  | "MODE_CONFLICT";
+  | "MODE_CONFLICT"
+  /** A federated task reached an agent under `--isolation microvm|process`, which cannot run it in its guest yet. */
+  | "ISOLATED_TASK_UNAVAILABLE";
 
 export class AgentError extends EnclaveError<AgentErrorCode> {}
 

@@ -16,6 +16,7 @@ import { ValidationError } from "../errors.js";
 import type { Examples } from "../training/trainer.js";
 import { AgentService } from "./agent-service.js";
 import type { AgentHandle, BoundEvidence } from "../federation/agent-handle.js";
+import { AgentError } from "./errors.js";
 import { Executor } from "./executor.js";
 import { SiteChain } from "../audit/site-chain.js";
 import type { BudgetProbe, TaskOutcome, TrainTask } from "../federation/task.js";
@@ -46,6 +47,11 @@ export interface LocalAgentOptions {
    * into every report data it asks its TEE to sign, so a verifier's policy can pin the runtime.
    */
   runtimeMeasurement?: string;
+  /**
+   * `--isolation microvm|process`: this build runs `enclave train` tasks in the guest, not yet a
+   * federated round's; such an agent refuses every round rather than train outside its isolation.
+   */
+  isolation?: "microvm" | "process";
   /** The owner's opt-in to DP_FEDAVG jobs (un-noised updates, client-level DP at the coordinator). */
   acceptClientLevelDp?: boolean;
 }
@@ -93,6 +99,7 @@ export class LocalAgent implements AgentHandle {
     private readonly dataRoot: string,
     private readonly runtimeMeasurement: Uint8Array | undefined,
     private readonly chain: SiteChain,
+    private readonly isolation: LocalAgentOptions["isolation"],
   ) {
     this.service = service;
   }
@@ -144,6 +151,7 @@ export class LocalAgent implements AgentHandle {
         o.dataRoot,
         runtime,
         chain,
+        o.isolation,
       );
     } catch (err) {
       await db.close();
@@ -197,6 +205,11 @@ export class LocalAgent implements AgentHandle {
 
   /** One round; what leaves through the Airlock is recorded in the site's own chain before it goes. */
   async run(task: TrainTask): Promise<TaskOutcome> {
+    if (this.isolation)
+      throw new AgentError(
+        "ISOLATED_TASK_UNAVAILABLE",
+        `refusing the round: this agent runs under --isolation ${this.isolation}, and federated rounds do not run in its guest in this build (nothing was trained)`,
+      );
     const outcome = await this.executor.run(task);
     await this.chain.released(task, outcome);
     return outcome;

@@ -5,8 +5,10 @@ import { agentMode, startAgentProcess } from "../../agent/agent-process.js";
 import { createLogger, type LogLevel } from "../../logging/logger.js";
 import { choiceFlag, numberFlag } from "../flags.js";
 import { untilSignal } from "../signals.js";
+import { defaultCacheDir } from "../../runtime/cache-dir.js";
+import { isolationOptions, type IsolationFlags } from "../isolation-flags.js";
 
-interface AgentFlags {
+interface AgentFlags extends IsolationFlags {
   workspace: string;
   conf: string;
   simulation: boolean;
@@ -23,8 +25,10 @@ interface AgentFlags {
 export const DETECT_ROOT_ENV = "ENCLAVE_TEE_DETECT_ROOT";
 
 export function registerAgentCommand(program: Command): void {
-  program
-    .command("agent")
+  isolationOptions(
+    program.command("agent"),
+    "where tasks run: microvm (no network device; its measurement bound into the evidence), process, or none",
+  )
     .description(
       "run the agent at a data owner's site: attest, keep the privacy ledger, serve the management sidecar on 127.0.0.1",
     )
@@ -61,6 +65,11 @@ export function registerAgentCommand(program: Command): void {
         port: f.port,
         logger,
         detect: detectRoot ? { root: resolve(detectRoot), runCommand: null } : undefined,
+        isolation: {
+          mode: f.isolation,
+          cacheDir: resolve(f.runtimeCache ?? defaultCacheDir()),
+          provider: f.provider,
+        },
       });
       const signal = await stop;
       logger.info({ signal }, "shutting down");

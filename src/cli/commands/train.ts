@@ -17,10 +17,10 @@ import { checkOutputDir, writeOutputFiles } from "../output-path.js";
 import { ProgressBar } from "../progress.js";
 import { defaultWorkspace } from "../workspace.js";
 import { defaultCacheDir } from "../../runtime/cache-dir.js";
-import { ISOLATION_MODES, PROVIDERS, type IsolationMode, type ProviderChoice } from "../../runtime/doctor.js";
+import { isolationOptions, type IsolationFlags } from "../isolation-flags.js";
 import { TaskRuntime } from "../../runtime/task-runtime.js";
 
-interface TrainFlags {
+interface TrainFlags extends IsolationFlags {
   dataset: string;
   model: string;
   modelSpec?: string;
@@ -41,9 +41,6 @@ interface TrainFlags {
   testFraction: number;
   baseline: boolean;
   json: boolean;
-  isolation: IsolationMode;
-  runtimeCache?: string;
-  provider: ProviderChoice;
 }
 
 function formatIsolation(i: IsolationReport): string {
@@ -73,8 +70,10 @@ async function isolatedTrainer(f: TrainFlags): Promise<TaskRuntime | undefined> 
 export const EXIT_BUDGET_EXHAUSTED = ExitCode.BUDGET_EXHAUSTED;
 
 export function registerTrainCommand(program: Command): void {
-  program
-    .command("train")
+  isolationOptions(
+    program.command("train"),
+    "where the task runs: microvm (no network device), process (a child process) or none (this process)",
+  )
     .description(
       "train a model locally with DP-SGD under the Privacy Guard; writes safetensors and a JSON report",
     )
@@ -145,19 +144,6 @@ export function registerTrainCommand(program: Command): void {
     )
     .option("--baseline", "also train the non-private baseline with the same settings", false)
     .option("--json", "print the report as JSON", false)
-    .option(
-      "--isolation <mode>",
-      "where the task runs: microvm (no network device), process (a child process) or none (this process)",
-      choiceFlag(ISOLATION_MODES),
-      "none" as IsolationMode,
-    )
-    .option("--runtime-cache <dir>", "microVM assets (default ~/.enclave/cache; see enclave runtime hydrate)")
-    .option(
-      "--provider <p>",
-      "microVM host provider: auto | native | lima | wsl2",
-      choiceFlag(["auto", ...PROVIDERS] as const),
-      "auto" as ProviderChoice,
-    )
     .action(async (f: TrainFlags, cmd: Command) => {
       const d = f.modelSpec ? undefined : trainingDefaults(f.model);
       const epochs = f.epochs ?? d?.epochs;
