@@ -167,9 +167,17 @@ describe("enclave simulate: the demo, its report and determinism", () => {
     const last = events.at(-1)!;
     expect(last).toMatchObject({ type: "job_finished", status: "completed", rounds_completed: 3 });
     expect(last.type === "job_finished" && last.model_sha256).toBe(s.model_sha256);
-    // Everything but the checkpoint model is plain data, ready for a log line or an audit entry.
+    // Everything but the checkpoint (the model and the strategy's state) is plain data, ready for a
+    // log line or an audit entry.
     for (const e of events) {
-      const { global: _model, ...data } = e as CoordinatorEvent & { global?: unknown };
+      const {
+        global: _model,
+        strategy: _state,
+        ...data
+      } = e as CoordinatorEvent & {
+        global?: unknown;
+        strategy?: unknown;
+      };
       expect(JSON.parse(JSON.stringify(data))).toEqual(data);
     }
   });
