@@ -49,6 +49,24 @@ function trainingFlops(spec) {
   return 6 * macs;
 }
 
+/** The kernels' own gemm rate on a square 512 problem in this run: the peak the CNN's GFLOP/s is read against. */
+function gemmPeak(k) {
+  const n = 512;
+  const a = new Float32Array(n * n).fill(0.5);
+  const b = new Float32Array(n * n).fill(0.25);
+  const c = new Float32Array(n * n);
+  k.gemm(false, false, n, n, n, a, b, c, 0);
+  let reps = 0;
+  const t0 = process.hrtime.bigint();
+  let secs = 0;
+  while (secs < 0.5) {
+    k.gemm(false, false, n, n, n, a, b, c, 0);
+    reps++;
+    secs = Number(process.hrtime.bigint() - t0) / 1e9;
+  }
+  return (2 * n * n * n * reps) / secs / 1e9;
+}
+
 /** PyTorch's non-private step on the same network, where a python3 with torch is installed. */
 function torchNonPrivate(seconds) {
   const script = join(dirname(fileURLToPath(import.meta.url)), "torch_sampleconvnet.py");
@@ -146,8 +164,11 @@ export async function run({ json, filter } = {}) {
       const nonprivate = np.rate;
       const dp = dpm.rate;
       const torch = c.arch ? torchNonPrivate(c.seconds) : null;
+      const peak = c.arch ? gemmPeak(k) : null;
       const extra = (m) => ({
         gflops: Number(((m.rate * m.flops) / 1e9).toFixed(2)),
+        kernel_peak_gflops: Number(peak.toFixed(1)),
+        fraction_of_peak: Number(((m.rate * m.flops) / 1e9 / peak).toFixed(3)),
         peak_rss_mb: Math.round(m.rssMb),
         peak_array_buffers_mb: Math.round(m.buffersMb),
       });
@@ -181,7 +202,7 @@ export async function run({ json, filter } = {}) {
       if (!json) {
         const net = c.arch ?? [c.input, ...c.hidden, c.classes].join("-");
         const more = c.arch
-          ? `; ${extra(dpm).gflops} GFLOP/s DP, peak RSS ${extra(dpm).peak_rss_mb} MB` +
+          ? `; ${extra(dpm).gflops} GFLOP/s DP of a ${extra(dpm).kernel_peak_gflops} GFLOP/s gemm peak (${(100 * extra(dpm).fraction_of_peak).toFixed(1)}%), peak RSS ${extra(dpm).peak_rss_mb} MB` +
             (torch?.examples_per_s
               ? `; PyTorch non-private ${torch.examples_per_s} ex/s (DP/PyTorch ${(dp / torch.examples_per_s).toFixed(2)})`
               : `; PyTorch: ${torch.absent}`)

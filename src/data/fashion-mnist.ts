@@ -1,6 +1,7 @@
 import { statSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { EnclaveError } from "../errors.js";
 import type { Dataset } from "./dataset.js";
 import { loadDataset, type LoadedDataset } from "./load.js";
 import type { SentryLimits } from "./sentry.js";
@@ -91,4 +92,18 @@ export async function loadFashionMnistSource(dir: string, split: FashionMnistSpl
     ...limits,
     schema: { format: "idx", labels_file: files.labels, image_shape: [28, 28], classes: [...FASHION_MNIST_CLASSES], max_rows: 60_000 },
   });
+}
+
+/**
+ * Both official splits from the first candidate directory, through the Data Sentry; DATASET_NOT_FOUND
+ * naming where it was looked for when no candidate holds them.
+ */
+export async function loadFashionMnistSplits(): Promise<{ train: LoadedDataset; test: LoadedDataset }> {
+  const dir = findFashionMnist();
+  if (!dir)
+    throw new EnclaveError(
+      "DATASET_NOT_FOUND",
+      `Fashion-MNIST not found in ${fashionMnistCandidates().join(", ")}; set ${FASHION_MNIST_ENV} or install Debian's dataset-fashion-mnist`,
+    );
+  return { train: await loadFashionMnistSource(dir, "train"), test: await loadFashionMnistSource(dir, "test") };
 }

@@ -95,6 +95,21 @@ function fsError(e: unknown, id: string): DatasetError {
   return DatasetError.of(Code.NOT_FOUND, id, `file could not be opened (${code ?? "error"})`);
 }
 
+/** The id checked, then its canonical path (symlinks resolved), which must lie inside the canonical root. */
+async function canonicalInside(dataRoot: string, datasetId: unknown): Promise<{ root: string; path: string }> {
+  const segments = checkDatasetId(datasetId);
+  const id = datasetId as string;
+  const root = await canonicalRoot(dataRoot, id);
+  let path: string;
+  try {
+    path = await realpath(join(root, ...segments));
+  } catch (e) {
+    throw fsError(e, id);
+  }
+  if (!inside(root, path)) throw DatasetError.of(Code.PATH_ESCAPE, id, "resolves outside the data root");
+  return { root, path };
+}
+
 /**
  * Open the dataset file and check it: canonical path inside the canonical root (symlinks
  * resolved), regular file, size within the limit. The returned handle is the checked file,
@@ -105,18 +120,10 @@ async function openChecked(
   datasetId: unknown,
   limits: SentryLimits,
 ): Promise<{ handle: FileHandle; resolved: ResolvedDataset }> {
-  const segments = checkDatasetId(datasetId);
+  checkDatasetId(datasetId);
   const id = datasetId as string;
   const maxFileBytes = limitOf(limits.maxFileBytes, DEFAULT_MAX_FILE_BYTES, "maxFileBytes");
-  const root = await canonicalRoot(dataRoot, id);
-
-  let path: string;
-  try {
-    path = await realpath(join(root, ...segments));
-  } catch (e) {
-    throw fsError(e, id);
-  }
-  if (!inside(root, path)) throw DatasetError.of(Code.PATH_ESCAPE, id, "resolves outside the data root");
+  const { root, path } = await canonicalInside(dataRoot, id);
 
   let handle: FileHandle;
   try {
@@ -162,15 +169,7 @@ export async function listDatasetDirectory(
   dataRoot: string,
   datasetId: string,
 ): Promise<{ name: string; directory: boolean }[]> {
-  const segments = checkDatasetId(datasetId);
-  const root = await canonicalRoot(dataRoot, datasetId);
-  let path: string;
-  try {
-    path = await realpath(join(root, ...segments));
-  } catch (e) {
-    throw fsError(e, datasetId);
-  }
-  if (!inside(root, path)) throw DatasetError.of(Code.PATH_ESCAPE, datasetId, "resolves outside the data root");
+  const { path } = await canonicalInside(dataRoot, datasetId);
   if (!(await stat(path)).isDirectory()) throw DatasetError.of(Code.NOT_FOUND, datasetId, "is not a directory");
   const entries = await readdir(path, { withFileTypes: true });
   if (entries.length > MAX_DIRECTORY_ENTRIES)

@@ -3,18 +3,15 @@ import { basename, dirname, join } from "node:path";
 import {
   applyStandardizer,
   datasetToIdx,
-  findFashionMnist,
-  fashionMnistCandidates,
   fitStandardizer,
   loadDataset,
-  loadFashionMnistSource,
+  loadFashionMnistSplits,
   schemaIdsFor,
   stratifiedSplit,
   subsetDataset,
   type Dataset,
   type Standardizer,
 } from "../data/index.js";
-import { EnclaveError } from "../errors.js";
 import type { RandomSource } from "../random.js";
 import type { CsvDatasetSchema, DatasetSchema } from "../schemas/dataset.js";
 
@@ -44,14 +41,7 @@ export async function loadFederationData(
   rng: RandomSource,
 ): Promise<FederationData> {
   if (datasetFile === "fashion-mnist") {
-    const dir = findFashionMnist();
-    if (!dir)
-      throw new EnclaveError(
-        "DATASET_NOT_FOUND",
-        `Fashion-MNIST not found in ${fashionMnistCandidates().join(", ")}; set ENCLAVE_FASHION_MNIST_DIR or install Debian's dataset-fashion-mnist`,
-      );
-    const train = await loadFashionMnistSource(dir, "train");
-    const test = await loadFashionMnistSource(dir, "test");
+    const { train, test } = await loadFashionMnistSplits();
     return imageData(train.dataset, train.dataset, test.dataset, train.schema);
   }
   const { dataset, schema } = await loadDataset(dirname(datasetFile), basename(datasetFile));

@@ -1,10 +1,8 @@
 import { randomUUID } from "node:crypto";
 import { basename, dirname, extname, join } from "node:path";
 import {
-  fashionMnistCandidates,
-  findFashionMnist,
   loadDataset,
-  loadFashionMnistSource,
+  loadFashionMnistSplits,
   prepareDataset,
   type Dataset,
   type LoadedDataset,
@@ -139,14 +137,7 @@ interface TrainingData {
 
 async function trainingData(o: LocalTrainingOptions, split: RandomSource): Promise<TrainingData> {
   if (o.datasetFile === "fashion-mnist") {
-    const dir = findFashionMnist();
-    if (!dir)
-      throw new EnclaveError(
-        "DATASET_NOT_FOUND",
-        `Fashion-MNIST not found in ${fashionMnistCandidates().join(", ")}; set ENCLAVE_FASHION_MNIST_DIR or install Debian's dataset-fashion-mnist`,
-      );
-    const train = await loadFashionMnistSource(dir, "train");
-    const test = await loadFashionMnistSource(dir, "test");
+    const { train, test } = await loadFashionMnistSplits();
     // Pixels stay in [0, 1]: no standardisation for images.
     const { dataset, source, schema } = train;
     return { dataset, source, schema, standardizer: null, trainSet: dataset, test: test.dataset };
