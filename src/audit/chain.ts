@@ -158,6 +158,11 @@ export class AuditChain {
     return rows.map(rowToEntry);
   }
 
+  /** A read of the chain's database (the dashboard's verification reads the chain through it). */
+  query<T>(sql: string, params?: unknown[]): Promise<T[]> {
+    return this.db.query<T>(sql, params);
+  }
+
   /** The payloads of every entry of one kind, in order. */
   async payloadsOf<K extends AuditKind>(kind: K): Promise<AuditPayload<K>[]> {
     const rows = await this.db.query<Row>("select payload from audit_entries where kind = $1 order by seq", [

@@ -14,6 +14,7 @@ import { registerIdentityCommands } from "./commands/identity.js";
 import { registerCoordinatorCommands } from "./commands/coordinator.js";
 import { registerRuntimeCommand } from "./commands/runtime.js";
 import { registerAuditCommand } from "./commands/audit.js";
+import { registerDashboardCommand } from "./commands/dashboard.js";
 
 export function buildProgram(): Command {
   const program = new Command("enclave")
@@ -35,6 +36,7 @@ export function buildProgram(): Command {
   registerCoordinatorCommands(program);
   registerRuntimeCommand(program);
   registerAuditCommand(program);
+  registerDashboardCommand(program);
   return program;
 }
 

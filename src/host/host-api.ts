@@ -15,6 +15,7 @@ import { DEFAULT_PRE_AUTH_LIMITS, HandshakeGuard, type PreAuthLimits } from "./p
 import { agentServiceRoutes, PEER } from "./routes.js";
 import type { AuditChain } from "../audit/chain.js";
 import { AUDIT_SOCKET_PATH, AuditSocket } from "./audit-socket.js";
+import type { Dashboard } from "../dashboard/dashboard.js";
 
 /** The host API's default address: every interface, port 7339. */
 export const HOST_API_HOST = "0.0.0.0";
@@ -38,6 +39,8 @@ export interface HostApiOptions {
   logger?: Logger;
   /** The coordinator's audit chain, streamed live at GET /ws/audit to admins. */
   audit?: AuditChain;
+  /** The admin dashboard under /ui/ (an admin certificate, or the session its login link opened). */
+  dashboard?: Dashboard;
 }
 
 export interface HostApi {
@@ -54,7 +57,8 @@ function identityOf(req: Request, isRevoked: (serial: string) => boolean): Ident
   const socket = req.socket as TLSSocket;
   if (!socket.authorized) return null;
   const cert = socket.getPeerCertificate();
-  if (!cert || isRevoked(cert.serialNumber.toLowerCase())) return null;
+  // (a socket upgraded from HTTP/1.1 may report no certificate fields at all: no identity then)
+  if (!cert?.serialNumber || isRevoked(cert.serialNumber.toLowerCase())) return null;
   return peerIdentity(cert);
 }
 
@@ -90,6 +94,10 @@ export async function startHostApi(o: HostApiOptions): Promise<HostApi> {
       return;
     }
     const identity = identityOf(req, isRevoked);
+    if (o.dashboard && (path === "/ui" || path.startsWith("/ui/"))) {
+      o.dashboard.handle(req, res, identity).catch(() => refuse(req, res, 500, "dashboard error"));
+      return;
+    }
     const verdict = authorize(path, identity);
     if (!verdict.ok) {
       log.info(
@@ -140,7 +148,12 @@ export async function startHostApi(o: HostApiOptions): Promise<HostApi> {
       socket.end("HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n");
       return;
     }
-    auditSocket.upgrade(req, socket, head, identityOf(req, isRevoked));
+    // A browser has no certificate: its dashboard session counts as the admin's, from its own origin.
+    const browser =
+      o.dashboard?.hasSession(req) && req.headers.origin === `https://${req.headers.host}`
+        ? { role: "admin" as const, name: "dashboard" }
+        : null;
+    auditSocket.upgrade(req, socket, head, identityOf(req, isRevoked) ?? browser);
   });
   const guard = new HandshakeGuard(limits);
   guard.attach(server as never);

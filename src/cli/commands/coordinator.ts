@@ -14,6 +14,7 @@ import { EnclaveError } from "../../errors.js";
 import { numberFlag } from "../flags.js";
 import type { JobStatus } from "../../gen/agent/v1/job_pb.js";
 import { openCoordinatorAudit } from "../../audit/coordinator-audit.js";
+import { Dashboard } from "../../dashboard/dashboard.js";
 
 const article = (role: string) => (role === "admin" ? `an ${role}` : `a ${role}`);
 
@@ -95,6 +96,7 @@ export function registerCoordinatorCommands(program: Command): void {
           caPem: kit.caPem,
           jobs: audit.jobs,
           audit: audit.chain,
+          dashboard: new Dashboard(audit.chain, audit.jobs),
           host: o.host,
           port: o.port ?? kit.config.coordinator.port,
           isRevoked: (serial) => revocations.isRevoked(serial),
