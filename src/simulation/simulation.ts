@@ -33,6 +33,7 @@ import {
   type ClientLevelPrivacyReport,
 } from "../coordinator/client-level-dp.js";
 import { AttestationGate } from "../coordinator/attestation-gate.js";
+import { describeFilled, fillJob, type FillableField } from "../coordinator/job-fill.js";
 import { runFederation, type JobResult, type RoundRecord } from "../coordinator/coordinator.js";
 import type { CoordinatorEvent, CoordinatorEventListener } from "../coordinator/events.js";
 import { startAgentWorker } from "../agent/agent-worker.js";
@@ -213,7 +214,7 @@ function buildJob(
   aggregation: JobStrategy,
   sigma: number,
   rng: RandomSource,
-): { job: FederationJob; filled: ("job_id" | "privacy.noise_multiplier")[] } {
+): { job: FederationJob; filled: FillableField[] } {
   const clients = Array.from(
     { length: o.clients },
     (_, i) => `hospital-${String.fromCharCode(97 + (i % 26))}${i >= 26 ? i : ""}`,
@@ -226,22 +227,7 @@ function buildJob(
     o.seed === undefined
       ? randomUUID()
       : `${b.slice(0, 8)}-${b.slice(8, 12)}-${b.slice(12, 16)}-${b.slice(16, 20)}-${b.slice(20)}`;
-  if (o.job) {
-    const filled = [
-      ...(o.job.job_id === undefined ? (["job_id"] as const) : []),
-      ...(o.job.privacy?.noise_multiplier === undefined ? (["privacy.noise_multiplier"] as const) : []),
-    ];
-    const job = parseContract(
-      FederationJob,
-      {
-        ...o.job,
-        job_id: o.job.job_id ?? uuid,
-        privacy: { ...o.job.privacy, noise_multiplier: o.job.privacy?.noise_multiplier ?? sigma },
-      },
-      "FederationJob",
-    );
-    return { job, filled };
-  }
+  if (o.job) return fillJob(o.job, { newId: () => uuid, calibrate: () => sigma });
   const job = parseContract(
     FederationJob,
     {
@@ -381,11 +367,7 @@ export async function runSimulation(options: SimulationOptions = {}): Promise<Si
       : `job ${job.job_id}: ${job.clients.length} clients, ${job.rounds} rounds, ${job.strategy}, sigma ${job.privacy.noise_multiplier.toFixed(4)}, target epsilon ${job.privacy.target_epsilon}`,
   );
 
-  if (filled.includes("job_id")) setup(`job_id not in the job file: generated ${job.job_id}`);
-  if (filled.includes("privacy.noise_multiplier"))
-    setup(
-      `privacy.noise_multiplier not in the job file: calibrated to ${job.privacy.noise_multiplier.toFixed(4)} so the job fits target epsilon ${job.privacy.target_epsilon} at delta ${job.privacy.delta}`,
-    );
+  for (const line of describeFilled(job, filled)) setup(line);
   mkdirSync(o.reportDir, { recursive: true });
   writeFileSync(join(o.reportDir, "job.json"), JSON.stringify(job, null, 2) + "\n");
   const policy = simulationTrustPolicy();
