@@ -22,6 +22,7 @@ import { AggregationStrategy, FederationJob, type FederationJobInput } from "../
 import { parseContract } from "../schemas/contract.js";
 import type { ModelSpec } from "../schemas/model.js";
 import { kernels } from "../tensor/backend.js";
+import { assertTrainingFits } from "../training/memory-estimate.js";
 import { SgdOptimizer } from "../training/optimizer.js";
 import { evaluate, poissonSchedule, train } from "../training/trainer.js";
 import { renderHtmlReport } from "../report/html-report.js";
@@ -47,6 +48,17 @@ import type { Strategy, StrategyName } from "../strategies/types.js";
 import type { LocalTrainingPlan } from "../federation/task.js";
 import { modelSpecFromFile } from "../training/local-training.js";
 import { loadFederationData } from "./site-data.js";
+
+const MIB = 2 ** 20;
+/**
+ * What a simulation holds besides the sites' training, measured on this project's runs (peak RSS,
+ * `enclave simulate`, see docs/federation.md): the process with its embedded database and the
+ * bundled data once; per site in process its agent and ledger schema; per site in a worker thread
+ * the thread's own runtime and in-memory database.
+ */
+const SIMULATION_BASE_BYTES = 800 * MIB;
+const IN_PROCESS_SITE_BYTES = 16 * MIB;
+const WORKER_SITE_BYTES = 192 * MIB;
 
 export type SplitSpec = { kind: "iid" } | { kind: "dirichlet"; alpha: number };
 
@@ -368,10 +380,15 @@ export async function runSimulation(options: SimulationOptions = {}): Promise<Si
   );
 
   for (const line of describeFilled(job, filled)) setup(line);
+  const model: ModelSpec = specGiven ?? specForDataset(job.model_arch, dataset, { hidden: o.hidden });
+  // Every site trains in this process (or its worker threads): refused up front when it will not fit.
+  assertTrainingFits(model, o.plan.batchSize, Math.max(...shardData.map((s) => s.rows)), numClients, {
+    perSite: o.workers > 1 ? WORKER_SITE_BYTES : IN_PROCESS_SITE_BYTES,
+    base: SIMULATION_BASE_BYTES,
+  });
   mkdirSync(o.reportDir, { recursive: true });
   writeFileSync(join(o.reportDir, "job.json"), JSON.stringify(job, null, 2) + "\n");
   const policy = simulationTrustPolicy();
-  const model: ModelSpec = specGiven ?? specForDataset(job.model_arch, dataset, { hidden: o.hidden });
 
   // Agents. Their data shards live in the sites directory, not the report. Ledgers are embedded
   // PostgreSQL in memory (nothing of a simulated site outlives the run): in process, each site's
