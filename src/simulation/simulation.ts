@@ -23,6 +23,7 @@ import { parseContract } from "../schemas/contract.js";
 import type { ModelSpec } from "../schemas/model.js";
 import { kernels } from "../tensor/backend.js";
 import { assertTrainingFits } from "../training/memory-estimate.js";
+import { createDirectory } from "../storage/directory.js";
 import { SgdOptimizer } from "../training/optimizer.js";
 import { evaluate, poissonSchedule, train } from "../training/trainer.js";
 import { renderHtmlReport } from "../report/html-report.js";
@@ -386,7 +387,7 @@ export async function runSimulation(options: SimulationOptions = {}): Promise<Si
     perSite: o.workers > 1 ? WORKER_SITE_BYTES : IN_PROCESS_SITE_BYTES,
     base: SIMULATION_BASE_BYTES,
   });
-  mkdirSync(o.reportDir, { recursive: true });
+  createDirectory(o.reportDir, "report directory");
   writeFileSync(join(o.reportDir, "job.json"), JSON.stringify(job, null, 2) + "\n");
   const policy = simulationTrustPolicy();
 
