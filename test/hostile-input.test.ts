@@ -122,6 +122,8 @@ describe("every path that comes in is a bounded regular file", () => {
     expectTyped(await enclave(["schemas", "--out", under]), "OUTPUT_NOT_WRITABLE");
     expectTyped(await enclave(["schemas", "--out", file]), "OUTPUT_NOT_WRITABLE");
     expect(readdirSync(dir)).toEqual(["a-file"]);
+    // A directory where mkdir answers ENOENT (procfs): Node's recursive mkdir loops on it forever.
+    expectTyped(await enclave(["schemas", "--out", "/proc/enclave-out"]), "OUTPUT_NOT_WRITABLE");
   });
 });
 

@@ -1,6 +1,7 @@
-import { accessSync, constants, mkdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { accessSync, constants, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { EnclaveError } from "../errors.js";
+import { createDirectory } from "../storage/directory.js";
 
 /** An output path a verb was given cannot be written: found before any work or budget is spent. */
 export class OutputPathError extends EnclaveError {
@@ -67,7 +68,7 @@ export function checkOutputFile(path: string, flag = "--out"): string {
  * and is renamed into place only when all were written, so a failure leaves no half-written set.
  */
 export function writeOutputFiles(dir: string, files: Record<string, string | Uint8Array>): string[] {
-  mkdirSync(dir, { recursive: true });
+  createDirectory(dir, "--out");
   const tmp = (name: string) => join(dir, `.${name}.${process.pid}.tmp`);
   const names = Object.keys(files);
   try {

@@ -234,4 +234,14 @@ describe("enclave simulate --job", () => {
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toMatch(/--strategy/);
   });
+  it("refuses a federation whose memory estimate does not fit, with the estimate, before writing anything", async () => {
+    const out = join(root, "too-big");
+    const args = ["simulate", "--clients", "64", "--hidden", "65536,65536", "--out", out];
+    const r = await enclave(args, root);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(
+      /\[MEMORY_ESTIMATE_EXCEEDED\]: training would need about [0-9.]+ GiB \(\d+ parameters, batch 16, 64 sites\) but [0-9.]+ GiB is usable here/,
+    );
+    expect(existsSync(out)).toBe(false);
+  });
 });

@@ -22,6 +22,8 @@ import { AggregationStrategy, FederationJob, type FederationJobInput } from "../
 import { parseContract } from "../schemas/contract.js";
 import type { ModelSpec } from "../schemas/model.js";
 import { kernels } from "../tensor/backend.js";
+import { assertTrainingFits } from "../training/memory-estimate.js";
+import { createDirectory } from "../storage/directory.js";
 import { SgdOptimizer } from "../training/optimizer.js";
 import { evaluate, poissonSchedule, train } from "../training/trainer.js";
 import { renderHtmlReport } from "../report/html-report.js";
@@ -33,6 +35,7 @@ import {
   type ClientLevelPrivacyReport,
 } from "../coordinator/client-level-dp.js";
 import { AttestationGate } from "../coordinator/attestation-gate.js";
+import { describeFilled, fillJob, type FillableField } from "../coordinator/job-fill.js";
 import { runFederation, type JobResult, type RoundRecord } from "../coordinator/coordinator.js";
 import type { CoordinatorEvent, CoordinatorEventListener } from "../coordinator/events.js";
 import { startAgentWorker } from "../agent/agent-worker.js";
@@ -46,6 +49,17 @@ import type { Strategy, StrategyName } from "../strategies/types.js";
 import type { LocalTrainingPlan } from "../federation/task.js";
 import { modelSpecFromFile } from "../training/local-training.js";
 import { loadFederationData } from "./site-data.js";
+
+const MIB = 2 ** 20;
+/**
+ * What a simulation holds besides the sites' training, measured on this project's runs (peak RSS,
+ * `enclave simulate`, see docs/federation.md): the process with its embedded database and the
+ * bundled data once; per site in process its agent and ledger schema; per site in a worker thread
+ * the thread's own runtime and in-memory database.
+ */
+const SIMULATION_BASE_BYTES = 800 * MIB;
+const IN_PROCESS_SITE_BYTES = 16 * MIB;
+const WORKER_SITE_BYTES = 192 * MIB;
 
 export type SplitSpec = { kind: "iid" } | { kind: "dirichlet"; alpha: number };
 
@@ -213,7 +227,7 @@ function buildJob(
   aggregation: JobStrategy,
   sigma: number,
   rng: RandomSource,
-): { job: FederationJob; filled: ("job_id" | "privacy.noise_multiplier")[] } {
+): { job: FederationJob; filled: FillableField[] } {
   const clients = Array.from(
     { length: o.clients },
     (_, i) => `hospital-${String.fromCharCode(97 + (i % 26))}${i >= 26 ? i : ""}`,
@@ -226,22 +240,7 @@ function buildJob(
     o.seed === undefined
       ? randomUUID()
       : `${b.slice(0, 8)}-${b.slice(8, 12)}-${b.slice(12, 16)}-${b.slice(16, 20)}-${b.slice(20)}`;
-  if (o.job) {
-    const filled = [
-      ...(o.job.job_id === undefined ? (["job_id"] as const) : []),
-      ...(o.job.privacy?.noise_multiplier === undefined ? (["privacy.noise_multiplier"] as const) : []),
-    ];
-    const job = parseContract(
-      FederationJob,
-      {
-        ...o.job,
-        job_id: o.job.job_id ?? uuid,
-        privacy: { ...o.job.privacy, noise_multiplier: o.job.privacy?.noise_multiplier ?? sigma },
-      },
-      "FederationJob",
-    );
-    return { job, filled };
-  }
+  if (o.job) return fillJob(o.job, { newId: () => uuid, calibrate: () => sigma });
   const job = parseContract(
     FederationJob,
     {
@@ -381,15 +380,16 @@ export async function runSimulation(options: SimulationOptions = {}): Promise<Si
       : `job ${job.job_id}: ${job.clients.length} clients, ${job.rounds} rounds, ${job.strategy}, sigma ${job.privacy.noise_multiplier.toFixed(4)}, target epsilon ${job.privacy.target_epsilon}`,
   );
 
-  if (filled.includes("job_id")) setup(`job_id not in the job file: generated ${job.job_id}`);
-  if (filled.includes("privacy.noise_multiplier"))
-    setup(
-      `privacy.noise_multiplier not in the job file: calibrated to ${job.privacy.noise_multiplier.toFixed(4)} so the job fits target epsilon ${job.privacy.target_epsilon} at delta ${job.privacy.delta}`,
-    );
-  mkdirSync(o.reportDir, { recursive: true });
+  for (const line of describeFilled(job, filled)) setup(line);
+  const model: ModelSpec = specGiven ?? specForDataset(job.model_arch, dataset, { hidden: o.hidden });
+  // Every site trains in this process (or its worker threads): refused up front when it will not fit.
+  assertTrainingFits(model, o.plan.batchSize, Math.max(...shardData.map((s) => s.rows)), numClients, {
+    perSite: o.workers > 1 ? WORKER_SITE_BYTES : IN_PROCESS_SITE_BYTES,
+    base: SIMULATION_BASE_BYTES,
+  });
+  createDirectory(o.reportDir, "report directory");
   writeFileSync(join(o.reportDir, "job.json"), JSON.stringify(job, null, 2) + "\n");
   const policy = simulationTrustPolicy();
-  const model: ModelSpec = specGiven ?? specForDataset(job.model_arch, dataset, { hidden: o.hidden });
 
   // Agents. Their data shards live in the sites directory, not the report. Ledgers are embedded
   // PostgreSQL in memory (nothing of a simulated site outlives the run): in process, each site's

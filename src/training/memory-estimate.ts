@@ -46,9 +46,25 @@ export function usableMemoryBytes(): number {
 
 const gib = (b: number) => `${(b / 2 ** 30).toFixed(2)} GiB`;
 
-/** Refuses (MEMORY_ESTIMATE_EXCEEDED) a run whose estimate does not fit, before it allocates anything. */
-export function assertTrainingFits(spec: ModelSpec, batchSize: number, rows: number, sites = 1): void {
-  const need = sites * estimateTrainingBytes(spec, batchSize, rows);
+/** What a run holds besides each site's training: per site (agent, ledger, thread) and once. */
+export interface RunOverhead {
+  perSite?: number;
+  base?: number;
+}
+
+/**
+ * Refuses (MEMORY_ESTIMATE_EXCEEDED) a run whose estimate does not fit, before it allocates
+ * anything: `sites` trainings of the spec plus the run's overhead. The message carries the estimate.
+ */
+export function assertTrainingFits(
+  spec: ModelSpec,
+  batchSize: number,
+  rows: number,
+  sites = 1,
+  overhead: RunOverhead = {},
+): void {
+  const need =
+    sites * (estimateTrainingBytes(spec, batchSize, rows) + (overhead.perSite ?? 0)) + (overhead.base ?? 0);
   const have = usableMemoryBytes();
   if (!(need <= have)) {
     throw new EnclaveError(

@@ -22,17 +22,26 @@ interface JobArgs {
   target: number;
   steps: number;
   chunk: number;
+  /** Wait for the embedded database's lock instead of giving up (the concurrent-writers test). */
+  waitForLock?: boolean;
 }
 
 const a = JSON.parse(process.argv[2]) as JobArgs;
 const { source, dataset } = await loadDataset(dirname(a.dataFile), basename(a.dataFile));
 let db;
-try {
-  db = await openDatabase({ workspace: a.workspace, url: a.url });
-} catch (err) {
-  if ((err as { code?: string }).code !== "DATABASE_LOCKED") throw err;
-  console.log(JSON.stringify({ locked: true }));
-  process.exit(0);
+for (;;) {
+  try {
+    db = await openDatabase({ workspace: a.workspace, url: a.url });
+    break;
+  } catch (err) {
+    if ((err as { code?: string }).code !== "DATABASE_LOCKED") throw err;
+    // A writer waits for the embedded database's one holder to finish; a job gives up.
+    if (!a.waitForLock) {
+      console.log(JSON.stringify({ locked: true }));
+      process.exit(0);
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }
 const guard = await new PrivacyGuard({
   ledger: await BudgetLedger.open(db),

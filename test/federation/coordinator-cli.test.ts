@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createInterface } from "node:readline";
+import { computeEpsilon } from "../../src/privacy/accountant/index.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 const REPO = fileURLToPath(new URL("../../", import.meta.url));
@@ -182,6 +183,46 @@ describe("enclave coordinator and the admin verbs (real processes, mTLS on loopb
     ]);
     const st = await enclave("status", ...admin, JOB.job_id);
     expect(JSON.parse(st.out)).toMatchObject({ status: "aborted", reason: "aborted by an admin", rounds: 5 });
+  });
+
+  it("submit fills a fresh job id and the noise calibrated to the target when the file omits them, and says so", async () => {
+    const admin = ["--kit", kit("admin"), "--endpoint", endpoint, "--json"];
+    const { job_id: _, ...bare } = JOB;
+    const handWritten = { ...bare, privacy: { ...JOB.privacy, noise_multiplier: undefined } };
+    writeFileSync(join(root, "hand.json"), JSON.stringify(handWritten));
+    // DP_SGD's noise depends on the sites' rows, which the job cannot know: refused until --rows says.
+    const refused = await enclave("submit", ...admin, join(root, "hand.json"));
+    expect(refused.code).toBe(1);
+    expect(refused.err).toMatch(/privacy\.noise_multiplier: is omitted: give --rows N/);
+    const s = await enclave("submit", ...admin, "--rows", "455", join(root, "hand.json"));
+    expect(s.code, s.err).toBe(0);
+    const id = JSON.parse(s.out).job_id as string;
+    expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(s.err).toContain(`job_id not in the job file: generated ${id}`);
+    const sigma = Number(
+      /calibrated to ([0-9.]+) so the job fits target epsilon 3 at delta 0.00001/.exec(s.err)?.[1],
+    );
+    // The same calibration as simulate's: 5 rounds x 1 epoch x 29 steps at q = 1/29 (455 rows, batch 16).
+    const eps = computeEpsilon({
+      accountant: "rdp",
+      sampleRate: 1 / 29,
+      noiseMultiplier: sigma,
+      steps: 5 * 29,
+      delta: 1e-5,
+    });
+    expect(eps.epsilon).toBeLessThanOrEqual(3);
+    expect(eps.epsilon).toBeGreaterThan(2.98);
+    // DP_FEDAVG: z from the job alone (its rounds at q), no flag needed.
+    const clientLevel = {
+      ...handWritten,
+      privacy: { ...handWritten.privacy, mechanism: "DP_FEDAVG", max_grad_norm: 0.3 },
+    };
+    writeFileSync(join(root, "client-level.json"), JSON.stringify(clientLevel));
+    const c = await enclave("submit", ...admin, join(root, "client-level.json"));
+    expect(c.code, c.err).toBe(0);
+    expect(c.err).toMatch(
+      /privacy\.noise_multiplier not in the job file: calibrated to [0-9.]+ so the job fits target epsilon 3/,
+    );
   });
 
   it("refuses a revoked admin certificate at its next handshake", async () => {

@@ -1,8 +1,8 @@
-import { readFile } from "node:fs/promises";
+import { randomUUID } from "node:crypto";
 import { join, resolve } from "node:path";
 import type { Command } from "commander";
 import { HOST_API_HOST, startHostApi } from "../../host/host-api.js";
-import { parseJobText } from "../../host/job-directory.js";
+import { calibrateJobNoise, describeFilled, fillJob, readJobFile } from "../../coordinator/job-fill.js";
 import { JobStore } from "../../coordinator/job-store.js";
 import { IdentityError } from "../../identity/errors.js";
 import { loadKit, type Kit } from "../../identity/kit.js";
@@ -125,20 +125,37 @@ export function registerCoordinatorCommands(program: Command): void {
       .option("--endpoint <url>", "the coordinator (default: the one the kit names)")
       .option("--json", "print JSON");
 
-  withAdmin("submit", "submit a FederationJob file (JSON or YAML); prints its job id")
+  withAdmin(
+    "submit",
+    "submit a FederationJob file (JSON or YAML); prints its job id. A job without job_id gets a fresh one, and without privacy.noise_multiplier the noise calibrated to its target (DP_SGD: from --rows)",
+  )
     .argument("<job-file>")
-    .action(async (file: string, o: { kit: string; endpoint?: string; json?: boolean }) => {
+    .option(
+      "--rows <n>",
+      "DP_SGD calibration: the smallest site's training rows",
+      numberFlag({ integer: true, min: 1 }),
+    )
+    .option(
+      "--batch-size <b>",
+      "DP_SGD calibration: the sites' expected batch size",
+      numberFlag({ integer: true, min: 1 }),
+      16,
+    )
+    .option(
+      "--local-epochs <n>",
+      "DP_SGD calibration: local epochs per round",
+      numberFlag({ integer: true, min: 1 }),
+      1,
+    )
+    .action(async (file: string, o: SubmitFlags) => {
       const kit = await kitAs(o.kit, "admin");
-      let text: string;
-      try {
-        text = await readFile(file, "utf8");
-      } catch (err) {
-        throw new EnclaveError(
-          "INPUT_UNREADABLE",
-          `job file cannot be read (${(err as NodeJS.ErrnoException).code ?? "error"})`,
-        );
-      }
-      const job = parseJobText(text); // refused here, naming fields, before anything is sent
+      // Refused here, naming fields, before anything is sent; what the file leaves out is filled.
+      const { job, filled } = fillJob(await readJobFile(file), {
+        newId: randomUUID,
+        calibrate: (j) =>
+          calibrateJobNoise(j, { rows: o.rows, batchSize: o.batchSize, epochs: o.localEpochs }),
+      });
+      for (const line of describeFilled(job, filled)) process.stderr.write(`${line}\n`);
       const r = await adminClient(kit, o.endpoint)
         .submitJob({ jobJson: JSON.stringify(job) })
         .catch((e: unknown) => {
@@ -146,6 +163,15 @@ export function registerCoordinatorCommands(program: Command): void {
         });
       process.stdout.write(o.json ? JSON.stringify({ job_id: r.jobId }) + "\n" : r.jobId + "\n");
     });
+
+  interface SubmitFlags {
+    kit: string;
+    endpoint?: string;
+    json?: boolean;
+    rows?: number;
+    batchSize: number;
+    localEpochs: number;
+  }
 
   withAdmin("status", "one job's status")
     .argument("<job-id>")

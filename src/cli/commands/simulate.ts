@@ -1,16 +1,13 @@
 import { resolve } from "node:path";
 import { InvalidArgumentError, type Command } from "commander";
 import { ValidationError } from "../../errors.js";
-import { assertClientLevelJob } from "../../coordinator/client-level-dp.js";
+import { readJobFile } from "../../coordinator/job-fill.js";
 import type { RoundRecord } from "../../coordinator/coordinator.js";
 import type { CoordinatorEvent } from "../../coordinator/events.js";
 import { runSimulation, type SimulationSummary, type SplitSpec } from "../../simulation/simulation.js";
 import { NAMED_FEDERATION_DATASETS } from "../../simulation/site-data.js";
 import { modelArchitectures } from "../../model/registry.js";
-import { AggregationStrategy, FederationJob, type FederationJobInput } from "../../schemas/federation.js";
-import { parseConfigText } from "../../schemas/config-text.js";
-import { parseContract } from "../../schemas/contract.js";
-import { readRegularFile } from "../../storage/regular-file.js";
+import { AggregationStrategy } from "../../schemas/federation.js";
 import { DEFAULT_DELTA, EPSILON_HARD_CEILING, MAX_DELTA } from "../../schemas/privacy.js";
 import { ExitCode } from "../exit-codes.js";
 import { choiceFlag, intListFlag, numberFlag } from "../flags.js";
@@ -36,34 +33,6 @@ function strategyOptionsFlag(value: string): Record<string, number | string> {
     out[m[1]] = m[2] !== "" && Number.isFinite(n) ? n : m[2];
   }
   return out;
-}
-
-/** Largest job file read (a job is a few hundred bytes; thousands of clients fit easily). */
-const MAX_JOB_BYTES = 1024 * 1024;
-
-/** Stand-ins for the two fields the simulation fills, so validation reports every other field. */
-function withFillablePlaceholders(raw: unknown): unknown {
-  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) return raw;
-  const job = raw as Record<string, unknown>;
-  const privacy = job.privacy;
-  return {
-    ...job,
-    job_id: job.job_id ?? "00000000-0000-4000-8000-000000000000",
-    ...(typeof privacy === "object" && privacy !== null && !Array.isArray(privacy)
-      ? { privacy: { noise_multiplier: 1, ...privacy } }
-      : {}),
-  };
-}
-
-/** The strict, bounded reader every contract file goes through (duplicate keys refused, no echo). */
-async function readJob(file: string): Promise<FederationJobInput> {
-  const bytes = await readRegularFile(file, "job file (--job)", MAX_JOB_BYTES, "JOB_UNREADABLE");
-  const raw = parseConfigText(bytes.toString("utf8"), "job file");
-  // Validated here for a clear error naming the field; the raw input is kept (defaults applied later).
-  // job_id and privacy.noise_multiplier may be left out: the simulation fills them and says so.
-  const job = parseContract(FederationJob, withFillablePlaceholders(raw), "FederationJob");
-  if (job.privacy.mechanism === "DP_FEDAVG") assertClientLevelJob(job);
-  return raw as FederationJobInput;
 }
 
 interface SimulateFlags {
@@ -254,7 +223,7 @@ export function registerSimulateCommand(program: Command): void {
       "warn",
     )
     .action(async (f: SimulateFlags) => {
-      const job = f.job ? await readJob(resolve(f.job)) : undefined;
+      const job = f.job ? await readJobFile(resolve(f.job), "job file (--job)") : undefined;
       const reportDir = checkOutputDir(
         f.out ?? `enclave-reports/simulation-${new Date().toISOString().replace(/[:.]/g, "-")}`,
       );

@@ -148,7 +148,10 @@ export function registerTrainCommand(program: Command): void {
       const d = f.modelSpec ? undefined : trainingDefaults(f.model);
       const epochs = f.epochs ?? d?.epochs;
       if (epochs === undefined)
-        cmd.error(`error: option '--epochs <n>' is required for ${f.modelSpec ? "--model-spec" : f.model}`);
+        // Names a known architecture only: an unknown --model value is never echoed.
+        cmd.error(
+          `error: option '--epochs <n>' is required for ${f.modelSpec ? "--model-spec" : modelArchitectures().includes(f.model) ? f.model : "this --model"}`,
+        );
       // Everything that can fail is checked before the first step spends budget.
       const out = checkOutputDir(
         f.out ?? `enclave-train-${new Date().toISOString().replace(/[:.]/g, "-")}`,
