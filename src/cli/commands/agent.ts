@@ -5,8 +5,10 @@ import { agentMode, startAgentProcess } from "../../agent/agent-process.js";
 import { createLogger, type LogLevel } from "../../logging/logger.js";
 import { choiceFlag, numberFlag } from "../flags.js";
 import { untilSignal } from "../signals.js";
+import { loadKit } from "../../identity/kit.js";
 
 interface AgentFlags {
+  kit?: string;
   workspace: string;
   conf: string;
   simulation: boolean;
@@ -26,9 +28,10 @@ export function registerAgentCommand(program: Command): void {
   program
     .command("agent")
     .description(
-      "run the agent at a data owner's site: attest, keep the privacy ledger, serve the management sidecar on 127.0.0.1",
+      "run the agent at a data owner's site: attest, keep the privacy ledger, serve the management sidecar on 127.0.0.1, and with --kit dial out to the coordinator and train its jobs",
     )
-    .requiredOption("--workspace <dir>", "workspace holding the persistent privacy ledger (db/)")
+    .option("--kit <dir>", "the site's startup kit: dial the coordinator it names and federate")
+    .option("--workspace <dir>", "workspace holding the persistent privacy ledger (db/)", "./agent-workspace")
     .requiredOption("--conf <file>", "agent configuration (AgentConfig, JSON or YAML)")
     .option("--simulation", "no TEE needed: simulated attestation (no hardware protection)", false)
     .option(
@@ -50,6 +53,7 @@ export function registerAgentCommand(program: Command): void {
       const mode = agentMode(f);
       const confPath = resolve(f.conf);
       const config = await loadAgentConfig(confPath);
+      const kit = f.kit ? await loadKit(resolve(f.kit)) : undefined;
       const logger = createLogger({ level: f.logLevel ?? config.log_level, name: "enclave-agent" });
       const detectRoot = process.env[DETECT_ROOT_ENV];
       const stop = untilSignal();
@@ -58,6 +62,7 @@ export function registerAgentCommand(program: Command): void {
         configDir: dirname(confPath),
         workspace: resolve(f.workspace),
         mode,
+        kit,
         port: f.port,
         logger,
         detect: detectRoot ? { root: resolve(detectRoot), runCommand: null } : undefined,
