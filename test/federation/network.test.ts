@@ -127,9 +127,9 @@ describe("federation over the network (real processes, mTLS on loopback)", () =>
         "--eval-data",
         `${DATA}.csv`,
         "--round-timeout",
-        "15",
+        "30",
         "--heartbeat",
-        "1",
+        "2",
         "--log-level",
         "warn",
       ],
@@ -182,7 +182,8 @@ describe("federation over the network (real processes, mTLS on loopback)", () =>
     expect(attested.map((e) => [e.client_id, e.status]).sort()).toEqual(SITES.map((c) => [c, "TRUSTED"]));
     const rounds = events.filter((e) => e.type === "round_completed");
     expect(rounds.map((e) => e.round)).toEqual([1, 2, 3]);
-    for (const r of rounds) expect([...r.record!.clients].sort()).toEqual(SITES);
+    const why = JSON.stringify(events.filter((e) => e.type === "client_excluded"));
+    for (const r of rounds) expect([...r.record!.clients].sort(), why).toEqual(SITES);
     const st = await enclave("status", ...admin(), "--json", id);
     expect(JSON.parse(st.out)).toMatchObject({
       job_id: id,
@@ -219,7 +220,7 @@ describe("federation over the network (real processes, mTLS on loopback)", () =>
         // Back in the job: frozen now, it answers nothing, and is cut off when its heartbeats stop.
         frozenAfter = completed;
         c().kill("SIGSTOP");
-        setTimeout(() => c().kill("SIGCONT"), 8000);
+        setTimeout(() => c().kill("SIGCONT"), 14_000);
       }
       if (e.type === "round_completed" && e.round === 2 && !killedAfter) {
         // Frozen, so the coordinator is surely waiting on it inside a round when it dies.
@@ -247,12 +248,12 @@ describe("federation over the network (real processes, mTLS on loopback)", () =>
       (e) => e.type === "client_reported" && e.client_id === "site-c" && e.round! > killed.round!,
     );
     expect(back).toBeDefined();
-    // Frozen mid-round: cut off well before the round's 15 s deadline, and the round went on.
+    // Frozen mid-round: cut off well before the round's 30 s deadline, and the round went on.
     expect(frozenAfter).toBeGreaterThan(killed.round!);
     const frozen = dropped(frozenAfter);
     expect(frozen).toMatchObject({ state: "dropped" });
     expect(record(frozen.round!).clients).toEqual(["site-a", "site-b"]);
-    expect(record(frozen.round!).seconds).toBeLessThan(15);
+    expect(record(frozen.round!).seconds).toBeLessThan(30);
     // No client counted twice in any round.
     for (const r of rounds) expect(new Set(r.record!.clients).size).toBe(r.record!.clients.length);
   });
