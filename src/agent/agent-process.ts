@@ -22,6 +22,9 @@ import { TaskRuntime } from "../runtime/task-runtime.js";
 import type { IsolationReport } from "../training/local-training.js";
 import { LocalAgent } from "./local-agent.js";
 import { AgentError } from "./errors.js";
+import { AgentSession } from "./agent-session.js";
+import { IdentityError } from "../identity/errors.js";
+import type { Kit } from "../identity/kit.js";
 
 /**
  * How this agent attests. HARDWARE: a detected TEE. SIMULATED (`--simulation`): software evidence
@@ -55,6 +58,11 @@ export interface AgentProcessOptions {
   databaseUrl?: string;
   /** `--isolation`: the runtime is checked at start, and a microVM's measurement bound into the evidence. */
   isolation?: { mode: IsolationMode; cacheDir: string; provider: ProviderChoice };
+  /**
+   * The site's startup kit: with it the agent dials the coordinator the kit names (or the
+   * config's coordinator_url) and federates; without it, it serves the sidecar only.
+   */
+  kit?: Kit;
 }
 
 export interface RunningAgent {
@@ -62,6 +70,8 @@ export interface RunningAgent {
   readonly port: number;
   readonly service: AgentService;
   readonly agent: LocalAgent;
+  /** The dial-out session to the coordinator (with a kit). */
+  readonly session?: AgentSession;
   /** Attest now (also runs at start and every reattest_interval_seconds of the policy). */
   attestNow(): Promise<void>;
   /** Stop the timer, the sidecar and the database; idempotent. */
@@ -133,6 +143,11 @@ function untrustedReason(a: Appraisal): string {
 export async function startAgentProcess(o: AgentProcessOptions): Promise<RunningAgent> {
   const { config } = o;
   const log = o.logger.child({ node: config.node_id });
+  if (o.kit && (o.kit.identity.role !== "site" || o.kit.identity.name !== config.node_id))
+    throw new IdentityError(
+      "KIT_INVALID",
+      `--kit: the agent needs the site kit of its node_id (this kit is for ${o.kit.identity.role} ${o.kit.identity.name})`,
+    );
   const dataRoot = resolve(o.configDir, config.data_root);
   await checkDirectory(dataRoot, "data_root");
   if (config.dataset_id !== undefined) checkDatasetId(config.dataset_id);
@@ -258,8 +273,20 @@ export async function startAgentProcess(o: AgentProcessOptions): Promise<Running
     Math.max(500, Math.floor(policy.reattest_interval_seconds * 900)),
   );
 
-  if (config.coordinator_url !== undefined)
-    log.warn({ code: "NO_TRANSPORT" }, "coordinator_url is configured but this build cannot dial out");
+  const session = o.kit
+    ? new AgentSession({
+        kit: o.kit,
+        endpoint: config.coordinator_url,
+        work: {
+          evidence: (nonce, key) => agent.evidence(nonce, key),
+          probe: (task) => agent.probe(task),
+          run: (task) => agent.run(task),
+        },
+        logger: log,
+      })
+    : undefined;
+  session?.start();
+  const { host, port } = o.kit?.config.coordinator ?? {};
   log.info(
     {
       mode: o.mode,
@@ -271,7 +298,11 @@ export async function startAgentProcess(o: AgentProcessOptions): Promise<Running
       dataset_id: config.dataset_id,
       isolation: isolation ?? { mode: "none" },
     },
-    `agent started${o.mode === "HARDWARE" ? "" : ` (${o.mode}: no hardware protection)`}; no coordinator transport in this build: serving the sidecar only`,
+    `agent started${o.mode === "HARDWARE" ? "" : ` (${o.mode}: no hardware protection)`}; ${
+      session
+        ? `dialling the coordinator at ${config.coordinator_url ?? `${host}:${port}`}`
+        : "no --kit: serving the sidecar only, joining no federation"
+    }`,
   );
 
   let stopping: Promise<void> | null = null;
@@ -280,6 +311,7 @@ export async function startAgentProcess(o: AgentProcessOptions): Promise<Running
     port: sidecar.port,
     service,
     agent,
+    session,
     attestNow,
     stop: () =>
       (stopping ??= (async () => {
@@ -289,6 +321,7 @@ export async function startAgentProcess(o: AgentProcessOptions): Promise<Running
         clearInterval(timer);
         clearTimeout(expiry);
         try {
+          await session?.stop();
           await sidecar.close();
         } finally {
           await agent.close();

@@ -188,15 +188,15 @@ export class LocalAgent implements AgentHandle {
     this.service.setGuard(guard, datasetId, EPSILON_HARD_CEILING);
   }
 
-  /** Evidence for the coordinator's challenge, bound to its nonce and this node's key. */
-  async evidence(nonce: Uint8Array): Promise<BoundEvidence> {
+  /**
+   * Evidence for the coordinator's challenge, bound to its nonce and a key: this node's own key,
+   * or over a network session the public key of the TLS client certificate (`key`), so the
+   * evidence is good for that session only.
+   */
+  async evidence(nonce: Uint8Array, key: Uint8Array = this.provider.publicKey): Promise<BoundEvidence> {
     const runtime = this.runtimeMeasurement;
-    const evidence = await this.provider.collect(bindReportData(nonce, this.provider.publicKey, runtime));
-    return {
-      evidence,
-      publicKey: this.provider.publicKey,
-      ...(runtime ? { runtimeMeasurement: runtime } : {}),
-    };
+    const evidence = await this.provider.collect(bindReportData(nonce, key, runtime));
+    return { evidence, publicKey: key, ...(runtime ? { runtimeMeasurement: runtime } : {}) };
   }
 
   probe(task: TrainTask): Promise<BudgetProbe> {

@@ -47,4 +47,13 @@ export class AuditedJobDirectory implements JobDirectory {
   watch(jobId: string, signal: AbortSignal) {
     return this.inner.watch(jobId, signal);
   }
+
+  /** The runner's side passes through (its events are audited by the coordinator's onEvent). */
+  claim() {
+    return this.inner.claim();
+  }
+
+  record(event: Parameters<JobDirectory["record"]>[0]) {
+    return this.inner.record(event);
+  }
 }

@@ -17,7 +17,7 @@ export function jobSha256(job: FederationJob): string {
 const CODE = /^([A-Z][A-Z0-9_]{1,63}):/;
 
 /** An exclusion's reason as a stable code: the error's own, or one named after the state. */
-function reasonCode(state: "budget_exhausted" | "untrusted" | "failed", reason: string): string {
+function reasonCode(state: "budget_exhausted" | "untrusted" | "failed" | "dropped", reason: string): string {
   const m = CODE.exec(reason);
   if (m) return m[1];
   return state === "untrusted"

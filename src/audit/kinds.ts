@@ -93,7 +93,7 @@ export const AUDIT_KINDS = {
     job_id: JobId,
     round: Round,
     site: Site,
-    state: z.enum(["budget_exhausted", "untrusted", "failed"]),
+    state: z.enum(["budget_exhausted", "untrusted", "failed", "dropped"]),
     reason: Code,
   }),
   budget_spent: kind({

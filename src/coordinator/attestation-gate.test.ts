@@ -314,4 +314,33 @@ describe("AttestationGate: single-use nonces and node-key pinning", () => {
     expect((await g.admit(replayer)).status).toBe("TRUSTED");
     expect((await g.admit(replayer)).status).not.toBe("TRUSTED");
   });
+
+  it("over a session binds the TLS client key it saw: evidence naming or bound to another key is refused", async () => {
+    const g = gate();
+    const p = new SimulatedProvider();
+    const tlsA = randomBytes(91);
+    const tlsB = randomBytes(91);
+    const session = (
+      id: string,
+      channelKey: Uint8Array,
+      bind: Uint8Array,
+      claim: Uint8Array,
+    ): AgentHandle => ({
+      ...presenting(id, p),
+      channelKey,
+      evidence: async (nonce) => ({
+        evidence: await p.collect(bindReportData(nonce, bind)),
+        publicKey: claim,
+      }),
+    });
+    // Honest: bound to its own session's key.
+    expect((await g.admit(session("site-a", tlsA, tlsA, tlsA))).status).toBe("TRUSTED");
+    // Relay, claiming the victim's key: refused before appraisal.
+    await expect(g.admit(session("site-b", tlsB, tlsA, tlsA))).rejects.toMatchObject({
+      code: "EVIDENCE_KEY_MISMATCH",
+    });
+    // Relay, claiming its own key over evidence bound to the victim's: the binding fails.
+    expect((await g.admit(session("site-b", tlsB, tlsA, tlsB))).status).not.toBe("TRUSTED");
+    expect(g.pinnedKey("site-b")).toBeUndefined();
+  });
 });

@@ -12,8 +12,10 @@ export interface Admission {
 
 /**
  * The coordinator's attestation gate. Every admission challenges the agent with a fresh
- * single-use nonce; the evidence must bind that nonce and the node key the agent presents, and
- * pass the trust policy. The first trusted admission pins the node's key: a later admission with
+ * single-use nonce; the evidence must bind that nonce and the node key, and pass the trust
+ * policy. Over a network session the node key is the agent's TLS client key as the handshake
+ * showed it (`channelKey`), never the agent's own claim: evidence that names another key is
+ * refused (EVIDENCE_KEY_MISMATCH), and evidence made for another session fails the binding. The first trusted admission pins the node's key: a later admission with
  * another key is refused (NODE_KEY_CHANGED) before its evidence is even appraised.
  */
 export class AttestationGate implements Admission {
@@ -29,7 +31,13 @@ export class AttestationGate implements Admission {
 
   async admit(agent: AgentHandle): Promise<AttestationReport> {
     const { nonce } = this.nonces.issue();
-    const { evidence, publicKey, runtimeMeasurement } = await agent.evidence(nonce);
+    const { evidence, publicKey: claimed, runtimeMeasurement } = await agent.evidence(nonce);
+    const publicKey = agent.channelKey ?? claimed;
+    if (agent.channelKey && !Buffer.from(claimed).equals(Buffer.from(agent.channelKey)))
+      throw new CoordinatorError(
+        "EVIDENCE_KEY_MISMATCH",
+        `node ${agent.id}: the evidence names a key other than its session's TLS client key (relayed evidence?)`,
+      );
     const key = Buffer.from(publicKey).toString("hex");
     const pinned = this.pinned.get(agent.id);
     if (pinned !== undefined && pinned !== key)

@@ -1,5 +1,6 @@
 import { EnclaveError } from "../errors.js";
 import type { AgentHandle } from "../federation/agent-handle.js";
+import { DROPOUT_CODES } from "../federation/errors.js";
 import type { LocalTrainingPlan, TaskOutcome, TrainTask } from "../federation/task.js";
 import { weightsHash } from "../model/safetensors.js";
 import type { FederationJob } from "../schemas/federation.js";
@@ -32,10 +33,14 @@ export interface RoundRecord {
   privacy?: ClientLevelRoundPrivacy;
 }
 
-export type ClientState = "active" | "budget_exhausted" | "untrusted" | "failed";
+/**
+ * A client's standing in the job. "dropped": it left a round (disconnected, missed the deadline)
+ * and is invited again at the next round; the other exclusions are for the rest of the job.
+ */
+export type ClientState = "active" | "dropped" | "budget_exhausted" | "untrusted" | "failed";
 
 export interface JobResult {
-  status: "completed" | "insufficient_clients" | "privacy_budget_exhausted";
+  status: "completed" | "insufficient_clients" | "privacy_budget_exhausted" | "aborted";
   reason?: string;
   rounds: RoundRecord[];
   global: TensorMap;
@@ -65,6 +70,8 @@ export interface CoordinatorOptions {
    * seeded run gives bit-identical models however threads interleave.
    */
   ordered?: boolean;
+  /** Abort: the job ends "aborted" at the next phase boundary (updates in flight are dropped). */
+  signal?: AbortSignal;
   /**
    * Resume after a restart: the rounds already released, the global model checkpointed after the
    * last of them and the clients' standing; the job goes on at the next round, and no round runs
@@ -90,6 +97,13 @@ function reasonOf(err: unknown, fallback: string): string {
   return err instanceof EnclaveError ? `${err.code}: ${err.message}` : fallback;
 }
 
+/** A dropout (the agent may come back next round) or a failure (out for the job). */
+function stateOf(err: unknown): "dropped" | "failed" {
+  return err instanceof EnclaveError && DROPOUT_CODES.has(err.code) ? "dropped" : "failed";
+}
+
+const ABORTED: JobEnd = { end: "aborted", reason: "aborted by an admin" };
+
 /**
  * Runs a federation job. Each round has four phases: select (who may be invited), admit and
  * probe (attested agents whose next round fits their budget), collect (updates streamed into the
@@ -100,6 +114,11 @@ function reasonOf(err: unknown, fallback: string): string {
 export async function runFederation(o: CoordinatorOptions): Promise<JobResult> {
   assertMechanismWiring(o.job, o.strategy);
   return new FederationRun(o).run();
+}
+
+/** Active clients, and dropped ones (invited again: a restarted agent rejoins at the next round). */
+function able(state: ClientState): boolean {
+  return state === "active" || state === "dropped";
 }
 
 class FederationRun {
@@ -134,7 +153,7 @@ class FederationRun {
       delta: job.privacy.delta,
     });
     for (let round = this.rounds.length + 1; round <= job.rounds; round++) {
-      const end = await this.round(round);
+      const end = this.o.signal?.aborted ? ABORTED : await this.round(round);
       if (end) return this.finish(end.end, end.reason);
     }
     return this.finish("completed");
@@ -168,10 +187,12 @@ class FederationRun {
     };
     // Phase 2: admit and probe.
     const invited = await this.admit(round, task, invitation);
+    if (this.o.signal?.aborted) return ABORTED;
     const thin = this.policy.afterAdmission(round, invited.length, minClients);
     if (thin) return thin;
     // Phase 3: collect.
     const collected = await this.collect(round, task, invited, aggregation);
+    if (this.o.signal?.aborted) return ABORTED;
     const few = this.policy.afterCollection(round, collected.contributors, this.able(), minClients);
     if (few) return few;
     // Phase 4: release.
@@ -187,7 +208,7 @@ class FederationRun {
     const invited: AgentHandle[] = [];
     for (const agent of this.o.agents) {
       const s = this.clients.get(agent.id)!;
-      if (s.state !== "active" || (invitation.sampled && !invitation.sampled.has(agent.id))) continue;
+      if (!able(s.state) || (invitation.sampled && !invitation.sampled.has(agent.id))) continue;
       try {
         const report = await this.o.gate.admit(agent);
         await this.emit({
@@ -215,9 +236,10 @@ class FederationRun {
           );
           continue;
         }
+        s.state = "active";
         invited.push(agent);
       } catch (err) {
-        await this.exclude(round, agent.id, "failed", reasonOf(err, "agent error"));
+        await this.exclude(round, agent.id, stateOf(err), reasonOf(err, "agent error"));
       }
     }
     return invited;
@@ -239,7 +261,7 @@ class FederationRun {
         try {
           outcome = await agent.run(task);
         } catch (err) {
-          await this.exclude(round, agent.id, "failed", reasonOf(err, "agent error"));
+          await this.exclude(round, agent.id, stateOf(err), reasonOf(err, "agent error"));
         }
         if (outcome) await this.reported(round, agent.id, outcome, collector);
         await collector.deliver(
@@ -314,7 +336,7 @@ class FederationRun {
 
   private able(): number {
     let n = 0;
-    for (const s of this.clients.values()) if (s.state === "active") n++;
+    for (const s of this.clients.values()) if (able(s.state)) n++;
     return n;
   }
 

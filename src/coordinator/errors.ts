@@ -4,6 +4,8 @@ import { EnclaveError } from "../errors.js";
 export type CoordinatorErrorCode =
   /** An agent presented a node key other than the one pinned at its first trusted admission. */
   | "NODE_KEY_CHANGED"
+  /** Over a session, the evidence names a key other than the agent's TLS client key. */
+  | "EVIDENCE_KEY_MISMATCH"
   /** The job's privacy mechanism and the strategy the coordinator was given do not match. */
   | "PRIVACY_MECHANISM_MISMATCH"
   /** A seeded random source where the OS CSPRNG is required (client sampling). */

@@ -76,7 +76,8 @@ export type CoordinatorEvent =
     })
   | (Scoped & {
       type: "job_finished";
-      status: JobResult["status"];
+      /** "failed": the coordinator could not run the job (its reason says why). */
+      status: JobResult["status"] | "failed";
       reason?: string;
       rounds_completed: number;
       model_sha256: string;

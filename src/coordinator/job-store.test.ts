@@ -128,7 +128,8 @@ function behavesLikeAJobStore(open: () => Promise<Database>) {
     await store.submit(j);
     const claimed = await store.claim();
     expect(claimed).toEqual({ job: j });
-    expect((await store.get(j.job_id)).status).toBe("running");
+    // It stays queued, waiting for its sites, until the runner records job_started.
+    expect((await store.get(j.job_id)).status).toBe("queued");
     await recordAll(store, events(j.job_id, 2));
     // round 3 began, one site reported, then the coordinator stopped
     await store.record({ type: "round_started", job_id: j.job_id, round: 3 });

@@ -228,8 +228,10 @@ export class JobStore implements JobDirectory {
   }
 
   /**
-   * The job to run next, now "running": one that was running when the coordinator stopped (with
-   * its checkpoint, to resume from), else the oldest queued one; null when there is none.
+   * The job to run next: one that was running when the coordinator stopped (with its checkpoint,
+   * to resume from), else the oldest queued one; null when there is none. A queued job stays
+   * "queued" (waiting for its sites) until its job_started event; the runner claims one job at a
+   * time, so it is not handed out twice.
    */
   async claim(): Promise<{ job: FederationJob; resume?: JobCheckpoint } | null> {
     const claimed = await this.db.transaction(async (tx) => {
@@ -238,11 +240,6 @@ export class JobStore implements JobDirectory {
          order by status = 'running' desc, submitted_at, job_id limit 1 for update`,
       );
       if (!row) return null;
-      if (row.status === "queued")
-        await tx.query(
-          "update coordinator_jobs set status = 'running', updated_at = now() where job_id = $1",
-          [row.job_id],
-        );
       // The contract is re-checked: the row is input from disk, like any job file.
       const job = parseContract(FederationJob, JSON.parse(row.job), "FederationJob");
       return { job, resume: row.status === "running" ? await this.checkpoint(tx, row.job_id) : undefined };
@@ -337,6 +334,10 @@ export class JobStore implements JobDirectory {
   private async fold(tx: Tx, e: CoordinatorEvent, ended: boolean): Promise<void> {
     switch (e.type) {
       case "job_started":
+        await tx.query(
+          "update coordinator_jobs set status = 'running', updated_at = now() where job_id = $1 and status = 'queued'",
+          [e.job_id],
+        );
         for (const id of e.clients)
           await tx.query(
             `insert into coordinator_clients (job_id, client_id, state) values ($1, $2, 'active')

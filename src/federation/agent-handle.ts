@@ -19,6 +19,12 @@ export interface BoundEvidence {
  */
 export interface AgentHandle {
   readonly id: string;
+  /**
+   * The key of the channel the agent is reached over, when there is one (the SPKI DER of a
+   * network agent's TLS client certificate). Its evidence must bind this key: evidence bound to
+   * any other key was made for another session (relayed) and is refused.
+   */
+  readonly channelKey?: Uint8Array;
   /** Fresh evidence for the coordinator's nonce, and the node key bound into it. */
   evidence(nonce: Uint8Array): Promise<BoundEvidence>;
   /** Epsilon now and after one more round of the task (numbers only). */

@@ -97,3 +97,44 @@ export class ChunkAssembler {
     return parseSafetensors(this.buffer).tensors;
   }
 }
+
+/**
+ * Receives the named parts of one transfer, in the announced order, each through its own
+ * ChunkAssembler; yields them all once the last part's hash checks.
+ */
+export class TransferReceiver {
+  private readonly received = new Map<string, TensorMap>();
+  private current: ChunkAssembler | null = null;
+
+  constructor(
+    readonly transferId: string,
+    private readonly parts: readonly string[],
+    private readonly maxBytes: number,
+  ) {
+    if (parts.length === 0) throw new ProtocolError("TRANSFER_INVALID", "a transfer needs at least one part");
+  }
+
+  /** Take the next chunk; returns every part after the last chunk of the last part, null before. */
+  add(chunk: ModelChunk): Map<string, TensorMap> | null {
+    const part = this.parts[this.received.size];
+    if (part === undefined)
+      throw new ProtocolError("TRANSFER_INVALID", "model transfer refused: a chunk after the last part");
+    this.current ??= new ChunkAssembler(this.transferId, part, this.maxBytes);
+    const tensors = this.current.add(chunk);
+    if (tensors === null) return null;
+    this.received.set(part, tensors);
+    this.current = null;
+    return this.received.size === this.parts.length ? this.received : null;
+  }
+}
+
+/** Send each part of a transfer as chunks, in order, waiting on `send` (backpressure). */
+export async function sendTransfer(
+  transferId: string,
+  parts: ReadonlyMap<string, TensorMap>,
+  send: (chunk: ModelChunk) => Promise<void>,
+  chunkBytes = DEFAULT_CHUNK_BYTES,
+): Promise<void> {
+  for (const [part, tensors] of parts)
+    for (const chunk of chunkTensorMap(transferId, part, tensors, chunkBytes)) await send(chunk);
+}

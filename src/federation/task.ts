@@ -44,3 +44,12 @@ export interface BudgetProbe {
   limit: number;
   examples: number;
 }
+
+/**
+ * The local training plan when nobody says otherwise (`enclave simulate` and the coordinator's
+ * job runner): 1 epoch at batch 16, lr 0.05, momentum 0.9 (0 for SCAFFOLD, whose control update
+ * assumes plain SGD).
+ */
+export function defaultPlan(strategy: string): LocalTrainingPlan {
+  return { epochs: 1, batchSize: 16, learningRate: 0.05, momentum: strategy === "SCAFFOLD" ? 0 : 0.9 };
+}

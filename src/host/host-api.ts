@@ -5,14 +5,20 @@ import type { Duplex } from "node:stream";
 import { createContextValues } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { createSecureServer } from "node:http2";
-import { peerIdentity, type Credential, type Identity } from "../identity/certificates.js";
+import {
+  certificatePublicKey,
+  peerIdentity,
+  type Credential,
+  type Identity,
+} from "../identity/certificates.js";
+import type { SessionHub } from "../coordinator/session-hub.js";
 import type { Logger } from "../logging/logger.js";
 import { silentLogger } from "../logging/logger.js";
 import { authorize } from "./authorization.js";
 import { HostError } from "./errors.js";
 import type { JobDirectory } from "./job-directory.js";
 import { DEFAULT_PRE_AUTH_LIMITS, HandshakeGuard, type PreAuthLimits } from "./pre-auth.js";
-import { agentServiceRoutes, PEER } from "./routes.js";
+import { agentServiceRoutes, PEER, PEER_KEY } from "./routes.js";
 import type { AuditChain } from "../audit/chain.js";
 import { AUDIT_SOCKET_PATH, AuditSocket } from "./audit-socket.js";
 import type { Dashboard } from "../dashboard/dashboard.js";
@@ -30,6 +36,8 @@ export interface HostApiOptions {
   /** The project CA: the only issuer whose client certificates are accepted. */
   caPem: string;
   jobs: JobDirectory;
+  /** The agents' sessions (agent.v1 Session); without it the method is unimplemented. */
+  sessions?: SessionHub;
   host?: string;
   /** 0 picks a free port. */
   port?: number;
@@ -81,10 +89,16 @@ export async function startHostApi(o: HostApiOptions): Promise<HostApi> {
   const isRevoked = o.isRevoked ?? (() => false);
   const limits = { ...DEFAULT_PRE_AUTH_LIMITS, ...o.limits };
   const rpc = connectNodeAdapter({
-    routes: agentServiceRoutes(o.jobs),
+    routes: agentServiceRoutes(o.jobs, o.sessions),
     readMaxBytes: MAX_MESSAGE_BYTES,
     writeMaxBytes: MAX_MESSAGE_BYTES,
-    contextValues: (req) => createContextValues().set(PEER, identityOf(req as Request, isRevoked)),
+    contextValues: (req) => {
+      const identity = identityOf(req as Request, isRevoked);
+      const raw = identity ? (req.socket as TLSSocket).getPeerCertificate().raw : undefined;
+      return createContextValues()
+        .set(PEER, identity)
+        .set(PEER_KEY, raw ? certificatePublicKey(raw) : null);
+    },
   });
   const handle = (req: Request, res: Response) => {
     const path = (req.url ?? "/").split("?")[0];

@@ -1,4 +1,6 @@
+import type { RoundRecord } from "../coordinator/coordinator.js";
 import type { CoordinatorEvent } from "../coordinator/events.js";
+import type { TensorMap } from "../tensor/tensor.js";
 import { FederationJob } from "../schemas/federation.js";
 import { parseContract } from "../schemas/contract.js";
 import { parseConfigText } from "../schemas/config-text.js";
@@ -24,7 +26,18 @@ export interface JobView {
   submitted_at: string;
 }
 
-/** The jobs the host API reports on: what an admin submits, reads, watches and aborts. */
+/** What a resumed job starts from: the rounds released so far and the last round's checkpoint. */
+export interface JobCheckpoint {
+  rounds: RoundRecord[];
+  global: TensorMap;
+}
+
+/**
+ * The jobs the host API reports on (what an admin submits, reads, watches and aborts) and the
+ * job runner works through (claim, record). A store behind it (PostgreSQL) keeps the same
+ * contract: `record` is awaited before the coordinator goes on, so an event it has persisted
+ * (a round's checkpoint with it) is never lost.
+ */
 export interface JobDirectory {
   /** `by`: the admin whose certificate made the call (the audit ledger's actor). */
   submit(job: FederationJob, by?: Identity): Promise<JobView>;
@@ -33,6 +46,18 @@ export interface JobDirectory {
   abort(jobId: string, by?: Identity): Promise<JobView>;
   /** The job's events so far, then live ones, ending after the job ends (or `signal` aborts). */
   watch(jobId: string, signal: AbortSignal): AsyncIterable<CoordinatorEvent>;
+  /**
+   * The job to run next, taken by this runner (no other claim returns it): one that was running
+   * when the coordinator stopped (with its checkpoint, to resume from), else the oldest queued
+   * one; null when there is none. Its status stays as it was until its `job_started` event
+   * ("queued" while it waits for its sites).
+   */
+  claim(): Promise<{ job: FederationJob; resume?: JobCheckpoint } | null>;
+  /**
+   * One coordinator event: the job's status, rounds_completed and model hash, and its watchers.
+   * `round_completed` carries the new global model: the checkpoint a store keeps.
+   */
+  record(event: CoordinatorEvent): Promise<void>;
 }
 
 /** A job file's text (JSON or YAML), validated by the FederationJob contract; errors name fields. */
@@ -52,14 +77,16 @@ const ENDED = new Set<JobState>([
 const MAX_EVENTS = 10_000;
 
 interface Entry {
+  job: FederationJob;
+  claimed: boolean;
   view: JobView;
   events: CoordinatorEvent[];
   listeners: Set<() => void>;
 }
 
 /**
- * Jobs in this process's memory: the host API's directory until the coordinator keeps its state
- * in PostgreSQL. `record` feeds it the coordinator's events.
+ * Jobs in this process's memory (nothing survives a restart, so nothing resumes): the host API's
+ * directory until the coordinator keeps its state in PostgreSQL.
  */
 export class MemoryJobDirectory implements JobDirectory {
   private readonly jobs = new Map<string, Entry>();
@@ -75,7 +102,7 @@ export class MemoryJobDirectory implements JobDirectory {
       model_sha256: "",
       submitted_at: new Date().toISOString(),
     };
-    this.jobs.set(job.job_id, { view, events: [], listeners: new Set() });
+    this.jobs.set(job.job_id, { job, claimed: false, view, events: [], listeners: new Set() });
     return { ...view };
   }
 
@@ -97,16 +124,25 @@ export class MemoryJobDirectory implements JobDirectory {
     return { ...e.view };
   }
 
-  /** Take one coordinator event into the job's view and its watchers. */
-  record(event: CoordinatorEvent): void {
+  async claim(): Promise<{ job: FederationJob } | null> {
+    for (const e of this.jobs.values())
+      if (e.view.status === "queued" && !e.claimed) {
+        e.claimed = true;
+        return { job: e.job };
+      }
+    return null;
+  }
+
+  async record(event: CoordinatorEvent): Promise<void> {
     const e = this.entry(event.job_id);
-    if (event.type === "job_started") e.view.status = "running";
+    // An ended job (aborted by an admin, say) keeps its status; only its final event lands.
+    if (ENDED.has(e.view.status) && event.type !== "job_finished") return;
     if (event.type === "round_completed") {
       e.view.rounds_completed = event.round;
       e.view.model_sha256 = event.model_sha256;
     }
     if (event.type === "job_finished") {
-      e.view.status = event.status;
+      if (!ENDED.has(e.view.status)) e.view.status = event.status;
       e.view.reason = event.reason ?? "";
       e.view.model_sha256 = event.model_sha256;
     }

@@ -11,11 +11,15 @@ import { EnclaveError, ValidationError } from "../errors.js";
 import { AgentService } from "../gen/agent/v1/agent_pb.js";
 import { JobEventSchema, JobStatusSchema, type JobStatus } from "../gen/agent/v1/job_pb.js";
 import type { Identity } from "../identity/certificates.js";
+import type { SessionHub } from "../coordinator/session-hub.js";
 import type { JobDirectory, JobView } from "./job-directory.js";
 import { parseJobText } from "./job-directory.js";
 
 /** The caller's identity, from its verified client certificate (set before the handler runs). */
 export const PEER = createContextKey<Identity | null>(null, { description: "peer identity" });
+
+/** The public key (SPKI DER) of the caller's verified client certificate. */
+export const PEER_KEY = createContextKey<Uint8Array | null>(null, { description: "peer TLS key" });
 
 /** An EnclaveError as a ConnectError: its code in the message, the class and code in metadata. */
 function toConnectError(err: unknown): ConnectError {
@@ -71,8 +75,14 @@ function eventMessage(e: CoordinatorEvent) {
   });
 }
 
-/** The SDK half of agent.v1.AgentService over a job directory; the session is not served yet. */
-export function agentServiceRoutes(jobs: JobDirectory): (router: ConnectRouter) => void {
+/**
+ * agent.v1.AgentService over a job directory (the admin methods) and a session hub (the agents'
+ * dial-out sessions; without one, Session is unimplemented).
+ */
+export function agentServiceRoutes(
+  jobs: JobDirectory,
+  sessions?: SessionHub,
+): (router: ConnectRouter) => void {
   return (router) =>
     router.service(AgentService, {
       submitJob: guarded(async (req, ctx: HandlerContext) => {
@@ -91,9 +101,17 @@ export function agentServiceRoutes(jobs: JobDirectory): (router: ConnectRouter) 
           throw toConnectError(err);
         }
       },
-      // eslint-disable-next-line require-yield
-      async *session() {
-        throw new ConnectError("the agent session is not served by this build", Code.Unimplemented);
+      async *session(requests, ctx: HandlerContext) {
+        if (!sessions) throw new ConnectError("this host serves no agent sessions", Code.Unimplemented);
+        const peer = ctx.values.get(PEER);
+        const publicKey = ctx.values.get(PEER_KEY);
+        if (!peer || !publicKey)
+          throw new ConnectError("a site certificate is required", Code.Unauthenticated);
+        try {
+          yield* sessions.serve({ name: peer.name, publicKey }, requests, ctx.signal);
+        } catch (err) {
+          throw toConnectError(err);
+        }
       },
     });
 }

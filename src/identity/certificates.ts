@@ -1,5 +1,5 @@
 import "reflect-metadata";
-import { randomBytes, webcrypto } from "node:crypto";
+import { randomBytes, webcrypto, X509Certificate } from "node:crypto";
 import type { PeerCertificate } from "node:tls";
 import { isIP } from "node:net";
 import * as x509 from "@peculiar/x509";
@@ -154,4 +154,13 @@ export function peerIdentity(cert: Pick<PeerCertificate, "subject"> | undefined)
   if (typeof cn !== "string" || typeof ou !== "string") return null;
   if (!NAME.test(cn) || !(ROLES as readonly string[]).includes(ou)) return null;
   return { name: cn, role: ou as Role };
+}
+
+/**
+ * The public key of a certificate (PEM text or DER bytes) as SPKI DER: what an agent's evidence
+ * binds over a network session, and what the coordinator reads from the TLS handshake.
+ */
+export function certificatePublicKey(cert: string | Uint8Array): Uint8Array {
+  const x = new X509Certificate(typeof cert === "string" ? cert : Buffer.from(cert));
+  return new Uint8Array(x.publicKey.export({ type: "spki", format: "der" }));
 }

@@ -46,7 +46,7 @@ import { strategyForJob, type StrategySpec } from "../strategies/factory.js";
 import type { FedProx } from "../strategies/fedprox.js";
 import { snakeCase } from "../schemas/strategy-options.js";
 import type { Strategy, StrategyName } from "../strategies/types.js";
-import type { LocalTrainingPlan } from "../federation/task.js";
+import { defaultPlan, type LocalTrainingPlan } from "../federation/task.js";
 import { modelSpecFromFile } from "../training/local-training.js";
 import { loadFederationData } from "./site-data.js";
 
@@ -159,7 +159,7 @@ type Resolved = Required<
 function withDefaults(o: SimulationOptions): Resolved {
   const mechanism = o.job?.privacy?.mechanism ?? o.mechanism ?? "DP_SGD";
   const strategy = o.job?.strategy ?? o.strategy ?? "FED_PROX";
-  const name = typeof strategy === "string" ? strategy : strategy.name;
+  const plan = defaultPlan(typeof strategy === "string" ? strategy : strategy.name);
   return {
     ...o,
     clients: o.clients ?? 3,
@@ -180,11 +180,10 @@ function withDefaults(o: SimulationOptions): Resolved {
       o.reportDir ?? `enclave-reports/simulation-${new Date().toISOString().replace(/[:.]/g, "-")}`,
     ),
     plan: {
-      epochs: o.plan?.epochs ?? 1,
-      batchSize: o.plan?.batchSize ?? 16,
-      learningRate: o.plan?.learningRate ?? 0.05,
-      // SCAFFOLD's control update assumes plain SGD.
-      momentum: o.plan?.momentum ?? (name === "SCAFFOLD" ? 0 : 0.9),
+      epochs: o.plan?.epochs ?? plan.epochs,
+      batchSize: o.plan?.batchSize ?? plan.batchSize,
+      learningRate: o.plan?.learningRate ?? plan.learningRate,
+      momentum: o.plan?.momentum ?? plan.momentum,
     },
     hidden: o.hidden ?? [32],
     accountant: o.accountant ?? "rdp",

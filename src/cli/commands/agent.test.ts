@@ -206,7 +206,7 @@ describe("enclave agent --simulation", () => {
     if (run.child.exitCode === null) run.child.kill("SIGKILL");
   });
 
-  it("labels itself SIMULATED and says it serves the sidecar only", () => {
+  it("labels itself SIMULATED and, without a kit, says it serves the sidecar only", () => {
     expect(startLine).toMatchObject({
       mode: "SIMULATED",
       hardware_type: "SIMULATED",
@@ -214,7 +214,7 @@ describe("enclave agent --simulation", () => {
       port,
     });
     expect(startLine.msg).toMatch(/SIMULATED: no hardware protection/);
-    expect(startLine.msg).toMatch(/no coordinator transport in this build: serving the sidecar only/);
+    expect(startLine.msg).toMatch(/no --kit: serving the sidecar only, joining no federation/);
     const attested = logLines(run.stderr()).find((l) => l.msg.startsWith("attested"));
     expect(attested?.msg).toMatch(/SIMULATED/);
   });

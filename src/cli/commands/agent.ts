@@ -7,8 +7,10 @@ import { choiceFlag, numberFlag } from "../flags.js";
 import { untilSignal } from "../signals.js";
 import { defaultCacheDir } from "../../runtime/cache-dir.js";
 import { isolationOptions, type IsolationFlags } from "../isolation-flags.js";
+import { loadKit } from "../../identity/kit.js";
 
 interface AgentFlags extends IsolationFlags {
+  kit?: string;
   workspace: string;
   conf: string;
   simulation: boolean;
@@ -30,9 +32,10 @@ export function registerAgentCommand(program: Command): void {
     "where tasks run: microvm (no network device; its measurement bound into the evidence), process, or none",
   )
     .description(
-      "run the agent at a data owner's site: attest, keep the privacy ledger, serve the management sidecar on 127.0.0.1",
+      "run the agent at a data owner's site: attest, keep the privacy ledger, serve the management sidecar on 127.0.0.1, and with --kit dial out to the coordinator and train its jobs",
     )
-    .requiredOption("--workspace <dir>", "workspace holding the persistent privacy ledger (db/)")
+    .option("--kit <dir>", "the site's startup kit: dial the coordinator it names and federate")
+    .option("--workspace <dir>", "workspace holding the persistent privacy ledger (db/)", "./agent-workspace")
     .requiredOption("--conf <file>", "agent configuration (AgentConfig, JSON or YAML)")
     .option("--simulation", "no TEE needed: simulated attestation (no hardware protection)", false)
     .option(
@@ -54,6 +57,7 @@ export function registerAgentCommand(program: Command): void {
       const mode = agentMode(f);
       const confPath = resolve(f.conf);
       const config = await loadAgentConfig(confPath);
+      const kit = f.kit ? await loadKit(resolve(f.kit)) : undefined;
       const logger = createLogger({ level: f.logLevel ?? config.log_level, name: "enclave-agent" });
       const detectRoot = process.env[DETECT_ROOT_ENV];
       const stop = untilSignal();
@@ -62,6 +66,7 @@ export function registerAgentCommand(program: Command): void {
         configDir: dirname(confPath),
         workspace: resolve(f.workspace),
         mode,
+        kit,
         port: f.port,
         logger,
         detect: detectRoot ? { root: resolve(detectRoot), runCommand: null } : undefined,

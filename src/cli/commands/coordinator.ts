@@ -15,6 +15,12 @@ import { numberFlag } from "../flags.js";
 import type { JobStatus } from "../../gen/agent/v1/job_pb.js";
 import { openCoordinatorAudit } from "../../audit/coordinator-audit.js";
 import { Dashboard } from "../../dashboard/dashboard.js";
+import { defaultTrustPolicy, loadTrustPolicy } from "../../attestation/policy/load.js";
+import { AttestationGate } from "../../coordinator/attestation-gate.js";
+import { JobRunner } from "../../coordinator/job-runner.js";
+import { coordinatorJobSetup } from "../../coordinator/job-setup.js";
+import { SessionHub } from "../../coordinator/session-hub.js";
+import { DEFAULT_CHUNK_BYTES } from "../../federation/model-transfer.js";
 
 const article = (role: string) => (role === "admin" ? `an ${role}` : `a ${role}`);
 
@@ -63,6 +69,24 @@ export function registerCoordinatorCommands(program: Command): void {
       numberFlag({ integer: true, min: 0, max: 65535 }),
     )
     .option("--revocations <file>", "the CA's revoked.json (default: <kit>/revoked.json)")
+    .option("--trust-policy <file>", "trust policy for the agents' evidence (default: the default policy)")
+    .option(
+      "--eval-data <file>",
+      "the coordinator's own labelled held-out data (CSV and schema): the model's shape and each round's score",
+    )
+    .option("--round-timeout <s>", "a round's deadline for each agent", numberFlag({ min: 1 }), 600)
+    .option(
+      "--start-timeout <s>",
+      "how long a job waits for min_clients of its sites to connect and attest",
+      numberFlag({ min: 0 }),
+      300,
+    )
+    .option(
+      "--heartbeat <s>",
+      "session heartbeat interval",
+      numberFlag({ integer: true, min: 1, max: 3600 }),
+      5,
+    )
     .option("--log-level <level>", "fatal|error|warn|info|debug", "info")
     .action(
       async (o: {
@@ -71,6 +95,11 @@ export function registerCoordinatorCommands(program: Command): void {
         host: string;
         port?: number;
         revocations?: string;
+        trustPolicy?: string;
+        evalData?: string;
+        roundTimeout: number;
+        startTimeout: number;
+        heartbeat: number;
         logLevel: string;
       }) => {
         const kit = await kitAs(o.kit, "coordinator");
@@ -91,12 +120,40 @@ export function registerCoordinatorCommands(program: Command): void {
           audit.onRevoked,
         );
         revocations.load();
+        const policy = o.trustPolicy ? await loadTrustPolicy(resolve(o.trustPolicy)) : defaultTrustPolicy();
+        const sessions = new SessionHub({
+          gate: new AttestationGate(policy),
+          reattestSeconds: policy.reattest_interval_seconds,
+          heartbeatSeconds: o.heartbeat,
+          coordinatorId: kit.identity.name,
+          maxChunkBytes: DEFAULT_CHUNK_BYTES,
+          remote: { runTimeoutMs: o.roundTimeout * 1000 },
+          logger,
+        });
+        const evalData = o.evalData ? resolve(o.evalData) : undefined;
+        const runner = new JobRunner({
+          jobs: store,
+          // The audit ledger's entry first, then the store (status, watchers, checkpoint).
+          record: audit.onEvent,
+          sessions,
+          setup: evalData
+            ? coordinatorJobSetup({ evalData, database: async () => store.database })
+            : async () => {
+                throw new EnclaveError(
+                  "JOB_SETUP_FAILED",
+                  "the coordinator was started without --eval-data: it cannot shape or score the job's model",
+                );
+              },
+          startTimeoutMs: o.startTimeout * 1000,
+          logger,
+        });
         const api = await startHostApi({
           credential: kit.credential,
           caPem: kit.caPem,
           jobs: audit.jobs,
           audit: audit.chain,
           dashboard: new Dashboard(audit.chain, audit.jobs),
+          sessions,
           host: o.host,
           port: o.port ?? kit.config.coordinator.port,
           isRevoked: (serial) => revocations.isRevoked(serial),
@@ -105,12 +162,14 @@ export function registerCoordinatorCommands(program: Command): void {
         process.stdout.write(
           JSON.stringify({ listening: { host: o.host, port: api.port }, project: kit.config.project }) + "\n",
         );
-        logger.warn(
-          { code: "JOBS_NOT_RUN" },
-          "this build queues and reports jobs but does not yet run them on agents (the agent session is not served)",
-        );
+        runner.start();
         await new Promise<void>((done) => {
-          const stop = () => void api.close().then(() => store.close().then(done));
+          const stop = () =>
+            void runner
+              .stop()
+              .then(() => api.close())
+              .then(() => store.close())
+              .then(done);
           process.once("SIGINT", stop);
           process.once("SIGTERM", stop);
         });

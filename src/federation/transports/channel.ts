@@ -92,7 +92,7 @@ export class ChannelAgent implements AgentHandle {
 }
 
 /** An error as the agent end sends it: typed errors keep their class and code; others say nothing. */
-function toWire(err: unknown): WireError {
+export function agentErrorToWire(err: unknown): WireError {
   return err instanceof EnclaveError
     ? err.toWire()
     : { name: "ProtocolError", code: "AGENT_INTERNAL", message: "internal agent error" };
@@ -107,7 +107,7 @@ const METHODS = new Set<AgentMethod>(["evidence", "probe", "run", "close"]);
 export function serveAgent(agent: Promise<AgentHandle>, channel: AgentChannel, closed: () => void): void {
   agent.then(
     () => channel.postMessage({ id: 0, ok: true, value: "ready" } satisfies AgentResponse),
-    (err) => channel.postMessage({ id: 0, ok: false, error: toWire(err) } satisfies AgentResponse),
+    (err) => channel.postMessage({ id: 0, ok: false, error: agentErrorToWire(err) } satisfies AgentResponse),
   );
   channel.on("message", async (message) => {
     const req = message as Partial<AgentRequest>;
@@ -125,7 +125,7 @@ export function serveAgent(agent: Promise<AgentHandle>, channel: AgentChannel, c
       channel.postMessage({ id, ok: true, value } satisfies AgentResponse);
       if (req.method === "close") closed();
     } catch (err) {
-      channel.postMessage({ id, ok: false, error: toWire(err) } satisfies AgentResponse);
+      channel.postMessage({ id, ok: false, error: agentErrorToWire(err) } satisfies AgentResponse);
     }
   });
 }

@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file agent/v1/session.proto.
  */
 export const file_agent_v1_session: GenFile = /*@__PURE__*/
-  fileDesc("ChZhZ2VudC92MS9zZXNzaW9uLnByb3RvEghhZ2VudC52MSK3AgoOU2Vzc2lvblJlcXVlc3QSIAoFaGVsbG8YASABKAsyDy5hZ2VudC52MS5IZWxsb0gAEisKCGV2aWRlbmNlGAIgASgLMhcuYWdlbnQudjEuRXZpZGVuY2VSZXBseUgAEiUKBXByb2JlGAMgASgLMhQuYWdlbnQudjEuUHJvYmVSZXBseUgAEiwKDHVwZGF0ZV9jaHVuaxgEIAEoCzIULmFnZW50LnYxLk1vZGVsQ2h1bmtIABIpCgdvdXRjb21lGAUgASgLMhYuYWdlbnQudjEuT3V0Y29tZVJlcGx5SAASKAoJaGVhcnRiZWF0GAYgASgLMhMuYWdlbnQudjEuSGVhcnRiZWF0SAASJAoHZmFpbHVyZRgHIAEoCzIRLmFnZW50LnYxLkZhaWx1cmVIAEIGCgRraW5kIuYBCg9TZXNzaW9uUmVzcG9uc2USJAoHd2VsY29tZRgBIAEoCzIRLmFnZW50LnYxLldlbGNvbWVIABIoCgljaGFsbGVuZ2UYAiABKAsyEy5hZ2VudC52MS5DaGFsbGVuZ2VIABIjCgR0YXNrGAMgASgLMhMuYWdlbnQudjEuVGFza09mZmVySAASLAoMZ2xvYmFsX2NodW5rGAQgASgLMhQuYWdlbnQudjEuTW9kZWxDaHVua0gAEigKCWhlYXJ0YmVhdBgFIAEoCzITLmFnZW50LnYxLkhlYXJ0YmVhdEgAQgYKBGtpbmQiLwoFSGVsbG8SDwoHbm9kZV9pZBgBIAEoCRIVCg1hZ2VudF92ZXJzaW9uGAIgASgJIlUKB1dlbGNvbWUSFgoOY29vcmRpbmF0b3JfaWQYASABKAkSGQoRaGVhcnRiZWF0X3NlY29uZHMYAiABKA0SFwoPbWF4X2NodW5rX2J5dGVzGAMgASgNIi4KCUNoYWxsZW5nZRISCgpyZXF1ZXN0X2lkGAEgASgEEg0KBW5vbmNlGAIgASgMIlcKDUV2aWRlbmNlUmVwbHkSEgoKcmVxdWVzdF9pZBgBIAEoBBIMCgRraW5kGAIgASgJEhAKCGV2aWRlbmNlGAMgASgMEhIKCnB1YmxpY19rZXkYBCABKAwiVwoJVGFza09mZmVyEhIKCnJlcXVlc3RfaWQYASABKAQSDgoGYWN0aW9uGAIgASgJEhEKCXRhc2tfanNvbhgDIAEoCRITCgt0cmFuc2Zlcl9pZBgEIAEoCSJoCgpQcm9iZVJlcGx5EhIKCnJlcXVlc3RfaWQYASABKAQSDwoHZXBzaWxvbhgCIAEoARIUCgxuZXh0X2Vwc2lsb24YAyABKAESDQoFbGltaXQYBCABKAESEAoIZXhhbXBsZXMYBSABKAQiTQoMT3V0Y29tZVJlcGx5EhIKCnJlcXVlc3RfaWQYASABKAQSFAoMb3V0Y29tZV9qc29uGAIgASgJEhMKC3RyYW5zZmVyX2lkGAMgASgJIoABCgpNb2RlbENodW5rEhMKC3RyYW5zZmVyX2lkGAEgASgJEgwKBHBhcnQYAiABKAkSDgoGb2Zmc2V0GAMgASgEEgwKBGRhdGEYBCABKAwSDAoEbGFzdBgFIAEoCBIOCgZzaGEyNTYYBiABKAkSEwoLdG90YWxfYnl0ZXMYByABKAQiHwoJSGVhcnRiZWF0EhIKCnNlbnRfYXRfbXMYASABKAQiSgoHRmFpbHVyZRISCgpyZXF1ZXN0X2lkGAEgASgEEgwKBG5hbWUYAiABKAkSDAoEY29kZRgDIAEoCRIPCgdtZXNzYWdlGAQgASgJYgZwcm90bzM");
+  fileDesc("ChZhZ2VudC92MS9zZXNzaW9uLnByb3RvEghhZ2VudC52MSK3AgoOU2Vzc2lvblJlcXVlc3QSIAoFaGVsbG8YASABKAsyDy5hZ2VudC52MS5IZWxsb0gAEisKCGV2aWRlbmNlGAIgASgLMhcuYWdlbnQudjEuRXZpZGVuY2VSZXBseUgAEiUKBXByb2JlGAMgASgLMhQuYWdlbnQudjEuUHJvYmVSZXBseUgAEiwKDHVwZGF0ZV9jaHVuaxgEIAEoCzIULmFnZW50LnYxLk1vZGVsQ2h1bmtIABIpCgdvdXRjb21lGAUgASgLMhYuYWdlbnQudjEuT3V0Y29tZVJlcGx5SAASKAoJaGVhcnRiZWF0GAYgASgLMhMuYWdlbnQudjEuSGVhcnRiZWF0SAASJAoHZmFpbHVyZRgHIAEoCzIRLmFnZW50LnYxLkZhaWx1cmVIAEIGCgRraW5kIpcCCg9TZXNzaW9uUmVzcG9uc2USJAoHd2VsY29tZRgBIAEoCzIRLmFnZW50LnYxLldlbGNvbWVIABIoCgljaGFsbGVuZ2UYAiABKAsyEy5hZ2VudC52MS5DaGFsbGVuZ2VIABIjCgR0YXNrGAMgASgLMhMuYWdlbnQudjEuVGFza09mZmVySAASLAoMZ2xvYmFsX2NodW5rGAQgASgLMhQuYWdlbnQudjEuTW9kZWxDaHVua0gAEigKCWhlYXJ0YmVhdBgFIAEoCzITLmFnZW50LnYxLkhlYXJ0YmVhdEgAEi8KB3ZlcmRpY3QYBiABKAsyHC5hZ2VudC52MS5BdHRlc3RhdGlvblZlcmRpY3RIAEIGCgRraW5kIi8KBUhlbGxvEg8KB25vZGVfaWQYASABKAkSFQoNYWdlbnRfdmVyc2lvbhgCIAEoCSJVCgdXZWxjb21lEhYKDmNvb3JkaW5hdG9yX2lkGAEgASgJEhkKEWhlYXJ0YmVhdF9zZWNvbmRzGAIgASgNEhcKD21heF9jaHVua19ieXRlcxgDIAEoDSIuCglDaGFsbGVuZ2USEgoKcmVxdWVzdF9pZBgBIAEoBBINCgVub25jZRgCIAEoDCKMAQoNRXZpZGVuY2VSZXBseRISCgpyZXF1ZXN0X2lkGAEgASgEEgwKBGtpbmQYAiABKAkSEAoIZXZpZGVuY2UYAyABKAwSEgoKcHVibGljX2tleRgEIAEoDBIzCgxjZXJ0aWZpY2F0ZXMYBSADKAsyHS5hZ2VudC52MS5FdmlkZW5jZUNlcnRpZmljYXRlIj4KE0V2aWRlbmNlQ2VydGlmaWNhdGUSDAoEcm9sZRgBIAEoCRILCgNkZXIYAiABKAwSDAoEZ3VpZBgDIAEoCSJgChJBdHRlc3RhdGlvblZlcmRpY3QSEgoKcmVxdWVzdF9pZBgBIAEoBBIOCgZzdGF0dXMYAiABKAkSFQoNZmFpbGVkX2NoZWNrcxgDIAMoCRIPCgdyZWZ1c2VkGAQgASgJIlcKCVRhc2tPZmZlchISCgpyZXF1ZXN0X2lkGAEgASgEEg4KBmFjdGlvbhgCIAEoCRIRCgl0YXNrX2pzb24YAyABKAkSEwoLdHJhbnNmZXJfaWQYBCABKAkiaAoKUHJvYmVSZXBseRISCgpyZXF1ZXN0X2lkGAEgASgEEg8KB2Vwc2lsb24YAiABKAESFAoMbmV4dF9lcHNpbG9uGAMgASgBEg0KBWxpbWl0GAQgASgBEhAKCGV4YW1wbGVzGAUgASgEIk0KDE91dGNvbWVSZXBseRISCgpyZXF1ZXN0X2lkGAEgASgEEhQKDG91dGNvbWVfanNvbhgCIAEoCRITCgt0cmFuc2Zlcl9pZBgDIAEoCSKAAQoKTW9kZWxDaHVuaxITCgt0cmFuc2Zlcl9pZBgBIAEoCRIMCgRwYXJ0GAIgASgJEg4KBm9mZnNldBgDIAEoBBIMCgRkYXRhGAQgASgMEgwKBGxhc3QYBSABKAgSDgoGc2hhMjU2GAYgASgJEhMKC3RvdGFsX2J5dGVzGAcgASgEIh8KCUhlYXJ0YmVhdBISCgpzZW50X2F0X21zGAEgASgEIkoKB0ZhaWx1cmUSEgoKcmVxdWVzdF9pZBgBIAEoBBIMCgRuYW1lGAIgASgJEgwKBGNvZGUYAyABKAkSDwoHbWVzc2FnZRgEIAEoCWIGcHJvdG8z");
 
 /**
  * Agent -> coordinator: one message of the agent's side of the session.
@@ -112,6 +112,12 @@ export type SessionResponse = Message<"agent.v1.SessionResponse"> & {
      */
     value: Heartbeat;
     case: "heartbeat";
+  } | {
+    /**
+     * @generated from field: agent.v1.AttestationVerdict verdict = 6;
+     */
+    value: AttestationVerdict;
+    case: "verdict";
   } | { case: undefined; value?: undefined };
 };
 
@@ -222,11 +228,19 @@ export type EvidenceReply = Message<"agent.v1.EvidenceReply"> & {
   evidence: Uint8Array;
 
   /**
-   * The node key bound into the report data.
+   * The node key bound into the report data: the SPKI DER of the agent's TLS client certificate.
+   * The coordinator binds the key it saw in the TLS handshake, whatever this field says.
    *
    * @generated from field: bytes public_key = 4;
    */
   publicKey: Uint8Array;
+
+  /**
+   * Certificates that travel with the evidence (SEV-SNP's VCEK table, a GPU chain).
+   *
+   * @generated from field: repeated agent.v1.EvidenceCertificate certificates = 5;
+   */
+  certificates: EvidenceCertificate[];
 };
 
 /**
@@ -235,6 +249,74 @@ export type EvidenceReply = Message<"agent.v1.EvidenceReply"> & {
  */
 export const EvidenceReplySchema: GenMessage<EvidenceReply> = /*@__PURE__*/
   messageDesc(file_agent_v1_session, 5);
+
+/**
+ * @generated from message agent.v1.EvidenceCertificate
+ */
+export type EvidenceCertificate = Message<"agent.v1.EvidenceCertificate"> & {
+  /**
+   * VCEK, VLEK, ASK, ARK, CRL, GPU_CHAIN, OTHER
+   *
+   * @generated from field: string role = 1;
+   */
+  role: string;
+
+  /**
+   * @generated from field: bytes der = 2;
+   */
+  der: Uint8Array;
+
+  /**
+   * @generated from field: string guid = 3;
+   */
+  guid: string;
+};
+
+/**
+ * Describes the message agent.v1.EvidenceCertificate.
+ * Use `create(EvidenceCertificateSchema)` to create a new message.
+ */
+export const EvidenceCertificateSchema: GenMessage<EvidenceCertificate> = /*@__PURE__*/
+  messageDesc(file_agent_v1_session, 6);
+
+/**
+ * The coordinator's appraisal of the evidence answering a challenge: the status and the names of
+ * the checks that failed (never data), so the site's operator sees why it was not admitted.
+ *
+ * @generated from message agent.v1.AttestationVerdict
+ */
+export type AttestationVerdict = Message<"agent.v1.AttestationVerdict"> & {
+  /**
+   * @generated from field: uint64 request_id = 1;
+   */
+  requestId: bigint;
+
+  /**
+   * TRUSTED, UNTRUSTED, ...
+   *
+   * @generated from field: string status = 2;
+   */
+  status: string;
+
+  /**
+   * @generated from field: repeated string failed_checks = 3;
+   */
+  failedChecks: string[];
+
+  /**
+   * Why the evidence was refused before appraisal (a changed node key, say), as CODE: message.
+   *
+   * @generated from field: string refused = 4;
+   */
+  refused: string;
+};
+
+/**
+ * Describes the message agent.v1.AttestationVerdict.
+ * Use `create(AttestationVerdictSchema)` to create a new message.
+ */
+export const AttestationVerdictSchema: GenMessage<AttestationVerdict> = /*@__PURE__*/
+  messageDesc(file_agent_v1_session, 7);
 
 /**
  * A task: its JSON (job, round, model spec, plan) and the transfer that carries its tensors.
@@ -273,7 +355,7 @@ export type TaskOffer = Message<"agent.v1.TaskOffer"> & {
  * Use `create(TaskOfferSchema)` to create a new message.
  */
 export const TaskOfferSchema: GenMessage<TaskOffer> = /*@__PURE__*/
-  messageDesc(file_agent_v1_session, 6);
+  messageDesc(file_agent_v1_session, 8);
 
 /**
  * @generated from message agent.v1.ProbeReply
@@ -310,7 +392,7 @@ export type ProbeReply = Message<"agent.v1.ProbeReply"> & {
  * Use `create(ProbeReplySchema)` to create a new message.
  */
 export const ProbeReplySchema: GenMessage<ProbeReply> = /*@__PURE__*/
-  messageDesc(file_agent_v1_session, 7);
+  messageDesc(file_agent_v1_session, 9);
 
 /**
  * @generated from message agent.v1.OutcomeReply
@@ -341,7 +423,7 @@ export type OutcomeReply = Message<"agent.v1.OutcomeReply"> & {
  * Use `create(OutcomeReplySchema)` to create a new message.
  */
 export const OutcomeReplySchema: GenMessage<OutcomeReply> = /*@__PURE__*/
-  messageDesc(file_agent_v1_session, 8);
+  messageDesc(file_agent_v1_session, 10);
 
 /**
  * One piece of a safetensors file. Chunks of a transfer arrive in order; the last one carries
@@ -397,7 +479,7 @@ export type ModelChunk = Message<"agent.v1.ModelChunk"> & {
  * Use `create(ModelChunkSchema)` to create a new message.
  */
 export const ModelChunkSchema: GenMessage<ModelChunk> = /*@__PURE__*/
-  messageDesc(file_agent_v1_session, 9);
+  messageDesc(file_agent_v1_session, 11);
 
 /**
  * @generated from message agent.v1.Heartbeat
@@ -414,7 +496,7 @@ export type Heartbeat = Message<"agent.v1.Heartbeat"> & {
  * Use `create(HeartbeatSchema)` to create a new message.
  */
 export const HeartbeatSchema: GenMessage<Heartbeat> = /*@__PURE__*/
-  messageDesc(file_agent_v1_session, 10);
+  messageDesc(file_agent_v1_session, 12);
 
 /**
  * An agent-side error: its EnclaveError wire form (name, code, message; never data).
@@ -448,5 +530,5 @@ export type Failure = Message<"agent.v1.Failure"> & {
  * Use `create(FailureSchema)` to create a new message.
  */
 export const FailureSchema: GenMessage<Failure> = /*@__PURE__*/
-  messageDesc(file_agent_v1_session, 11);
+  messageDesc(file_agent_v1_session, 13);
 
