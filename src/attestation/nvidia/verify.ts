@@ -14,7 +14,7 @@ import type { NvidiaVerification } from "../types.js";
 import { nvidiaDeviceRoot } from "./device-root.js";
 import { parseNvidiaEvidence, type NvidiaEvidence } from "./evidence.js";
 import { fwidFromCertificate, TCG_DICE_TCBINFO_OID } from "./fwid.js";
-import { NVDEC_DISABLED, NVDEC_ENABLED } from "./opaque.js";
+import { NVDEC_DISABLED, NVDEC_ENABLED, type NvidiaOpaqueData } from "./opaque.js";
 import { MAX_TRAILING_BYTES } from "./spdm.js";
 
 export interface NvidiaVerifyOptions {
@@ -22,8 +22,8 @@ export interface NvidiaVerifyOptions {
   at?: Date;
 }
 
-/** The GPU's SPDM evidence claims (bytes as hex). */
-export interface NvidiaClaims {
+/** The GPU's SPDM evidence claims (bytes as hex); the named opaque fields as the parser reads them. */
+export interface NvidiaClaims extends Omit<NvidiaOpaqueData, "nvdec0Status" | "protectedPcieStatus" | "raw"> {
   spdmVersion: "1.1";
   /** The requester's (verifier's) nonce: the binding field. */
   nonce: string;
@@ -35,17 +35,6 @@ export interface NvidiaClaims {
   validationTime: string;
   /** Every opaque field by type, hex. */
   opaque: Record<string, string>;
-  driverVersion?: string;
-  vbiosVersion?: string;
-  fwid?: string;
-  chipSku?: string;
-  chipSkuMod?: string;
-  project?: string;
-  projectSku?: string;
-  projectSkuMod?: string;
-  boardId?: string;
-  gpuInfo?: string;
-  cprInfo?: string;
   /** "enabled", "disabled", or the raw byte as hex. */
   nvdec0Status?: string;
   protectedPcieStatus?: string;
