@@ -2,9 +2,9 @@ import { generateKeyPairSync } from "node:crypto";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { openDatabase, type Database } from "../storage/database.js";
-import { postgresBinaries, startPostgres, type PostgresServer } from "../../test/support/postgres-server.js";
+import { describeOnPostgres } from "../../test/support/postgres-server.js";
 import { AuditChain, readChain } from "./chain.js";
 import { entryHash, HeadSigner, pemKeySha256, type AuditEntry } from "./entry.js";
 import { entryLine, parseJsonl } from "./jsonl.js";
@@ -155,18 +155,9 @@ describe("AuditChain on PGlite", () => {
   });
 });
 
-const bins = postgresBinaries();
-describe.skipIf("missing" in bins)(
-  `AuditChain on a real PostgreSQL server${"missing" in bins ? ` (skipped: ${bins.missing})` : ""}`,
-  () => {
-    let server: PostgresServer;
-    beforeAll(async () => {
-      server = await startPostgres();
-    });
-    afterAll(async () => server?.stop());
-    databaseRules(async () => openDatabase({ workspace: "", url: await server.freshDatabase() }));
-  },
-);
+describeOnPostgres("AuditChain on a real PostgreSQL server", (server) => {
+  databaseRules(async () => openDatabase({ workspace: "", url: await server().freshDatabase() }));
+});
 
 describe("verifyChain names the first bad entry", () => {
   let entries: AuditEntry[];

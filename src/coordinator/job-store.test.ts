@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { postgresBinaries, startPostgres, type PostgresServer } from "../../test/support/postgres-server.js";
+import { describeOnPostgres } from "../../test/support/postgres-server.js";
 import { weightsHash } from "../model/safetensors.js";
 import { FederationJob } from "../schemas/federation.js";
 import { tensor, type TensorMap } from "../tensor/tensor.js";
@@ -282,15 +282,11 @@ describe("JobStore on embedded PostgreSQL (PGlite)", () => {
   });
 });
 
-const bins = postgresBinaries();
-describe.skipIf("missing" in bins)("JobStore on a real PostgreSQL server", () => {
-  let server: PostgresServer;
+describeOnPostgres("JobStore on a real PostgreSQL server", (server) => {
   let url = "";
   beforeAll(async () => {
-    server = await startPostgres();
-    url = await server.freshDatabase();
+    url = await server().freshDatabase();
   });
-  afterAll(() => server?.stop());
 
   describe("the same rules", () => {
     behavesLikeAJobStore(() => openDatabase({ workspace: "", url }));

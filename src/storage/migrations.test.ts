@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BUDGET_LEDGER_MIGRATIONS, BudgetLedger } from "../privacy/budget-ledger.js";
-import { postgresBinaries, startPostgres, type PostgresServer } from "../../test/support/postgres-server.js";
+import { describeOnPostgres } from "../../test/support/postgres-server.js";
 import { openDatabase, type Database } from "./database.js";
 import { migrate, type Migration } from "./migrations.js";
 import { schemaScoped } from "./schema-scope.js";
@@ -130,22 +130,18 @@ describe("migrate, on embedded PostgreSQL (PGlite)", () => {
   behavesLikeAMigrationRunner(() => openDatabase({ workspace: "", url: "", memory: true }));
 });
 
-const bins = postgresBinaries();
-describe.skipIf("missing" in bins)("migrate, on a real PostgreSQL server", () => {
-  let server: PostgresServer;
+describeOnPostgres("migrate, on a real PostgreSQL server", (server) => {
   let url = "";
   beforeAll(async () => {
-    server = await startPostgres();
-    url = await server.freshDatabase();
+    url = await server().freshDatabase();
   });
-  afterAll(() => server?.stop());
 
   describe("the same rules", () => {
     behavesLikeAMigrationRunner(() => openDatabase({ workspace: "", url }));
   });
 
   it("applies each migration exactly once when several processes start at once", async () => {
-    const raceUrl = await server.freshDatabase();
+    const raceUrl = await server().freshDatabase();
     const dir = mkdtempSync(join(tmpdir(), "enclave-migrate-"));
     const script = join(dir, "starter.mts");
     writeFileSync(

@@ -2,13 +2,13 @@ import { spawn } from "node:child_process";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { AccountantName } from "../../src/privacy/accountant/index.js";
 import { BudgetLedger } from "../../src/privacy/budget-ledger.js";
 import { EPSILON_HARD_CEILING } from "../../src/schemas/privacy.js";
 import { openDatabase } from "../../src/storage/database.js";
 import { SeededRandom } from "../../src/random.js";
-import { postgresBinaries, startPostgres, type PostgresServer } from "../support/postgres-server.js";
+import { describeOnPostgres } from "../support/postgres-server.js";
 import { jobSpendFromLedger, ledgerRows, spendOf, type LedgerRow } from "./ledger-check.js";
 import { writePresentations } from "./presentations.js";
 
@@ -131,22 +131,13 @@ describe("budget property: random jobs on one dataset never overspend it", () =>
     },
   );
 
-  const bins = postgresBinaries();
-  describe.skipIf("missing" in bins)(
-    `real PostgreSQL server${"missing" in bins ? ` (skipped: ${bins.missing})` : ""}`,
-    () => {
-      let server: PostgresServer;
-      beforeAll(async () => {
-        server = await startPostgres();
-      });
-      afterAll(async () => server?.stop());
-      // Seed 11 once found a job with target 3 reporting epsilon 3.438: a concurrent job had spent the
-      // dataset past 3 and the first job's refused reservation replaced its own epsilon with the
-      // dataset's. test/budget/concurrent-guards.test.ts forces that interleaving.
-      it("truly concurrent jobs, kills, every presentation", { timeout: 600_000 }, async () => {
-        const workspace = mkdtempSync(join(tmpdir(), "enclave-prop-pg-"));
-        checkInvariants(await runSequence({ workspace, url: await server.freshDatabase() }, 11, 10));
-      });
-    },
-  );
+  describeOnPostgres("real PostgreSQL server", (server) => {
+    // Seed 11 once found a job with target 3 reporting epsilon 3.438: a concurrent job had spent the
+    // dataset past 3 and the first job's refused reservation replaced its own epsilon with the
+    // dataset's. test/budget/concurrent-guards.test.ts forces that interleaving.
+    it("truly concurrent jobs, kills, every presentation", { timeout: 600_000 }, async () => {
+      const workspace = mkdtempSync(join(tmpdir(), "enclave-prop-pg-"));
+      checkInvariants(await runSequence({ workspace, url: await server().freshDatabase() }, 11, 10));
+    });
+  });
 });

@@ -6,7 +6,7 @@ import { createAccountant } from "../../src/privacy/accountant/index.js";
 import { BudgetLedger } from "../../src/privacy/budget-ledger.js";
 import { PrivacyBudgetExhaustedError, PrivacyGuard } from "../../src/privacy/guard.js";
 import { openDatabase, type Database } from "../../src/storage/database.js";
-import { postgresBinaries, startPostgres, type PostgresServer } from "../support/postgres-server.js";
+import { describeOnPostgres } from "../support/postgres-server.js";
 import { jobSpendFromLedger, ledgerRows, spendOf } from "./ledger-check.js";
 
 /**
@@ -94,23 +94,16 @@ describe("concurrent jobs on one dataset: each ends within its own target", () =
     interleavings(() => ({ db, ledger }));
   });
 
-  const bins = postgresBinaries();
-  describe.skipIf("missing" in bins)(
-    `real PostgreSQL server${"missing" in bins ? ` (skipped: ${bins.missing})` : ""}`,
-    () => {
-      let server: PostgresServer;
-      let db: Database;
-      let ledger: BudgetLedger;
-      beforeAll(async () => {
-        server = await startPostgres();
-        db = await openDatabase({ workspace: "", url: await server.freshDatabase() });
-        ledger = await BudgetLedger.open(db);
-      });
-      afterAll(async () => {
-        await db?.close();
-        await server?.stop();
-      });
-      interleavings(() => ({ db, ledger }));
-    },
-  );
+  describeOnPostgres("real PostgreSQL server", (server) => {
+    let db: Database;
+    let ledger: BudgetLedger;
+    beforeAll(async () => {
+      db = await openDatabase({ workspace: "", url: await server().freshDatabase() });
+      ledger = await BudgetLedger.open(db);
+    });
+    afterAll(async () => {
+      await db?.close();
+    });
+    interleavings(() => ({ db, ledger }));
+  });
 });

@@ -2,10 +2,10 @@ import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { BudgetLedger } from "../../src/privacy/budget-ledger.js";
 import { openDatabase } from "../../src/storage/database.js";
-import { postgresBinaries, startPostgres, type PostgresServer } from "../support/postgres-server.js";
+import { describeOnPostgres } from "../support/postgres-server.js";
 import { writePresentations } from "./presentations.js";
 
 const JOB = new URL("./job-process.ts", import.meta.url).pathname;
@@ -85,21 +85,12 @@ describe(`${WRITERS} writers reserving steps concurrently lose no steps (${TRIAL
     await trials(async () => ({ workspace: mkdtempSync(join(tmpdir(), "enclave-writers-")), url: "" }));
   });
 
-  const bins = postgresBinaries();
-  describe.skipIf("missing" in bins)(
-    `real PostgreSQL server${"missing" in bins ? ` (skipped: ${bins.missing})` : ""}`,
-    () => {
-      let server: PostgresServer;
-      beforeAll(async () => {
-        server = await startPostgres();
-      });
-      afterAll(async () => server?.stop());
-      it("truly concurrent writers", { timeout: 600_000 }, async () => {
-        await trials(async () => ({
-          workspace: mkdtempSync(join(tmpdir(), "enclave-writers-pg-")),
-          url: await server.freshDatabase(),
-        }));
-      });
-    },
-  );
+  describeOnPostgres("real PostgreSQL server", (server) => {
+    it("truly concurrent writers", { timeout: 600_000 }, async () => {
+      await trials(async () => ({
+        workspace: mkdtempSync(join(tmpdir(), "enclave-writers-pg-")),
+        url: await server().freshDatabase(),
+      }));
+    });
+  });
 });

@@ -2,11 +2,11 @@ import { execFile } from "node:child_process";
 import { mkdtempSync, readdirSync, writeFileSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { BudgetLedger } from "../../src/privacy/budget-ledger.js";
 import { openDatabase } from "../../src/storage/database.js";
 import { emptyLedgerCopier } from "../support/ledger-template.js";
-import { postgresBinaries, startPostgres, type PostgresServer } from "../support/postgres-server.js";
+import { describeOnPostgres } from "../support/postgres-server.js";
 import { writePresentations } from "./presentations.js";
 
 const BIN = new URL("../../bin/enclave.js", import.meta.url).pathname;
@@ -184,18 +184,9 @@ function backendSuite(name: string, freshEnv: () => Promise<Record<string, strin
 
 backendSuite("embedded PostgreSQL (PGlite)", async () => ({}));
 
-const bins = postgresBinaries();
-describe.skipIf("missing" in bins)(
-  `real PostgreSQL server${"missing" in bins ? ` (skipped: ${bins.missing})` : ""}`,
-  () => {
-    let server: PostgresServer;
-    beforeAll(async () => {
-      server = await startPostgres();
-    });
-    afterAll(async () => server?.stop());
-    backendSuite("a real PostgreSQL server", async () => ({ DATABASE_URL: await server.freshDatabase() }));
-  },
-);
+describeOnPostgres("real PostgreSQL server", (server) => {
+  backendSuite("a real PostgreSQL server", async () => ({ DATABASE_URL: await server().freshDatabase() }));
+});
 
 describe("checks before the first step (no budget spent, nothing written)", () => {
   it("refuses an unwritable --out, a file as workspace, hostile model names, huge models and batches", async () => {

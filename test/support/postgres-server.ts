@@ -3,6 +3,7 @@ import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs
 import { createServer } from "node:net";
 import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
+import { afterAll, beforeAll, describe } from "vitest";
 
 /** A real PostgreSQL server in a temporary directory, started by the test itself. */
 export interface PostgresServer {
@@ -117,4 +118,26 @@ export async function startPostgres(): Promise<PostgresServer> {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * A describe block that runs against one real PostgreSQL server started for it (and stopped after).
+ * Without Debian's server binaries the block is skipped with the reason in its title, except under
+ * CI, where `.ci/run` installs them: there a missing server fails the suite instead of passing it
+ * silently.
+ */
+export function describeOnPostgres(title: string, body: (server: () => PostgresServer) => void): void {
+  const bins = postgresBinaries();
+  const missing = "missing" in bins && !process.env.CI ? bins.missing : undefined;
+  describe.skipIf(missing !== undefined)(`${title}${missing ? ` (skipped: ${missing})` : ""}`, () => {
+    let server: PostgresServer | undefined;
+    beforeAll(async () => {
+      server = await startPostgres();
+    });
+    afterAll(async () => server?.stop());
+    body(() => {
+      if (!server) throw new Error("the PostgreSQL server did not start");
+      return server;
+    });
+  });
 }
