@@ -226,6 +226,20 @@ describe("checks before the first step (no budget spent, nothing written)", () =
       expect(r.err).toContain(code);
       expect(r.err).not.toContain("unexpected error");
     }
+    // Without --epochs the usage error names the architecture: never an unknown --model value.
+    const canary = "canary-model-7f3a9c";
+    const noEpochs = await enclave([
+      "train",
+      "--dataset",
+      original,
+      "--model",
+      canary,
+      "--target-epsilon",
+      "1",
+    ]);
+    expect(noEpochs.code).not.toBe(0);
+    expect(noEpochs.err).toContain("--epochs");
+    expect(noEpochs.err).not.toContain(canary);
     const asWs = await enclave([
       "train",
       "--dataset",
