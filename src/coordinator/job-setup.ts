@@ -105,4 +105,3 @@ async function bundledShape(job: FederationJob): Promise<Examples & { numClasses
     );
   return (await loadDataset(bundled, job.dataset_id)).dataset;
 }
-

@@ -55,6 +55,9 @@ export function rpcError(err: unknown): EnclaveError {
   const code = err.metadata.get("enclave-error-code");
   if (code) return new EnclaveError(code, err.rawMessage.replace(`${code}: `, ""));
   if (err.code === Code.Unavailable)
-    return new SdkError("COORDINATOR_UNAVAILABLE", "the coordinator cannot be reached (connection refused or lost)");
+    return new SdkError(
+      "COORDINATOR_UNAVAILABLE",
+      "the coordinator cannot be reached (connection refused or lost)",
+    );
   return new SdkError("RPC_FAILED", `the call to the coordinator failed (${Code[err.code]})`);
 }

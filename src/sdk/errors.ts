@@ -10,5 +10,3 @@ export type SdkErrorCode =
   | "JOB_STREAM_ENDED";
 
 export class SdkError extends EnclaveError<SdkErrorCode> {}
-
-EnclaveError.register(SdkError);

@@ -38,6 +38,12 @@ export interface OrchestrateOptions {
   reconnects?: number;
 }
 
+/** A FederationJob that may leave out `job_id` and `privacy.noise_multiplier` (filled by `orchestrate`). */
+export type JobRequest = Omit<FederationJobInput, "job_id" | "privacy"> & {
+  job_id?: string;
+  privacy: Omit<FederationJobInput["privacy"], "noise_multiplier"> & { noise_multiplier?: number };
+};
+
 /** A submitted job: its id, its events and rounds as they happen, and what it came to. */
 export interface JobHandle {
   readonly jobId: string;
@@ -62,7 +68,8 @@ export async function submitJob(client: AdminClient, job: FederationJob): Promis
 }
 
 const lost = (err: unknown) =>
-  err instanceof ConnectError && [Code.Unavailable, Code.Internal, Code.Unknown, Code.Aborted].includes(err.code);
+  err instanceof ConnectError &&
+  [Code.Unavailable, Code.Internal, Code.Unknown, Code.Aborted].includes(err.code);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
@@ -89,12 +96,18 @@ export async function* watchJob(
         if (e.type === "job_finished") return;
       }
       if (o.signal?.aborted) return;
-      throw new SdkError("JOB_STREAM_ENDED", "the coordinator ended the job's event stream before the job ended");
+      throw new SdkError(
+        "JOB_STREAM_ENDED",
+        "the coordinator ended the job's event stream before the job ended",
+      );
     } catch (err) {
       if (o.signal?.aborted) return;
       if (!lost(err)) throw rpcError(err);
       if (++tries > (o.reconnects ?? 30))
-        throw new SdkError("COORDINATOR_UNAVAILABLE", "the coordinator cannot be reached (connection refused or lost)");
+        throw new SdkError(
+          "COORDINATOR_UNAVAILABLE",
+          "the coordinator cannot be reached (connection refused or lost)",
+        );
       await sleep(1000);
     }
   }
@@ -111,21 +124,30 @@ export function foldOutcome(jobId: string, events: readonly JobEvent[]): JobOutc
   for (const e of events) {
     if (e.type === "job_started") for (const id of e.clients) client(id);
     else if (e.type === "client_reported")
-      Object.assign(client(e.client_id), { epsilon: e.epsilon, examples: e.examples, state: "active", reason: undefined });
-    else if (e.type === "client_excluded") Object.assign(client(e.client_id), { state: e.state, reason: e.reason });
+      Object.assign(client(e.client_id), {
+        epsilon: e.epsilon,
+        examples: e.examples,
+        state: "active",
+        reason: undefined,
+      });
+    else if (e.type === "client_excluded")
+      Object.assign(client(e.client_id), { state: e.state, reason: e.reason });
     else if (e.type === "round_completed") {
       rounds.push(e.record);
       for (const [id, eps] of Object.entries(e.record.epsilon)) client(id).epsilon = eps;
     } else if (e.type === "job_finished") {
       const last = rounds.at(-1);
-      const known = (x: number | null | undefined) => (typeof x === "number" && Number.isFinite(x) ? x : null);
+      const known = (x: number | null | undefined) =>
+        typeof x === "number" && Number.isFinite(x) ? x : null;
       return {
         job_id: jobId,
         status: e.status,
         ...(e.reason !== undefined ? { reason: e.reason } : {}),
         rounds,
         final: { accuracy: known(last?.accuracy), loss: known(last?.loss) },
-        clients: [...clients.values()].map(({ reason, ...c }) => (reason === undefined ? c : { ...c, reason })),
+        clients: [...clients.values()].map(({ reason, ...c }) =>
+          reason === undefined ? c : { ...c, reason },
+        ),
         model_sha256: e.model_sha256,
       };
     }
@@ -140,9 +162,9 @@ export function foldOutcome(jobId: string, events: readonly JobEvent[]): JobOutc
  * `calibration.rows`). Errors are typed: the job's own fields (VALIDATION_FAILED) before anything
  * is sent, the coordinator's refusal with its code, COORDINATOR_UNAVAILABLE when it cannot be reached.
  */
-export async function orchestrate(job: FederationJobInput, o: OrchestrateOptions): Promise<JobHandle> {
+export async function orchestrate(job: JobRequest, o: OrchestrateOptions): Promise<JobHandle> {
   const client = adminClient(await loadKitAs(o.kit, "admin"), o.endpoint);
-  const filled = fillJob(job, {
+  const filled = fillJob(job as FederationJobInput, {
     newId: randomUUID,
     calibrate: (j) =>
       calibrateJobNoise(j, {

@@ -225,10 +225,7 @@ function buildJob(
   sigma: number,
   rng: RandomSource,
 ): { job: FederationJob; filled: FillableField[] } {
-  const clients = Array.from(
-    { length: o.clients },
-    (_, i) => `hospital-${String.fromCharCode(97 + (i % 26))}${i >= 26 ? i : ""}`,
-  );
+  const clients = simulatedSiteIds(o.clients);
   const hex = Array.from({ length: 16 }, () => Math.floor(rng.uniform() * 256));
   hex[6] = (hex[6] & 0x0f) | 0x40;
   hex[8] = (hex[8] & 0x3f) | 0x80;
@@ -269,6 +266,14 @@ function buildJob(
     "FederationJob",
   );
   return { job, filled: [] };
+}
+
+/** The simulated sites' ids: hospital-a, hospital-b, ... (`enclave simulate` and `enclave poc`). */
+export function simulatedSiteIds(n: number): string[] {
+  return Array.from(
+    { length: n },
+    (_, i) => `hospital-${String.fromCharCode(97 + (i % 26))}${i >= 26 ? i : ""}`,
+  );
 }
 
 /** Worst-case (over clients) noise multiplier so every client's whole job fits the target. */
