@@ -4,7 +4,8 @@
 // orchestrate() then runs a second job on the same coordinator; SIGINT stops every child, and the
 // coordinator's audit chain verifies afterwards.
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -174,4 +175,44 @@ describe("enclave poc (real processes on loopback)", () => {
     expect(v.code, v.stderr).toBe(0);
     expect(v.stdout).toMatch(/audit chain intact/);
   }, 60_000);
+});
+
+describe("enclave poc refuses before starting anything", () => {
+  it("a port already in use: POC_PORT_IN_USE naming --port, nothing written", async () => {
+    const root = mkdtempSync(join(tmpdir(), "enclave-poc-port-"));
+    const held = createServer();
+    await new Promise<void>((r) => held.listen(0, "127.0.0.1", r));
+    const { port } = held.address() as AddressInfo;
+    try {
+      const r = await runEnclave(["poc", "--workspace", join(root, "w"), "--port", String(port), "--json"], {
+        cwd: root,
+        env: process.env,
+      });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(
+        `enclave: error [POC_PORT_IN_USE]: --port: 127.0.0.1:${port} is already in use`,
+      );
+      expect(r.stdout).toBe("");
+      expect(existsSync(join(root, "w"))).toBe(false);
+    } finally {
+      held.close();
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  it("a workspace that already holds a POC: POC_WORKSPACE_IN_USE naming --workspace, nothing changed", async () => {
+    const root = mkdtempSync(join(tmpdir(), "enclave-poc-ws-"));
+    try {
+      mkdirSync(join(root, "w", "ca"), { recursive: true });
+      const r = await runEnclave(["poc", "--workspace", join(root, "w"), "--port", "0"], {
+        cwd: root,
+        env: process.env,
+      });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/enclave: error \[POC_WORKSPACE_IN_USE\]: --workspace: /);
+      expect(readdirSync(join(root, "w"))).toEqual(["ca"]);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
 });
