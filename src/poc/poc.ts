@@ -268,7 +268,11 @@ export async function runPoc(o: PocOptions): Promise<PocSummary> {
     }
     if (failure) throw failure;
     const outcome = foldOutcome(handle.jobId, events);
-    if (!outcome) throw new PocError("POC_INTERRUPTED", "stopped by a signal before the job ended");
+    if (!outcome) {
+      // The job ends "aborted" in the coordinator's store and audit chain, not left "running".
+      await Promise.race([handle.abort().catch(() => undefined), new Promise((r) => setTimeout(r, 5000))]);
+      throw new PocError("POC_INTERRUPTED", "stopped by a signal before the job ended (the job was aborted)");
+    }
     const baseline = await centralisedBaseline(
       p.data,
       specForDataset("SimpleMLP", p.data.dataset, { hidden: [32] }),
