@@ -67,9 +67,10 @@ export async function submitJob(client: AdminClient, job: FederationJob): Promis
   }
 }
 
+/** A broken connection (not a refusal): the coordinator went away, the stream is re-opened. */
 const lost = (err: unknown) =>
   err instanceof ConnectError &&
-  [Code.Unavailable, Code.Internal, Code.Unknown, Code.Aborted].includes(err.code);
+  [Code.Unavailable, Code.Internal, Code.Unknown, Code.Aborted, Code.Canceled].includes(err.code);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
