@@ -157,7 +157,7 @@ async function prepare(o: PocOptions, w: string, port: number) {
   return { sites, data, datasetId, endpoint, job, minRows: Math.min(...shards.map((s) => s.rows)) };
 }
 
-/** Resolves when `ready` has been called for every name, or rejects after `ms`. */
+/** Resolves when `ready` has been called for every name; rejects after `ms` or when `signal` aborts. */
 function readiness(names: readonly string[], ms: number, what: string, signal: AbortSignal) {
   const waiting = new Set(names);
   let done!: () => void;
@@ -173,15 +173,84 @@ function readiness(names: readonly string[], ms: number, what: string, signal: A
       ),
     ms,
   );
-  signal.addEventListener("abort", () => fail(new PocError("POC_INTERRUPTED", "stopped by a signal")), {
-    once: true,
-  });
+  signal.addEventListener("abort", () => fail(stopped(signal)), { once: true });
   return {
     all: all.finally(() => clearTimeout(timer)),
     ready(name: string) {
       if (waiting.delete(name) && waiting.size === 0) done();
     },
   };
+}
+
+/** Why the POC is stopping: a child given up (the abort's reason), or a signal. */
+const stopped = (signal: AbortSignal, detail = "") =>
+  signal.reason instanceof PocError
+    ? signal.reason
+    : new PocError("POC_INTERRUPTED", `stopped by a signal${detail}`);
+
+type Prepared = Awaited<ReturnType<typeof prepare>>;
+
+/** The coordinator, then (once it listens) one agent per site; resolves when every agent is admitted. */
+async function startChildren(
+  supervisor: Supervisor,
+  p: Prepared,
+  w: string,
+  port: number,
+  o: PocOptions,
+  signal: AbortSignal,
+) {
+  const timeout = o.startTimeoutMs ?? 120_000;
+  const listening = readiness([COORDINATOR], timeout, "the coordinator", signal);
+  supervisor.start({
+    name: COORDINATOR,
+    args: [
+      "coordinator",
+      ...["--kit", join(w, "kits", COORDINATOR), "--workspace", join(w, COORDINATOR)],
+      ...["--host", "127.0.0.1", "--port", String(port)],
+      ...["--trust-policy", join(w, COORDINATOR, "trust-policy.json")],
+      ...["--eval-data", join(w, COORDINATOR, "eval", p.datasetId)],
+      ...["--heartbeat", "2", "--log-level", "info"],
+    ],
+    onLine: (line) => line.startsWith('{"listening"') && listening.ready(COORDINATOR),
+  });
+  await listening.all;
+  o.onProgress?.(`coordinator listening on ${p.endpoint} (pid ${supervisor.pid(COORDINATOR)})`);
+  const admitted = readiness(p.sites, timeout, "the agents", signal);
+  for (const site of p.sites)
+    supervisor.start({
+      name: site,
+      args: [
+        "agent",
+        ...["--kit", join(w, "kits", site), "--conf", join(w, "sites", site, "agent.json")],
+        ...["--workspace", join(w, "sites", site, "workspace"), "--simulation"],
+      ],
+      onLine: (line) => line.includes("admitted by the coordinator") && admitted.ready(site),
+    });
+  await admitted.all;
+  o.onProgress?.(`agents admitted: ${p.sites.join(", ")}`);
+}
+
+/** The demo job through the SDK, its events to `onEvent`, until it ends (or the POC stops: the job is aborted). */
+async function runDemoJob(p: Prepared, w: string, o: PocOptions, signal: AbortSignal) {
+  const handle = await orchestrate(p.job, {
+    kit: join(w, "kits", ADMIN),
+    endpoint: p.endpoint,
+    calibration: { rows: p.minRows },
+  });
+  const { job } = handle;
+  o.onProgress?.(
+    `job ${handle.jobId}: ${p.sites.length} sites, ${job.rounds} rounds, ${job.strategy}, sigma ${job.privacy.noise_multiplier.toFixed(4)}, target epsilon ${job.privacy.target_epsilon}`,
+  );
+  const events: JobEvent[] = [];
+  for await (const e of handle.events(signal)) {
+    events.push(e);
+    o.onEvent?.(e);
+  }
+  const outcome = foldOutcome(handle.jobId, events);
+  if (outcome) return { job, outcome };
+  // The job ends "aborted" in the coordinator's store and audit chain, not left "running".
+  await Promise.race([handle.abort().catch(() => undefined), new Promise((r) => setTimeout(r, 5000))]);
+  throw stopped(signal, " before the job ended (the job was aborted)");
 }
 
 /**
@@ -199,7 +268,6 @@ export async function runPoc(o: PocOptions): Promise<PocSummary> {
   const env = { ...process.env };
   delete env.DATABASE_URL; // a POC keeps its own embedded databases under W
   const failed = new AbortController();
-  let failure: PocError | undefined;
   const supervisor = new Supervisor({
     entry: CLI_ENTRY,
     pidDir: join(w, "pids"),
@@ -215,70 +283,19 @@ export async function runPoc(o: PocOptions): Promise<PocSummary> {
   });
   supervisor.onGiveUp((name) => {
     if (name !== COORDINATOR) return; // the job goes on with the other sites
-    failure = new PocError(
-      "POC_CHILD_FAILED",
-      `the coordinator kept exiting (see ${join(w, "logs", "coordinator.log")})`,
-    );
-    failed.abort();
+    const log = join(w, "logs", "coordinator.log");
+    failed.abort(new PocError("POC_CHILD_FAILED", `the coordinator kept exiting (see ${log})`));
   });
-  const both = AbortSignal.any([o.signal, failed.signal]);
-  const timeout = o.startTimeoutMs ?? 120_000;
+  const signal = AbortSignal.any([o.signal, failed.signal]);
   try {
-    const listening = readiness([COORDINATOR], timeout, "the coordinator", both);
-    supervisor.start({
-      name: COORDINATOR,
-      args: [
-        "coordinator",
-        ...["--kit", join(w, "kits", COORDINATOR), "--workspace", join(w, COORDINATOR)],
-        ...["--host", "127.0.0.1", "--port", String(port)],
-        ...["--trust-policy", join(w, COORDINATOR, "trust-policy.json")],
-        ...["--eval-data", join(w, COORDINATOR, "eval", p.datasetId)],
-        ...["--heartbeat", "2", "--log-level", "info"],
-      ],
-      onLine: (line) => line.startsWith('{"listening"') && listening.ready(COORDINATOR),
-    });
-    await listening.all;
-    o.onProgress?.(`coordinator listening on ${p.endpoint} (pid ${supervisor.pid(COORDINATOR)})`);
-    const admitted = readiness(p.sites, timeout, "the agents", both);
-    for (const site of p.sites)
-      supervisor.start({
-        name: site,
-        args: [
-          "agent",
-          ...["--kit", join(w, "kits", site), "--conf", join(w, "sites", site, "agent.json")],
-          ...["--workspace", join(w, "sites", site, "workspace"), "--simulation"],
-        ],
-        onLine: (line) => line.includes("admitted by the coordinator") && admitted.ready(site),
-      });
-    await admitted.all;
-    o.onProgress?.(`agents admitted: ${p.sites.join(", ")}`);
-
-    const handle = await orchestrate(p.job, {
-      kit: join(w, "kits", ADMIN),
-      endpoint: p.endpoint,
-      calibration: { rows: p.minRows },
-    });
-    o.onProgress?.(
-      `job ${handle.jobId}: ${p.sites.length} sites, ${handle.job.rounds} rounds, ${handle.job.strategy}, sigma ${handle.job.privacy.noise_multiplier.toFixed(4)}, target epsilon ${handle.job.privacy.target_epsilon}`,
-    );
-    const events: JobEvent[] = [];
-    for await (const e of handle.events(both)) {
-      events.push(e);
-      o.onEvent?.(e);
-    }
-    if (failure) throw failure;
-    const outcome = foldOutcome(handle.jobId, events);
-    if (!outcome) {
-      // The job ends "aborted" in the coordinator's store and audit chain, not left "running".
-      await Promise.race([handle.abort().catch(() => undefined), new Promise((r) => setTimeout(r, 5000))]);
-      throw new PocError("POC_INTERRUPTED", "stopped by a signal before the job ended (the job was aborted)");
-    }
+    await startChildren(supervisor, p, w, port, o, signal);
+    const { job, outcome } = await runDemoJob(p, w, o, signal);
     const baseline = await centralisedBaseline(
       p.data,
-      specForDataset("SimpleMLP", p.data.dataset, { hidden: [32] }),
+      specForDataset(job.model_arch, p.data.dataset, { hidden: [32] }),
       {
         rounds: outcome.rounds.length,
-        plan: defaultPlan(handle.job.strategy),
+        plan: defaultPlan(job.strategy),
         init: randomStream(undefined, "baseline-init"),
         sampling: randomStream(undefined, "baseline"),
       },
@@ -291,14 +308,14 @@ export async function runPoc(o: PocOptions): Promise<PocSummary> {
         id: c.id,
         epsilon: c.epsilon,
         epsilon_level: "example",
-        delta: handle.job.privacy.delta,
+        delta: job.privacy.delta,
         examples: c.examples,
         state: c.state,
       })),
       model_sha256: outcome.model_sha256,
       status: outcome.status,
       ...(outcome.reason !== undefined ? { reason: outcome.reason } : {}),
-      job_id: handle.jobId,
+      job_id: job.job_id,
       workspace: w,
       endpoint: p.endpoint,
       restarts: supervisor.restarts(),
@@ -307,12 +324,11 @@ export async function runPoc(o: PocOptions): Promise<PocSummary> {
     o.onSummary?.(summary);
     if (o.keepRunning) {
       o.onProgress?.(
-        `still running (--keep-running): admin kit ${join(w, "kits", ADMIN)}, Ctrl-C stops every child`,
+        `still running (--keep-running): admin kit ${join(w, "kits", ADMIN)}; Ctrl-C stops every child`,
       );
       await new Promise<void>((r) =>
-        both.aborted ? r() : both.addEventListener("abort", () => r(), { once: true }),
+        signal.aborted ? r() : signal.addEventListener("abort", () => r(), { once: true }),
       );
-      summary.restarts = supervisor.restarts();
     }
     return summary;
   } finally {

@@ -35,7 +35,6 @@ interface Supervised {
   restarts: number;
   log: WriteStream;
   timer?: NodeJS.Timeout;
-  givenUp: boolean;
 }
 
 /**
@@ -62,7 +61,6 @@ export class Supervisor {
       child: null,
       restarts: 0,
       log: createWriteStream(join(this.o.logDir, `${spec.name}.log`), { flags: "a" }),
-      givenUp: false,
     };
     this.children.set(spec.name, s);
     this.launch(s);
@@ -110,7 +108,6 @@ export class Supervisor {
     if (this.stopping) return;
     const how = signal ? `killed by ${signal}` : `exited with code ${code}`;
     if (s.restarts >= (this.o.maxRestarts ?? 5)) {
-      s.givenUp = true;
       this.o.onExit?.(s.spec.name, how, s.restarts, null);
       this.gaveUp?.(s.spec.name);
       return;
