@@ -14,6 +14,8 @@ import type { IdentityErrorCode } from "./identity/errors.js";
 import type { InferenceErrorCode } from "./inference/errors.js";
 import type { ProtocolErrorCode } from "./federation/errors.js";
 import type { SimulationErrorCode } from "./simulation/errors.js";
+import type { PocErrorCode } from "./poc/errors.js";
+import type { SdkErrorCode } from "./sdk/errors.js";
 import type { StorageErrorCode } from "./storage/errors.js";
 import type { AggregationErrorCode } from "./strategies/errors.js";
 
@@ -34,6 +36,8 @@ export type ErrorCode =
   | InferenceErrorCode
   | ProtocolErrorCode
   | SimulationErrorCode
+  | PocErrorCode
+  | SdkErrorCode
   | StorageErrorCode
   | AggregationErrorCode;
 

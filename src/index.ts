@@ -47,6 +47,18 @@ export type { CoordinatorEvent } from "./coordinator/events.js";
 export type { AgentHandle } from "./federation/agent-handle.js";
 export { LocalAgent, type LocalAgentOptions } from "./agent/local-agent.js";
 
+// Federation across machines: submit a job to a coordinator with an admin kit and follow it.
+export {
+  orchestrate,
+  type JobHandle,
+  type JobEvent,
+  type JobOutcome,
+  type JobRequest,
+  type OrchestrateOptions,
+  type RoundEvent,
+} from "./sdk/orchestrate.js";
+export { SdkError, type SdkErrorCode } from "./sdk/errors.js";
+
 // Attestation: appraise evidence against a trust policy.
 export {
   appraiseEvidence,

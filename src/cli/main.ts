@@ -15,6 +15,7 @@ import { registerCoordinatorCommands } from "./commands/coordinator.js";
 import { registerRuntimeCommand } from "./commands/runtime.js";
 import { registerAuditCommand } from "./commands/audit.js";
 import { registerDashboardCommand } from "./commands/dashboard.js";
+import { registerPocCommand } from "./commands/poc.js";
 
 export function buildProgram(): Command {
   const program = new Command("enclave")
@@ -37,6 +38,7 @@ export function buildProgram(): Command {
   registerRuntimeCommand(program);
   registerAuditCommand(program);
   registerDashboardCommand(program);
+  registerPocCommand(program);
   return program;
 }
 

@@ -1,4 +1,6 @@
-import { basename, dirname } from "node:path";
+import { existsSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
+import { BUNDLED_DATASET } from "../data/bundled.js";
 import { applyStandardizer, fitStandardizer, loadDataset } from "../data/index.js";
 import { EnclaveError } from "../errors.js";
 import { defaultPlan } from "../federation/task.js";
@@ -18,9 +20,11 @@ import type { JobSetup } from "./job-runner.js";
 export interface CoordinatorJobSetupOptions {
   /**
    * A labelled dataset file the coordinator holds (its own held-out data, never a site's): it
-   * gives the model its input and class counts and scores each round's global model.
+   * gives the model its input and class counts and scores each round's global model. Without it
+   * the model is shaped from the bundled dataset the job names (`data/<dataset_id>` of this
+   * package), never scored: each round's accuracy and loss are unknown (NaN; null in JSON).
    */
-  evalData: string;
+  evalData?: string;
   /** Hidden layer widths of SimpleMLP (default [32], as `enclave simulate`). */
   hidden?: number[];
   /** The coordinator's database (DP_FEDAVG keeps the job's client-level budget in it). */
@@ -39,6 +43,8 @@ export function coordinatorJobSetup(
   let test: (Examples & { numClasses: number }) | undefined;
   const k = kernels();
   return async (job) => {
+    // Never scored without held-out data: accuracy and loss unknown.
+    if (!o.evalData) return { ...(await setup(job, await bundledShape(job))), evaluate: () => UNKNOWN };
     if (!test) {
       const { dataset, schema } = await loadDataset(dirname(o.evalData), basename(o.evalData));
       const st =
@@ -50,7 +56,9 @@ export function coordinatorJobSetup(
           : fitStandardizer(dataset);
       test = { ...applyStandardizer(dataset, st), numClasses: dataset.numClasses };
     }
-    const data = test;
+    return setup(job, test);
+  };
+  async function setup(job: FederationJob, data: Examples & { numClasses: number }): Promise<JobSetup> {
     const model = buildModelSpec(job.model_arch, {
       input_dim: data.numFeatures,
       num_classes: data.numClasses,
@@ -82,5 +90,18 @@ export function coordinatorJobSetup(
       },
       close,
     };
-  };
+  }
+}
+
+const UNKNOWN = { accuracy: NaN, loss: NaN };
+
+/** Without held-out data: the model's shape from the bundled dataset the job names, or the job cannot run. */
+async function bundledShape(job: FederationJob): Promise<Examples & { numClasses: number }> {
+  const bundled = dirname(BUNDLED_DATASET);
+  if (!existsSync(join(bundled, job.dataset_id)))
+    throw new EnclaveError(
+      "JOB_SETUP_FAILED",
+      "the coordinator was started without --eval-data and dataset_id names no bundled dataset: it cannot shape the job's model",
+    );
+  return (await loadDataset(bundled, job.dataset_id)).dataset;
 }

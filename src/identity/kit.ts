@@ -1,6 +1,6 @@
 import { createHash, createPrivateKey, createPublicKey, sign, verify, X509Certificate } from "node:crypto";
 import { mkdir, readFile, writeFile, rename, stat } from "node:fs/promises";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { z } from "zod";
 import { parseContract } from "../schemas/contract.js";
 import { peerIdentity, ROLES, type Credential, type Identity, type ProjectCa } from "./certificates.js";
@@ -154,4 +154,17 @@ export async function loadKit(dir: string): Promise<Kit> {
   const keyPem = await readKitFile(dir, KIT_FILES.key);
   if (!keyMatches(keyPem, cert)) throw refused(`${KIT_FILES.key} is not the key of ${KIT_FILES.cert}`);
   return { dir, config, credential: { certPem, keyPem }, caPem, identity };
+}
+
+const article = (role: string) => (role === "admin" ? `an ${role}` : `a ${role}`);
+
+/** A kit (a directory to load, or one loaded) that must be `role`'s: the CLI's `--kit` and the SDK's `kit`. */
+export async function loadKitAs(kit: string | Kit, role: Kit["identity"]["role"]): Promise<Kit> {
+  const k = typeof kit === "string" ? await loadKit(resolve(kit)) : kit;
+  if (k.identity.role !== role)
+    throw new IdentityError(
+      "KIT_INVALID",
+      `--kit: this is ${article(k.identity.role)} kit; this command needs ${article(role)} kit`,
+    );
+  return k;
 }

@@ -1,9 +1,11 @@
 import { checkServerIdentity, type PeerCertificate } from "node:tls";
-import { createClient, type Client } from "@connectrpc/connect";
+import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
+import { EnclaveError } from "../errors.js";
 import { AgentService } from "../gen/agent/v1/agent_pb.js";
 import { peerIdentity } from "../identity/certificates.js";
 import type { Kit } from "../identity/kit.js";
+import { SdkError } from "./errors.js";
 
 export type AdminClient = Client<typeof AgentService>;
 
@@ -40,4 +42,22 @@ export function adminClient(kit: Kit, endpoint?: string): AdminClient {
       },
     }),
   );
+}
+
+/**
+ * A failed call as a typed error: the coordinator's own code and message when it refused (the
+ * `enclave-error-code` header), COORDINATOR_UNAVAILABLE when it could not be reached, RPC_FAILED
+ * otherwise. Nothing of the transport's internals is passed on.
+ */
+export function rpcError(err: unknown): EnclaveError {
+  if (err instanceof EnclaveError) return err;
+  if (!(err instanceof ConnectError)) return new SdkError("RPC_FAILED", "the call to the coordinator failed");
+  const code = err.metadata.get("enclave-error-code");
+  if (code) return new EnclaveError(code, err.rawMessage.replace(`${code}: `, ""));
+  if (err.code === Code.Unavailable)
+    return new SdkError(
+      "COORDINATOR_UNAVAILABLE",
+      "the coordinator cannot be reached (connection refused or lost)",
+    );
+  return new SdkError("RPC_FAILED", `the call to the coordinator failed (${Code[err.code]})`);
 }

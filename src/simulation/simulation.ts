@@ -4,7 +4,6 @@ import { tmpdir } from "node:os";
 import { basename, join, resolve } from "node:path";
 import { simulationTrustPolicy } from "../attestation/policy/simulation.js";
 import { SimulatedProvider } from "../attestation/providers/software.js";
-import { applyStandardizer, dirichletPartition, iidPartition, partitionDataset } from "../data/index.js";
 import { BUNDLED_DATASET } from "../data/bundled.js";
 import { EnclaveError } from "../errors.js";
 import { createLogger, type LogLevel } from "../logging/logger.js";
@@ -24,8 +23,7 @@ import type { ModelSpec } from "../schemas/model.js";
 import { kernels } from "../tensor/backend.js";
 import { assertTrainingFits } from "../training/memory-estimate.js";
 import { createDirectory } from "../storage/directory.js";
-import { SgdOptimizer } from "../training/optimizer.js";
-import { evaluate, poissonSchedule, train } from "../training/trainer.js";
+import { evaluate, poissonSchedule } from "../training/trainer.js";
 import { renderHtmlReport } from "../report/html-report.js";
 import {
   assertClientLevelJob,
@@ -48,7 +46,7 @@ import { snakeCase } from "../schemas/strategy-options.js";
 import type { Strategy, StrategyName } from "../strategies/types.js";
 import { defaultPlan, type LocalTrainingPlan } from "../federation/task.js";
 import { modelSpecFromFile } from "../training/local-training.js";
-import { loadFederationData } from "./site-data.js";
+import { centralisedBaseline, loadFederationData, shardTrainingData, type SplitSpec } from "./site-data.js";
 
 const MIB = 2 ** 20;
 /**
@@ -61,7 +59,7 @@ const SIMULATION_BASE_BYTES = 800 * MIB;
 const IN_PROCESS_SITE_BYTES = 16 * MIB;
 const WORKER_SITE_BYTES = 192 * MIB;
 
-export type SplitSpec = { kind: "iid" } | { kind: "dirichlet"; alpha: number };
+export type { SplitSpec } from "./site-data.js";
 
 /**
  * What `runSimulation` runs. Every field has a default, the same as `enclave simulate` with no flags:
@@ -227,10 +225,7 @@ function buildJob(
   sigma: number,
   rng: RandomSource,
 ): { job: FederationJob; filled: FillableField[] } {
-  const clients = Array.from(
-    { length: o.clients },
-    (_, i) => `hospital-${String.fromCharCode(97 + (i % 26))}${i >= 26 ? i : ""}`,
-  );
+  const clients = simulatedSiteIds(o.clients);
   const hex = Array.from({ length: 16 }, () => Math.floor(rng.uniform() * 256));
   hex[6] = (hex[6] & 0x0f) | 0x40;
   hex[8] = (hex[8] & 0x3f) | 0x80;
@@ -271,6 +266,14 @@ function buildJob(
     "FederationJob",
   );
   return { job, filled: [] };
+}
+
+/** The simulated sites' ids: hospital-a, hospital-b, ... (`enclave simulate` and `enclave poc`). */
+export function simulatedSiteIds(n: number): string[] {
+  return Array.from(
+    { length: n },
+    (_, i) => `hospital-${String.fromCharCode(97 + (i % 26))}${i >= 26 ? i : ""}`,
+  );
 }
 
 /** Worst-case (over clients) noise multiplier so every client's whole job fits the target. */
@@ -329,17 +332,7 @@ export async function runSimulation(options: SimulationOptions = {}): Promise<Si
   const specGiven =
     o.modelSpec ?? (o.modelSpecFile ? await modelSpecFromFile(o.modelSpecFile, dataset) : undefined);
   const numClients = o.job ? o.job.clients.length : o.clients;
-  const shards =
-    o.split.kind === "iid"
-      ? iidPartition(trainRaw.rows, numClients, rng("partition"))
-      : dirichletPartition(
-          trainRaw.labels,
-          trainRaw.numClasses,
-          numClients,
-          { alpha: o.split.alpha, minPerClient: Math.min(10, Math.floor(trainRaw.rows / numClients / 2)) },
-          rng("partition"),
-        );
-  const shardData = partitionDataset(trainRaw, shards);
+  const shardData = shardTrainingData(trainRaw, numClients, o.split, rng("partition"));
 
   const rounds = o.job?.rounds ?? o.rounds;
   const mechanism = o.job?.privacy?.mechanism ?? o.mechanism ?? "DP_SGD";
@@ -468,14 +461,12 @@ export async function runSimulation(options: SimulationOptions = {}): Promise<Si
     });
 
     // The non-private, centralised baseline: same data, model, optimiser and number of passes.
-    const baselineNet = new Network(model, k, rng("global-init"));
-    await train(baselineNet, k, data.scaling ? applyStandardizer(trainRaw, data.scaling) : trainRaw, {
-      epochs: Math.max(1, result.rounds.length) * o.plan.epochs,
-      batchSize: o.plan.batchSize,
-      optimizer: new SgdOptimizer(k, o.plan.learningRate, o.plan.momentum),
+    const baseline = await centralisedBaseline(data, model, {
+      rounds: result.rounds.length,
+      plan: o.plan,
+      init: rng("global-init"),
       sampling: rng("baseline"),
     });
-    const baseline = evaluate(baselineNet, test);
     evalNet.loadWeights(result.global);
     const final = evaluate(evalNet, test);
     const summary: SimulationSummary = {

@@ -3,17 +3,26 @@ import { basename, dirname, join } from "node:path";
 import {
   applyStandardizer,
   datasetToIdx,
+  dirichletPartition,
   fitStandardizer,
+  iidPartition,
   loadDataset,
   loadFashionMnistSplits,
+  partitionDataset,
   schemaIdsFor,
   stratifiedSplit,
   subsetDataset,
   type Dataset,
   type Standardizer,
 } from "../data/index.js";
+import type { LocalTrainingPlan } from "../federation/task.js";
+import { Network } from "../model/network.js";
 import type { RandomSource } from "../random.js";
 import type { CsvDatasetSchema, DatasetSchema } from "../schemas/dataset.js";
+import type { ModelSpec } from "../schemas/model.js";
+import { kernels } from "../tensor/backend.js";
+import { SgdOptimizer } from "../training/optimizer.js";
+import { evaluate, train } from "../training/trainer.js";
 
 /**
  * A federation's data on one machine: the rows the sites split between them, the coordinator's
@@ -30,6 +39,53 @@ export interface FederationData {
   /** The scaling every site declares (CSV), or null (images train on pixels in [0, 1]). */
   scaling: Standardizer | null;
   writeShard(dir: string, datasetId: string, shard: Dataset): void;
+  /**
+   * The held-out test set as a file a coordinator reads with `--eval-data` (CSV with the
+   * federation's declared scaling, or IDX images): scored there exactly as `test` is here.
+   */
+  writeTest(dir: string, datasetId: string): void;
+}
+
+export type SplitSpec = { kind: "iid" } | { kind: "dirichlet"; alpha: number };
+
+/** The sites' training rows: one shard per client, IID or label-skewed (Dirichlet). */
+export function shardTrainingData(
+  train: Dataset,
+  clients: number,
+  split: SplitSpec,
+  rng: RandomSource,
+): Dataset[] {
+  const shards =
+    split.kind === "iid"
+      ? iidPartition(train.rows, clients, rng)
+      : dirichletPartition(
+          train.labels,
+          train.numClasses,
+          clients,
+          { alpha: split.alpha, minPerClient: Math.min(10, Math.floor(train.rows / clients / 2)) },
+          rng,
+        );
+  return partitionDataset(train, shards);
+}
+
+/**
+ * The non-private, centralised baseline: the same model and optimiser trained on all the sites'
+ * rows together for as many passes as the federation made, scored on the same test set.
+ */
+export async function centralisedBaseline(
+  data: FederationData,
+  model: ModelSpec,
+  o: { rounds: number; plan: LocalTrainingPlan; init: RandomSource; sampling: RandomSource },
+): Promise<{ accuracy: number; loss: number }> {
+  const k = kernels();
+  const net = new Network(model, k, o.init);
+  await train(net, k, data.scaling ? applyStandardizer(data.train, data.scaling) : data.train, {
+    epochs: Math.max(1, o.rounds) * o.plan.epochs,
+    batchSize: o.plan.batchSize,
+    optimizer: new SgdOptimizer(k, o.plan.learningRate, o.plan.momentum),
+    sampling: o.sampling,
+  });
+  return evaluate(net, data.test);
 }
 
 /** Datasets `simulate --dataset` takes by name: Fashion-MNIST's official train split is shared out, its test split held out. */
@@ -61,6 +117,7 @@ export async function loadFederationData(
     test: applyStandardizer(test, scaling),
     scaling,
     writeShard: (dir, datasetId, shard) => writeCsvShard(dir, datasetId, shard, schema, scaling),
+    writeTest: (dir, datasetId) => writeCsvShard(dir, datasetId, test, schema, scaling),
   };
 }
 
@@ -72,6 +129,7 @@ function imageData(dataset: Dataset, train: Dataset, test: Dataset, schema: Data
     test,
     scaling: null,
     writeShard: (dir, datasetId, shard) => writeIdxShard(dir, datasetId, shard, schema.classes),
+    writeTest: (dir, datasetId) => writeIdxShard(dir, datasetId, test, schema.classes),
   };
 }
 

@@ -4,13 +4,11 @@ import type { Command } from "commander";
 import { HOST_API_HOST, startHostApi } from "../../host/host-api.js";
 import { calibrateJobNoise, describeFilled, fillJob, readJobFile } from "../../coordinator/job-fill.js";
 import { JobStore } from "../../coordinator/job-store.js";
-import { IdentityError } from "../../identity/errors.js";
-import { loadKit, type Kit } from "../../identity/kit.js";
+import { loadKitAs } from "../../identity/kit.js";
 import { RevocationList } from "../../identity/revocation.js";
 import { createLogger } from "../../logging/logger.js";
-import { adminClient } from "../../sdk/admin-client.js";
-import { ConnectError } from "@connectrpc/connect";
-import { EnclaveError } from "../../errors.js";
+import { adminClient, rpcError } from "../../sdk/admin-client.js";
+import { submitJob, watchJob } from "../../sdk/orchestrate.js";
 import { numberFlag } from "../flags.js";
 import type { JobStatus } from "../../gen/agent/v1/job_pb.js";
 import { openCoordinatorAudit } from "../../audit/coordinator-audit.js";
@@ -21,27 +19,6 @@ import { JobRunner } from "../../coordinator/job-runner.js";
 import { coordinatorJobSetup } from "../../coordinator/job-setup.js";
 import { SessionHub } from "../../coordinator/session-hub.js";
 import { DEFAULT_CHUNK_BYTES } from "../../federation/model-transfer.js";
-
-const article = (role: string) => (role === "admin" ? `an ${role}` : `a ${role}`);
-
-async function kitAs(dir: string, role: Kit["identity"]["role"]): Promise<Kit> {
-  const kit = await loadKit(resolve(dir));
-  if (kit.identity.role !== role)
-    throw new IdentityError(
-      "KIT_INVALID",
-      `--kit: this is ${article(kit.identity.role)} kit; this command needs ${article(role)} kit`,
-    );
-  return kit;
-}
-
-/** A refused or failed RPC as the CLI's typed error: the server's code and message, nothing else. */
-function rpcError(err: unknown): EnclaveError {
-  if (err instanceof ConnectError)
-    return new EnclaveError(String(err.metadata.get("enclave-error-code") ?? "RPC_FAILED"), err.rawMessage);
-  return err instanceof EnclaveError
-    ? err
-    : new EnclaveError("RPC_FAILED", "the call to the coordinator failed");
-}
 
 const jobJson = (j: JobStatus) => ({
   job_id: j.jobId,
@@ -72,7 +49,7 @@ export function registerCoordinatorCommands(program: Command): void {
     .option("--trust-policy <file>", "trust policy for the agents' evidence (default: the default policy)")
     .option(
       "--eval-data <file>",
-      "the coordinator's own labelled held-out data (CSV and schema): the model's shape and each round's score",
+      "the coordinator's own labelled held-out data (CSV and schema): the model's shape and each round's score (without it: the shape of the bundled dataset the job names, accuracy unknown)",
     )
     .option("--round-timeout <s>", "a round's deadline for each agent", numberFlag({ min: 1 }), 600)
     .option(
@@ -102,7 +79,7 @@ export function registerCoordinatorCommands(program: Command): void {
         heartbeat: number;
         logLevel: string;
       }) => {
-        const kit = await kitAs(o.kit, "coordinator");
+        const kit = await loadKitAs(o.kit, "coordinator");
         const logger = createLogger({ level: o.logLevel as never, name: "coordinator" });
         // Jobs, statuses, events and checkpoints in PostgreSQL: DATABASE_URL, or PGlite in the workspace;
         // the audit chain in the same database, its head anchored beside it.
@@ -136,14 +113,7 @@ export function registerCoordinatorCommands(program: Command): void {
           // The audit ledger's entry first, then the store (status, watchers, checkpoint).
           record: audit.onEvent,
           sessions,
-          setup: evalData
-            ? coordinatorJobSetup({ evalData, database: async () => store.database })
-            : async () => {
-                throw new EnclaveError(
-                  "JOB_SETUP_FAILED",
-                  "the coordinator was started without --eval-data: it cannot shape or score the job's model",
-                );
-              },
+          setup: coordinatorJobSetup({ evalData, database: async () => store.database }),
           startTimeoutMs: o.startTimeout * 1000,
           logger,
         });
@@ -207,7 +177,7 @@ export function registerCoordinatorCommands(program: Command): void {
       1,
     )
     .action(async (file: string, o: SubmitFlags) => {
-      const kit = await kitAs(o.kit, "admin");
+      const kit = await loadKitAs(o.kit, "admin");
       // Refused here, naming fields, before anything is sent; what the file leaves out is filled.
       const { job, filled } = fillJob(await readJobFile(file), {
         newId: randomUUID,
@@ -215,12 +185,8 @@ export function registerCoordinatorCommands(program: Command): void {
           calibrateJobNoise(j, { rows: o.rows, batchSize: o.batchSize, epochs: o.localEpochs }),
       });
       for (const line of describeFilled(job, filled)) process.stderr.write(`${line}\n`);
-      const r = await adminClient(kit, o.endpoint)
-        .submitJob({ jobJson: JSON.stringify(job) })
-        .catch((e: unknown) => {
-          throw rpcError(e);
-        });
-      process.stdout.write(o.json ? JSON.stringify({ job_id: r.jobId }) + "\n" : r.jobId + "\n");
+      const jobId = await submitJob(adminClient(kit, o.endpoint), job);
+      process.stdout.write(o.json ? JSON.stringify({ job_id: jobId }) + "\n" : jobId + "\n");
     });
 
   interface SubmitFlags {
@@ -235,7 +201,7 @@ export function registerCoordinatorCommands(program: Command): void {
   withAdmin("status", "one job's status")
     .argument("<job-id>")
     .action(async (jobId: string, o: { kit: string; endpoint?: string; json?: boolean }) => {
-      const r = await adminClient(await kitAs(o.kit, "admin"), o.endpoint)
+      const r = await adminClient(await loadKitAs(o.kit, "admin"), o.endpoint)
         .getJob({ jobId })
         .catch((e: unknown) => {
           throw rpcError(e);
@@ -245,7 +211,7 @@ export function registerCoordinatorCommands(program: Command): void {
 
   withAdmin("jobs", "every job the coordinator knows, newest first").action(
     async (o: { kit: string; endpoint?: string; json?: boolean }) => {
-      const r = await adminClient(await kitAs(o.kit, "admin"), o.endpoint)
+      const r = await adminClient(await loadKitAs(o.kit, "admin"), o.endpoint)
         .listJobs({})
         .catch((e: unknown) => {
           throw rpcError(e);
@@ -263,7 +229,7 @@ export function registerCoordinatorCommands(program: Command): void {
   withAdmin("abort", "stop a job")
     .argument("<job-id>")
     .action(async (jobId: string, o: { kit: string; endpoint?: string; json?: boolean }) => {
-      const r = await adminClient(await kitAs(o.kit, "admin"), o.endpoint)
+      const r = await adminClient(await loadKitAs(o.kit, "admin"), o.endpoint)
         .abortJob({ jobId })
         .catch((e: unknown) => {
           throw rpcError(e);
@@ -274,17 +240,10 @@ export function registerCoordinatorCommands(program: Command): void {
   withAdmin("watch", "stream a job's events until it ends (one JSON object per line with --json)")
     .argument("<job-id>")
     .action(async (jobId: string, o: { kit: string; endpoint?: string; json?: boolean }) => {
-      try {
-        for await (const { event } of adminClient(await kitAs(o.kit, "admin"), o.endpoint).watchJob({
-          jobId,
-        })) {
-          if (!event) continue;
-          process.stdout.write(
-            o.json ? event.eventJson + "\n" : `${event.type}${event.round ? ` round ${event.round}` : ""}\n`,
-          );
-        }
-      } catch (err) {
-        throw rpcError(err);
-      }
+      const client = adminClient(await loadKitAs(o.kit, "admin"), o.endpoint);
+      for await (const e of watchJob(client, jobId))
+        process.stdout.write(
+          o.json ? JSON.stringify(e) + "\n" : `${e.type}${"round" in e ? ` round ${e.round}` : ""}\n`,
+        );
     });
 }

@@ -2,8 +2,6 @@ import { resolve } from "node:path";
 import { InvalidArgumentError, type Command } from "commander";
 import { ValidationError } from "../../errors.js";
 import { readJobFile } from "../../coordinator/job-fill.js";
-import type { RoundRecord } from "../../coordinator/coordinator.js";
-import type { CoordinatorEvent } from "../../coordinator/events.js";
 import { runSimulation, type SimulationSummary, type SplitSpec } from "../../simulation/simulation.js";
 import { NAMED_FEDERATION_DATASETS } from "../../simulation/site-data.js";
 import { modelArchitectures } from "../../model/registry.js";
@@ -12,6 +10,7 @@ import { DEFAULT_DELTA, EPSILON_HARD_CEILING, MAX_DELTA } from "../../schemas/pr
 import { ExitCode } from "../exit-codes.js";
 import { choiceFlag, intListFlag, numberFlag } from "../flags.js";
 import { checkOutputDir } from "../output-path.js";
+import { eventPrinter, pct } from "../round-lines.js";
 
 function splitFlag(value: string): SplitSpec {
   if (value === "iid") return { kind: "iid" };
@@ -64,41 +63,6 @@ interface SimulateFlags {
   hidden: number[];
   json: boolean;
   logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
-}
-
-function pct(x: number): string {
-  return `${(x * 100).toFixed(2)}%`;
-}
-
-/** The console's view of the coordinator's events: exclusions and one line per round. */
-function eventPrinter(): (e: CoordinatorEvent) => void {
-  let rounds = 0;
-  let sites: readonly string[] = [];
-  return (e) => {
-    if (e.type === "job_started") {
-      rounds = e.rounds;
-      sites = e.clients;
-    } else if (e.type === "client_excluded")
-      process.stderr.write(`  round ${e.round}: ${e.client_id} excluded: ${e.reason}\n`);
-    else if (e.type === "round_completed") printRound(e.record, rounds, sites);
-  };
-}
-
-function printRound(r: RoundRecord, rounds: number, sites: readonly string[]): void {
-  if (r.privacy) {
-    process.stderr.write(
-      `round ${String(r.round).padStart(3)}/${rounds}  sampled ${r.privacy.sampled}  clients ${r.clients.length}  loss ${r.loss.toFixed(4)}  acc ${pct(r.accuracy)}  client-level ε ${r.privacy.epsilon.toFixed(3)}\n`,
-    );
-    return;
-  }
-  // One order every round (the job's), not the order updates happened to arrive in.
-  const eps = sites
-    .filter((id) => r.epsilon[id] !== undefined)
-    .map((id) => `${id} ${r.epsilon[id].toFixed(3)}`)
-    .join("  ");
-  process.stderr.write(
-    `round ${String(r.round).padStart(3)}/${rounds}  clients ${r.clients.length}  loss ${r.loss.toFixed(4)}  acc ${pct(r.accuracy)}  ε: ${eps}\n`,
-  );
 }
 
 function printSummary(s: SimulationSummary): void {
