@@ -10,7 +10,7 @@ import {
 import { EnclaveError } from "../errors.js";
 import { Network } from "../model/network.js";
 import { specForDataset } from "../model/registry.js";
-import { EPSILON_HARD_CEILING } from "../schemas/privacy.js";
+import { EPSILON_HARD_CEILING, defaultDeltaFor } from "../schemas/privacy.js";
 import { readRegularFile } from "../storage/regular-file.js";
 import { weightsHash } from "../model/safetensors.js";
 import { createAccountant, getNoiseMultiplier, type AccountantName } from "../privacy/accountant/index.js";
@@ -61,7 +61,8 @@ export interface LocalTrainingOptions {
   targetEpsilon: number;
   /** Calibrated from the target when omitted. */
   noiseMultiplier?: number;
-  delta: number;
+  /** Omitted: defaultDeltaFor(the training rows), min(1e-5, 0.1/n). */
+  delta?: number;
   maxGradNorm: number;
   batchSize: number;
   learningRate: number;
@@ -96,7 +97,7 @@ export interface LocalTrainingReport {
     sample_rate: number;
     expected_batch_size: number;
     target_epsilon: number;
-    /** The delta the job asked for. */
+    /** The delta the job asked for, or min(1e-5, 0.1/n) for its n training rows when it named none. */
     delta: number;
     /** The delta `epsilon` is at: min(delta, the dataset's accounting delta); see docs/privacy.md. */
     accounting_delta: number;
@@ -188,6 +189,8 @@ export interface TrainingPlan extends TrainingData {
   expectedBatchSize: number;
   plannedSteps: number;
   sigma: number;
+  /** The job's delta: the one asked for, or defaultDeltaFor(the training rows). */
+  delta: number;
   /** The ledger key: the records' identity, not their file. */
   datasetKey: string;
 }
@@ -201,13 +204,14 @@ export async function planLocalTraining(o: LocalTrainingOptions): Promise<Traini
   assertTrainingFits(spec, o.batchSize, data.dataset.rows);
   const { sampleRate, stepsPerEpoch, expectedBatchSize } = poissonSchedule(data.trainSet.rows, o.batchSize);
   const plannedSteps = o.epochs * stepsPerEpoch;
+  const delta = o.delta ?? defaultDeltaFor(data.trainSet.rows);
   const sigma =
     o.noiseMultiplier ??
     // Calibrated on the halting accountant, so the planned steps are the steps the guard allows.
     getNoiseMultiplier({
       accountant: "rdp",
       targetEpsilon: o.targetEpsilon,
-      delta: o.delta,
+      delta,
       sampleRate,
       steps: plannedSteps,
     });
@@ -219,6 +223,7 @@ export async function planLocalTraining(o: LocalTrainingOptions): Promise<Traini
     expectedBatchSize,
     plannedSteps,
     sigma,
+    delta,
     datasetKey: data.source.identity,
   };
 }
@@ -238,7 +243,7 @@ export function trainingGuard(
     rows: plan.trainSet.rows,
     jobId,
     targetEpsilon: o.targetEpsilon,
-    delta: o.delta,
+    delta: plan.delta,
     noiseMultiplier: plan.sigma,
     // RDP halts: O(orders) per step. PRV (about 1 s per query) is a reporting accountant only.
     accountantFromHistory: (h) => createAccountant("rdp", h),
@@ -378,7 +383,7 @@ export async function runLocalTraining(o: LocalTrainingOptions & { isolated?: Is
         sample_rate: sampleRate,
         expected_batch_size: plan.expectedBatchSize,
         target_epsilon: o.targetEpsilon,
-        delta: o.delta,
+        delta: plan.delta,
         accounting_delta: host.delta,
         epsilon: spent,
         epsilon_reported: reported,
@@ -425,7 +430,11 @@ async function trainIsolated(
   const { id, ...reservation } = await guard.reserveForTask(plan.sampleRate, plan.plannedSteps);
   let charged = reservation.steps;
   try {
-    const out = await runtime.train({ ...options, noiseMultiplier: plan.sigma }, reservation, inputs);
+    const out = await runtime.train(
+      { ...options, delta: plan.delta, noiseMultiplier: plan.sigma },
+      reservation,
+      inputs,
+    );
     return admitTrainedModel(plan, out, reservation.steps);
   } catch (err) {
     if (err instanceof RuntimeError && err.code === RuntimeErrorCode.TASK_NOT_STARTED) charged = 0;

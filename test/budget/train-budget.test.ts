@@ -267,6 +267,48 @@ describe("checks before the first step (no budget spent, nothing written)", () =
     );
   });
 
+  it("without --delta a large dataset trains at min(1e-5, 0.1/n); an explicit --delta above 0.1/n is still refused", async () => {
+    // 15,000 rows, 12,000 for training: the old default 1e-5 is above 0.1/n = 8.33e-6.
+    const dir = mkdtempSync(join(tmpdir(), "enclave-delta-"));
+    const rows = ["x,y"];
+    for (let i = 0; i < 15_000; i++) rows.push(`${(i % 97) / 97},${i % 2 ? "b" : "a"}`);
+    const file = join(dir, "large.csv");
+    writeFileSync(file, rows.join("\n") + "\n");
+    writeFileSync(
+      join(dir, "large.schema.json"),
+      JSON.stringify({
+        format: "csv",
+        header: true,
+        columns: [
+          { name: "x", type: "float" },
+          { name: "y", type: "category", values: ["a", "b"] },
+        ],
+        label: { column: "y", classes: ["a", "b"] },
+        min_rows: 1,
+        max_rows: 20_000,
+      }),
+    );
+    const ws = join(dir, "ws");
+    (await emptyLedgerCopier(dir))(ws);
+    const args = (out: string, ...more: string[]) => [
+      ...["train", "--dataset", file, "--model", "LogisticRegression", "--epochs", "1"],
+      ...["--batch-size", "2000", "--target-epsilon", "3", "--workspace", ws, "--out", join(dir, out)],
+      ...["--json", ...more],
+    ];
+    const refused = await enclave(args("o1", "--delta", "1e-5"));
+    expect(refused.code).toBe(1);
+    expect(refused.err).toContain("DELTA_TOO_LARGE");
+    expect(refused.err).toContain("n = 12000");
+    expect(existsSync(join(dir, "o1"))).toBe(false);
+    const r = await enclave(args("o2"));
+    expect(r.code, r.err).toBe(0);
+    const p = JSON.parse(r.out).privacy;
+    expect(p.delta).toBeCloseTo(0.1 / 12_000, 15);
+    expect(p.delta * 12_000).toBeLessThanOrEqual(0.1);
+    expect(p.accounting_delta).toBe(p.delta);
+    expect(p.epsilon).toBeLessThanOrEqual(3);
+  });
+
   it("budget refuses delta 0.99 and an extreme PRV noise multiplier quickly; epsilon is never negative", async () => {
     const t0 = Date.now();
     const big = await enclave([

@@ -27,7 +27,7 @@ interface TrainFlags extends IsolationFlags {
   epochs?: number;
   targetEpsilon: number;
   noiseMultiplier?: number;
-  delta: number;
+  delta?: number;
   maxGradNorm?: number;
   batchSize?: number;
   lr?: number;
@@ -98,7 +98,11 @@ export function registerTrainCommand(program: Command): void {
       "noise multiplier (calibrated from the target when omitted)",
       numberFlag({ min: 0, exclusiveMin: true, max: MAX_NOISE_MULTIPLIER }),
     )
-    .option("--delta <d>", "delta", numberFlag({ min: 0, exclusiveMin: true, max: MAX_DELTA }), DEFAULT_DELTA)
+    .option(
+      "--delta <d>",
+      `delta (default min(${DEFAULT_DELTA}, 0.1/n) for the dataset's n training rows)`,
+      numberFlag({ min: 0, exclusiveMin: true, max: MAX_DELTA }),
+    )
     .option(
       "--max-grad-norm <c>",
       "per-example clipping norm (default 1, or the architecture's)",
