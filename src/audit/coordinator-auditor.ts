@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import type { CoordinatorEvent, CoordinatorEventListener } from "../coordinator/events.js";
 import type { Identity } from "../identity/certificates.js";
+import type { Baseline } from "../coordinator/job-setup.js";
 import type { FederationJob } from "../schemas/federation.js";
 import type { AuditChain } from "./chain.js";
 import { canonicalJson } from "./entry.js";
@@ -80,8 +81,11 @@ export class CoordinatorAuditor {
           site: e.client_id,
           evidence_kind: e.hardware_type,
           measurement: e.measurement_hash,
+          tcb: e.tcb,
+          tcb_status: e.tcb_status as AuditPayload<"attestation_verdict">["tcb_status"],
           verdict: e.status,
           reason: e.status === "TRUSTED" ? "POLICY_PASSED" : "POLICY_REFUSED",
+          failed_check: e.status === "TRUSTED" ? undefined : e.failed_check,
         });
         return;
       case "client_invited":
@@ -161,6 +165,20 @@ export class CoordinatorAuditor {
       this.jobs.set(job, t);
     }
     return t;
+  }
+
+  /** The job's non-private baseline, trained by the coordinator on data it may pool. */
+  async baseline(job: FederationJob, b: Baseline): Promise<void> {
+    const accuracy = finite(b.accuracy);
+    const loss = finite(b.loss);
+    if (accuracy === undefined || loss === undefined) return;
+    await this.chain.append("baseline_measured", {
+      job_id: job.job_id,
+      accuracy,
+      loss,
+      examples: b.examples,
+      epochs: b.epochs,
+    });
   }
 
   /** An admin submitted a job (recorded before the job is queued). */

@@ -11,7 +11,8 @@ import type { FederationJob } from "../schemas/federation.js";
 import { strategyForJob } from "../strategies/factory.js";
 import type { Database } from "../storage/database.js";
 import { kernels } from "../tensor/backend.js";
-import { evaluate, type Examples } from "../training/trainer.js";
+import { SgdOptimizer } from "../training/optimizer.js";
+import { evaluate, train, type Examples } from "../training/trainer.js";
 import { ClientLevelDp } from "./client-level-dp.js";
 import type { JobSetup } from "./job-runner.js";
 
@@ -26,6 +27,38 @@ export interface CoordinatorJobSetupOptions {
   /** The coordinator's database (DP_FEDAVG keeps the job's client-level budget in it). */
   database?: () => Promise<Database>;
   accountant?: AccountantName;
+  /**
+   * Labelled training data the coordinator may pool (a POC's bundled dataset, a public proxy):
+   * each job then also trains the non-private baseline on it, from the job's initial model with
+   * the same plan for as many passes as the job's rounds, scored on `evalData`. Without it the
+   * baseline is unknown and nothing claims one.
+   */
+  baselineData?: string;
+  /** Told the baseline's score before the job starts (the audit ledger records it). */
+  onBaseline?: (job: FederationJob, baseline: Baseline) => Promise<void>;
+}
+
+/** A non-private baseline's score, the examples it was trained on and its passes over them. */
+export interface Baseline {
+  accuracy: number;
+  loss: number;
+  examples: number;
+  epochs: number;
+}
+
+type Labelled = Examples & { numClasses: number };
+
+/** A labelled dataset file, standardised by its schema's statistics (or its own). */
+async function loadLabelled(file: string): Promise<Labelled> {
+  const { dataset, schema } = await loadDataset(dirname(file), basename(file));
+  const st =
+    schema.format === "csv" && schema.standardization
+      ? {
+          mean: Float64Array.from(schema.standardization.mean),
+          std: Float64Array.from(schema.standardization.std),
+        }
+      : fitStandardizer(dataset);
+  return { ...applyStandardizer(dataset, st), numClasses: dataset.numClasses };
 }
 
 /**
@@ -36,20 +69,11 @@ export interface CoordinatorJobSetupOptions {
 export function coordinatorJobSetup(
   o: CoordinatorJobSetupOptions,
 ): (job: FederationJob) => Promise<JobSetup> {
-  let test: (Examples & { numClasses: number }) | undefined;
+  let test: Labelled | undefined;
+  let pooled: Labelled | undefined;
   const k = kernels();
   return async (job) => {
-    if (!test) {
-      const { dataset, schema } = await loadDataset(dirname(o.evalData), basename(o.evalData));
-      const st =
-        schema.format === "csv" && schema.standardization
-          ? {
-              mean: Float64Array.from(schema.standardization.mean),
-              std: Float64Array.from(schema.standardization.std),
-            }
-          : fitStandardizer(dataset);
-      test = { ...applyStandardizer(dataset, st), numClasses: dataset.numClasses };
-    }
+    test ??= await loadLabelled(o.evalData);
     const data = test;
     const model = buildModelSpec(job.model_arch, {
       input_dim: data.numFeatures,
@@ -58,6 +82,25 @@ export function coordinatorJobSetup(
     });
     const initial = new Network(model, k, new CryptoRandom()).weights();
     const evalNet = new Network(model, k, new CryptoRandom());
+    const plan = defaultPlan(job.strategy);
+    if (o.baselineData && o.onBaseline) {
+      pooled ??= await loadLabelled(o.baselineData);
+      if (pooled.numFeatures !== data.numFeatures || pooled.numClasses !== data.numClasses)
+        throw new EnclaveError(
+          "JOB_SETUP_FAILED",
+          "the baseline data's features or classes differ from the evaluation data's",
+        );
+      const net = new Network(model, k, new CryptoRandom());
+      net.loadWeights(initial);
+      const epochs = job.rounds * plan.epochs;
+      await train(net, k, pooled, {
+        epochs,
+        batchSize: plan.batchSize,
+        optimizer: new SgdOptimizer(k, plan.learningRate, plan.momentum),
+        sampling: new CryptoRandom(),
+      });
+      await o.onBaseline(job, { ...evaluate(net, data), examples: pooled.rows, epochs });
+    }
     let close: (() => Promise<void>) | undefined;
     let strategy = strategyForJob(job);
     if (job.privacy.mechanism === "DP_FEDAVG") {
@@ -73,7 +116,7 @@ export function coordinatorJobSetup(
     }
     return {
       model,
-      plan: defaultPlan(job.strategy),
+      plan,
       initial,
       strategy,
       evaluate: (weights) => {

@@ -3,7 +3,7 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { LocalAgent, loadTrainingExamples } from "../../src/agent/local-agent.js";
 import { simulationTrustPolicy } from "../../src/attestation/policy/simulation.js";
-import { SimulatedProvider } from "../../src/attestation/providers/software.js";
+import { InsecureProvider, SimulatedProvider } from "../../src/attestation/providers/software.js";
 import { AttestationGate } from "../../src/coordinator/attestation-gate.js";
 import { runFederation, type JobResult } from "../../src/coordinator/coordinator.js";
 import type { CoordinatorEventListener } from "../../src/coordinator/events.js";
@@ -29,13 +29,15 @@ export interface Site {
 /**
  * Sites in this process, each with its own workspace (ledger and audit chain on PGlite) and a copy
  * of the bundled data with the number canaries planted; `poisoned` sites get a string canary in
- * a label too, so the Data Sentry refuses their data and they are excluded with an error code.
+ * a label too, so the Data Sentry refuses their data and they are excluded with an error code;
+ * `insecure` sites present INSECURE evidence, which the simulation's trust policy refuses.
  */
 export async function startSites(
   root: string,
   template: string,
   ids: string[],
   poisoned: string[] = [],
+  insecure: string[] = [],
 ): Promise<{ sites: Site[]; labelCanary: string }> {
   const labelCanary = stringCanary("AUDITLABEL");
   const sites: Site[] = [];
@@ -51,7 +53,7 @@ export async function startSites(
       id,
       workspace,
       dataRoot: join(workspace, "data"),
-      provider: new SimulatedProvider(),
+      provider: insecure.includes(id) ? new InsecureProvider() : new SimulatedProvider(),
       policy: simulationTrustPolicy(),
       accountant: "rdp",
       seed: 5,

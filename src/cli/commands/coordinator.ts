@@ -74,6 +74,10 @@ export function registerCoordinatorCommands(program: Command): void {
       "--eval-data <file>",
       "the coordinator's own labelled held-out data (CSV and schema): the model's shape and each round's score",
     )
+    .option(
+      "--baseline-data <file>",
+      "labelled training data the coordinator may pool (CSV and schema): each job's non-private baseline, shown on the dashboard",
+    )
     .option("--round-timeout <s>", "a round's deadline for each agent", numberFlag({ min: 1 }), 600)
     .option(
       "--start-timeout <s>",
@@ -97,6 +101,7 @@ export function registerCoordinatorCommands(program: Command): void {
         revocations?: string;
         trustPolicy?: string;
         evalData?: string;
+        baselineData?: string;
         roundTimeout: number;
         startTimeout: number;
         heartbeat: number;
@@ -137,7 +142,12 @@ export function registerCoordinatorCommands(program: Command): void {
           record: audit.onEvent,
           sessions,
           setup: evalData
-            ? coordinatorJobSetup({ evalData, database: async () => store.database })
+            ? coordinatorJobSetup({
+                evalData,
+                database: async () => store.database,
+                baselineData: o.baselineData ? resolve(o.baselineData) : undefined,
+                onBaseline: (job, b) => audit.auditor.baseline(job, b),
+              })
             : async () => {
                 throw new EnclaveError(
                   "JOB_SETUP_FAILED",
