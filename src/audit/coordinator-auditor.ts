@@ -30,6 +30,15 @@ function reasonCode(state: "budget_exhausted" | "untrusted" | "failed" | "droppe
 
 const finite = (x: number) => (Number.isFinite(x) ? x : undefined);
 
+/** An approval or revocation made at the project CA, with who made it (`admin/<name>` or `ca/<project>`). */
+export interface CaAction {
+  action: "approve" | "revoke";
+  serial: string;
+  participant?: string;
+  role?: "site" | "admin";
+  actor: string;
+}
+
 interface JobTrack {
   strategy: string;
   mechanism: string;
@@ -45,7 +54,8 @@ interface JobTrack {
  */
 export class CoordinatorAuditor {
   private readonly jobs = new Map<string, JobTrack>();
-  private recordedRevocations: Set<string> | null = null;
+  private recordedCa: Set<string> | null = null;
+  private caQueue: Promise<unknown> = Promise.resolve();
 
   constructor(readonly chain: AuditChain) {}
 
@@ -199,22 +209,39 @@ export class CoordinatorAuditor {
   }
 
   /**
-   * Certificates the project CA revoked, as the coordinator learns of them (its revocation list
-   * re-read): each serial is recorded once, across restarts.
+   * Approvals and revocations made at the project CA, as the coordinator learns of them (the
+   * CA-signed admin action log and the revocation list, re-read at start and when they change):
+   * each (action, serial) is recorded once across restarts, with the actor the record names (the
+   * approving admin's certificate identity, or the CA). Calls run one after another, so a
+   * revocation the log names is recorded with its admin before the bare list can record it.
    */
-  async revoked(serials: readonly string[], actor: string): Promise<void> {
-    if (!this.recordedRevocations)
-      this.recordedRevocations = new Set(
-        (await this.chain.payloadsOf("admin_action")).flatMap((p) =>
-          p.action === "revoke" && p.serial ? [p.serial] : [],
-        ),
-      );
-    for (const serial of serials) {
-      if (this.recordedRevocations.has(serial)) continue;
-      await this.chain.append("admin_action", { action: "revoke", serial }, actor);
-      this.recordedRevocations.add(serial);
+  adminActions(actions: readonly CaAction[]): Promise<void> {
+    const run = this.caQueue.then(() => this.recordCaActions(actions));
+    this.caQueue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Serials the CA's revocation list holds, recorded as revocations by `actor` where not yet. */
+  revoked(serials: readonly string[], actor: string): Promise<void> {
+    return this.adminActions(serials.map((serial) => ({ action: "revoke", serial, actor })));
+  }
+
+  private async recordCaActions(actions: readonly CaAction[]): Promise<void> {
+    this.recordedCa ??= new Set(
+      (await this.chain.payloadsOf("admin_action")).flatMap((p) =>
+        p.action !== "abort" && p.serial ? [`${p.action}:${p.serial}`] : [],
+      ),
+    );
+    let added = false;
+    for (const a of actions) {
+      const key = `${a.action}:${a.serial}`;
+      if (this.recordedCa.has(key)) continue;
+      const { action, serial, participant, role } = a;
+      await this.chain.append("admin_action", { action, serial, participant, role }, a.actor);
+      this.recordedCa.add(key);
+      added = true;
     }
-    await this.chain.signHead("admin_action");
+    if (added) await this.chain.signHead("admin_action");
   }
 
   /** An admin action: abort (a job), approve or revoke (a certificate serial). */

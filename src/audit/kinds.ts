@@ -146,8 +146,11 @@ export const AUDIT_KINDS = {
     /** A certificate's serial number (hex) for approve and revoke. */
     serial: z
       .string()
-      .regex(/^[0-9a-f]{1,40}$/)
+      .regex(/^[0-9a-f]{1,64}$/)
       .optional(),
+    /** approve: the participant and the role its new certificate names. */
+    participant: ClientId.optional(),
+    role: z.enum(["site", "admin"]).optional(),
   }),
   /** Site chains: what left the site through the Airlock in one round. */
   update_released: kind({

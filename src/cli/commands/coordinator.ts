@@ -6,6 +6,7 @@ import { calibrateJobNoise, describeFilled, fillJob, readJobFile } from "../../c
 import { JobStore } from "../../coordinator/job-store.js";
 import { IdentityError } from "../../identity/errors.js";
 import { loadKit, type Kit } from "../../identity/kit.js";
+import { AdminActionLog } from "../../identity/admin-actions.js";
 import { RevocationList } from "../../identity/revocation.js";
 import { createLogger } from "../../logging/logger.js";
 import { adminClient } from "../../sdk/admin-client.js";
@@ -69,6 +70,10 @@ export function registerCoordinatorCommands(program: Command): void {
       numberFlag({ integer: true, min: 0, max: 65535 }),
     )
     .option("--revocations <file>", "the CA's revoked.json (default: <kit>/revoked.json)")
+    .option(
+      "--admin-actions <file>",
+      "the CA's admin-actions.json: approvals and revocations, audited with their admin (default: <kit>/admin-actions.json)",
+    )
     .option("--trust-policy <file>", "trust policy for the agents' evidence (default: the default policy)")
     .option(
       "--eval-data <file>",
@@ -99,6 +104,7 @@ export function registerCoordinatorCommands(program: Command): void {
         host: string;
         port?: number;
         revocations?: string;
+        adminActions?: string;
         trustPolicy?: string;
         evalData?: string;
         baselineData?: string;
@@ -124,6 +130,15 @@ export function registerCoordinatorCommands(program: Command): void {
           kit.caPem,
           audit.onRevoked,
         );
+        // The admin action log first: a revocation it names is audited with its admin, not the CA.
+        const adminActions = new AdminActionLog(
+          resolve(o.adminActions ?? join(kit.dir, "admin-actions.json")),
+          kit.caPem,
+          audit.onAdminActions,
+        );
+        adminActions.refresh();
+        if (adminActions.problem)
+          logger.warn({ code: "KIT_INVALID" }, `--admin-actions: ${adminActions.problem}`);
         revocations.load();
         const policy = o.trustPolicy ? await loadTrustPolicy(resolve(o.trustPolicy)) : defaultTrustPolicy();
         const sessions = new SessionHub({
@@ -166,7 +181,10 @@ export function registerCoordinatorCommands(program: Command): void {
           sessions,
           host: o.host,
           port: o.port ?? kit.config.coordinator.port,
-          isRevoked: (serial) => revocations.isRevoked(serial),
+          isRevoked: (serial) => {
+            adminActions.refresh();
+            return revocations.isRevoked(serial);
+          },
           logger,
         });
         process.stdout.write(
