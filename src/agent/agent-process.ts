@@ -25,6 +25,7 @@ import { AgentError } from "./errors.js";
 import { AgentSession } from "./agent-session.js";
 import { IdentityError } from "../identity/errors.js";
 import type { Kit } from "../identity/kit.js";
+import { HeadSigner } from "../audit/entry.js";
 
 /**
  * How this agent attests. HARDWARE: a detected TEE. SIMULATED (`--simulation`): software evidence
@@ -184,6 +185,8 @@ export async function startAgentProcess(o: AgentProcessOptions): Promise<Running
     }),
     databaseUrl: o.databaseUrl,
     logger: o.logger,
+    // The kit's key signs the site's own audit chain, so a cross-check can pin it to the site.
+    ...(o.kit && { chainSigner: new HeadSigner(o.kit.credential.keyPem) }),
   });
   const service = agent.service;
 

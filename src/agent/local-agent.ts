@@ -19,10 +19,16 @@ import type { AgentHandle, BoundEvidence } from "../federation/agent-handle.js";
 import { AgentError } from "./errors.js";
 import { Executor } from "./executor.js";
 import { SiteChain } from "../audit/site-chain.js";
+import type { HeadSigner } from "../audit/entry.js";
 import type { BudgetProbe, TaskOutcome, TrainTask } from "../federation/task.js";
 
 export interface LocalAgentOptions {
   id: string;
+  /**
+   * Signs the heads of the site's own audit chain (the key of its startup kit); without it the
+   * chain is an unsigned hash chain (a simulation's sites have no kits).
+   */
+  chainSigner?: HeadSigner;
   /** Holds the agent's persistent privacy ledger (`<workspace>/db`). */
   workspace: string;
   /** Dataset ids resolve only inside this directory (Data Sentry). */
@@ -110,7 +116,7 @@ export class LocalAgent implements AgentHandle {
       (await openDatabase({ workspace: o.workspace, url: o.databaseUrl, memory: o.memoryDatabase }));
     try {
       const ledger = await BudgetLedger.open(db);
-      const chain = await SiteChain.open(db, o.id);
+      const chain = await SiteChain.open(db, o.id, o.chainSigner);
       const service = new AgentService(o.id);
       const rng = (label: string): RandomSource => randomStream(o.seed, `${o.id}/${label}`);
       const selfNonces = new NonceIssuer();

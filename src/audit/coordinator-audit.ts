@@ -7,7 +7,7 @@ import type { Logger } from "../logging/logger.js";
 import { openDatabase, type Database } from "../storage/database.js";
 import { AuditedJobDirectory } from "./audited-jobs.js";
 import { AuditChain } from "./chain.js";
-import { actorOf, auditFirst, CoordinatorAuditor } from "./coordinator-auditor.js";
+import { actorOf, auditFirst, CoordinatorAuditor, type CaAction } from "./coordinator-auditor.js";
 import { HeadSigner } from "./entry.js";
 
 /** The file beside the coordinator's database that holds its latest signed head. */
@@ -22,6 +22,8 @@ export interface CoordinatorAudit {
   onEvent: CoordinatorEventListener;
   /** For the RevocationList: each newly revoked serial is recorded. */
   onRevoked: (serials: string[]) => void;
+  /** For the AdminActionLog: each approval and revocation, recorded once with its admin as actor. */
+  onAdminActions: (actions: CaAction[]) => void;
   close(): Promise<void>;
 }
 
@@ -47,20 +49,18 @@ export async function openCoordinatorAudit(o: {
   });
   const auditor = new CoordinatorAuditor(chain);
   const ca = `ca/${o.kit.config.project}`;
+  const unaudited = (err: unknown) =>
+    o.logger.error(
+      { code: (err as { code?: string }).code ?? "AUDIT_APPEND_REFUSED" },
+      "admin action not audited",
+    );
   return {
     chain,
     auditor,
     jobs: new AuditedJobDirectory(o.jobs, auditor),
     onEvent: auditFirst(auditor, (e) => o.jobs.record(e)),
-    onRevoked: (serials) =>
-      void auditor
-        .revoked(serials, ca)
-        .catch((err: unknown) =>
-          o.logger.error(
-            { code: (err as { code?: string }).code ?? "AUDIT_APPEND_REFUSED" },
-            "revocation not audited",
-          ),
-        ),
+    onRevoked: (serials) => void auditor.revoked(serials, ca).catch(unaudited),
+    onAdminActions: (actions) => void auditor.adminActions(actions).catch(unaudited),
     close: async () => {
       if (!o.database) await db.close();
     },

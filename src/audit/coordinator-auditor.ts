@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import type { CoordinatorEvent, CoordinatorEventListener } from "../coordinator/events.js";
 import type { Identity } from "../identity/certificates.js";
+import type { Baseline } from "../coordinator/job-setup.js";
 import type { FederationJob } from "../schemas/federation.js";
 import type { AuditChain } from "./chain.js";
 import { canonicalJson } from "./entry.js";
@@ -29,6 +30,15 @@ function reasonCode(state: "budget_exhausted" | "untrusted" | "failed" | "droppe
 
 const finite = (x: number) => (Number.isFinite(x) ? x : undefined);
 
+/** An approval or revocation made at the project CA, with who made it (`admin/<name>` or `ca/<project>`). */
+export interface CaAction {
+  action: "approve" | "revoke";
+  serial: string;
+  participant?: string;
+  role?: "site" | "admin";
+  actor: string;
+}
+
 interface JobTrack {
   strategy: string;
   mechanism: string;
@@ -44,7 +54,8 @@ interface JobTrack {
  */
 export class CoordinatorAuditor {
   private readonly jobs = new Map<string, JobTrack>();
-  private recordedRevocations: Set<string> | null = null;
+  private recordedCa: Set<string> | null = null;
+  private caQueue: Promise<unknown> = Promise.resolve();
 
   constructor(readonly chain: AuditChain) {}
 
@@ -80,8 +91,11 @@ export class CoordinatorAuditor {
           site: e.client_id,
           evidence_kind: e.hardware_type,
           measurement: e.measurement_hash,
+          tcb: e.tcb,
+          tcb_status: e.tcb_status as AuditPayload<"attestation_verdict">["tcb_status"],
           verdict: e.status,
           reason: e.status === "TRUSTED" ? "POLICY_PASSED" : "POLICY_REFUSED",
+          failed_check: e.status === "TRUSTED" ? undefined : e.failed_check,
         });
         return;
       case "client_invited":
@@ -163,6 +177,20 @@ export class CoordinatorAuditor {
     return t;
   }
 
+  /** The job's non-private baseline, trained by the coordinator on data it may pool. */
+  async baseline(job: FederationJob, b: Baseline): Promise<void> {
+    const accuracy = finite(b.accuracy);
+    const loss = finite(b.loss);
+    if (accuracy === undefined || loss === undefined) return;
+    await this.chain.append("baseline_measured", {
+      job_id: job.job_id,
+      accuracy,
+      loss,
+      examples: b.examples,
+      epochs: b.epochs,
+    });
+  }
+
   /** An admin submitted a job (recorded before the job is queued). */
   async submitted(job: FederationJob, by: Identity): Promise<void> {
     const payload: AuditPayload<"job_submitted"> = {
@@ -181,22 +209,39 @@ export class CoordinatorAuditor {
   }
 
   /**
-   * Certificates the project CA revoked, as the coordinator learns of them (its revocation list
-   * re-read): each serial is recorded once, across restarts.
+   * Approvals and revocations made at the project CA, as the coordinator learns of them (the
+   * CA-signed admin action log and the revocation list, re-read at start and when they change):
+   * each (action, serial) is recorded once across restarts, with the actor the record names (the
+   * approving admin's certificate identity, or the CA). Calls run one after another, so a
+   * revocation the log names is recorded with its admin before the bare list can record it.
    */
-  async revoked(serials: readonly string[], actor: string): Promise<void> {
-    if (!this.recordedRevocations)
-      this.recordedRevocations = new Set(
-        (await this.chain.payloadsOf("admin_action")).flatMap((p) =>
-          p.action === "revoke" && p.serial ? [p.serial] : [],
-        ),
-      );
-    for (const serial of serials) {
-      if (this.recordedRevocations.has(serial)) continue;
-      await this.chain.append("admin_action", { action: "revoke", serial }, actor);
-      this.recordedRevocations.add(serial);
+  adminActions(actions: readonly CaAction[]): Promise<void> {
+    const run = this.caQueue.then(() => this.recordCaActions(actions));
+    this.caQueue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Serials the CA's revocation list holds, recorded as revocations by `actor` where not yet. */
+  revoked(serials: readonly string[], actor: string): Promise<void> {
+    return this.adminActions(serials.map((serial) => ({ action: "revoke", serial, actor })));
+  }
+
+  private async recordCaActions(actions: readonly CaAction[]): Promise<void> {
+    this.recordedCa ??= new Set(
+      (await this.chain.payloadsOf("admin_action")).flatMap((p) =>
+        p.action !== "abort" && p.serial ? [`${p.action}:${p.serial}`] : [],
+      ),
+    );
+    let added = false;
+    for (const a of actions) {
+      const key = `${a.action}:${a.serial}`;
+      if (this.recordedCa.has(key)) continue;
+      const { action, serial, participant, role } = a;
+      await this.chain.append("admin_action", { action, serial, participant, role }, a.actor);
+      this.recordedCa.add(key);
+      added = true;
     }
-    await this.chain.signHead("admin_action");
+    if (added) await this.chain.signHead("admin_action");
   }
 
   /** An admin action: abort (a job), approve or revoke (a certificate serial). */

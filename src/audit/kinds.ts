@@ -1,4 +1,6 @@
 import { z } from "zod";
+import { CHECK_NAME, TCB_SUMMARY } from "../attestation/appraisal-facts.js";
+import { TCB_STATUSES } from "../attestation/dcap/tcb-status.js";
 import { HardwareType, AttestationStatus } from "../schemas/attestation.js";
 import { ClientId, MAX_ROUNDS } from "../schemas/federation.js";
 import { PrivacyMechanism } from "../schemas/privacy.js";
@@ -11,8 +13,8 @@ import { AuditError } from "./errors.js";
 export const Sha256 = z.string().regex(/^[0-9a-f]{64}$/);
 /** A launch measurement (32 to 64 bytes, lowercase hex) or `unavailable`. */
 const Measurement = z.string().regex(/^(?:(?:[0-9a-f]{2}){32,64}|unavailable)$/);
-/** A TCB version as lowercase hex (up to 32 bytes), when the evidence kind has one. */
-const Tcb = z.string().regex(/^(?:[0-9a-f]{2}){1,32}$/);
+/** TCB values as `name=value` pairs (`bootloader=3,tee=0,snp=8,microcode=115`), when the kind has them. */
+const Tcb = z.string().regex(TCB_SUMMARY);
 /** A stable error code from one of the project's code tables (`SCREAMING_SNAKE`). */
 export const Code = z.string().regex(/^[A-Z][A-Z0-9_]{1,63}$/);
 /** A strategy's name (`FED_AVG`, `KRUM`, ...). */
@@ -77,8 +79,23 @@ export const AUDIT_KINDS = {
     evidence_kind: HardwareType,
     measurement: Measurement,
     tcb: Tcb.optional(),
+    /** Intel's TCB status (TDX, SGX) from its signed TCB info. */
+    tcb_status: z.enum(TCB_STATUSES).optional(),
     verdict: AttestationStatus,
     reason: Code,
+    /** For an untrusted verdict: the first failed check's name (`policy.min_tcb`, `signature`). */
+    failed_check: z.string().regex(CHECK_NAME).optional(),
+  }),
+  /**
+   * The non-private baseline, where the coordinator can train one (pooled data it holds: a POC's
+   * bundled dataset): same model, initial weights and plan, scored on the same evaluation data.
+   */
+  baseline_measured: kind({
+    job_id: JobId,
+    accuracy: Metric,
+    loss: Metric,
+    examples: Count,
+    epochs: Count,
   }),
   model_sent: kind({ job_id: JobId, round: Round, site: Site, model_sha256: Sha256 }),
   update_received: kind({
@@ -129,8 +146,11 @@ export const AUDIT_KINDS = {
     /** A certificate's serial number (hex) for approve and revoke. */
     serial: z
       .string()
-      .regex(/^[0-9a-f]{1,40}$/)
+      .regex(/^[0-9a-f]{1,64}$/)
       .optional(),
+    /** approve: the participant and the role its new certificate names. */
+    participant: ClientId.optional(),
+    role: z.enum(["site", "admin"]).optional(),
   }),
   /** Site chains: what left the site through the Airlock in one round. */
   update_released: kind({

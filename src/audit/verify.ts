@@ -33,7 +33,7 @@ export interface ChainVerdict {
 }
 
 export interface VerifyOptions {
-  /** SHA-256 of the SPKI every head must be signed with (from the coordinator's certificate). */
+  /** SHA-256 of the SPKI every head must be signed with (from the keeper's certificate: coordinator or site). */
   pinnedSigner?: string;
   /** The latest signed head kept outside the chain (the workspace's anchor file). */
   anchor?: AuditEntry;
@@ -150,7 +150,7 @@ class Verifier {
       return {
         seq: e.seq,
         kind: "signer_not_pinned",
-        message: `seq ${e.seq}: signed by key sha256:${String(p.signer_sha256).slice(0, 16)}..., not the pinned coordinator key`,
+        message: `seq ${e.seq}: signed by key sha256:${String(p.signer_sha256).slice(0, 16)}..., not the pinned key (--cert)`,
       };
     this.signers.add(String(p.signer_sha256));
     this.signedThrough = e.seq;
@@ -187,7 +187,7 @@ class Verifier {
       return fail({
         seq: 1,
         kind: "signer_not_pinned",
-        message: "no head is signed by the pinned coordinator key",
+        message: "no head is signed by the pinned key (--cert)",
       });
     if (this.keys.size > 0 && this.signedThrough < last && !this.o.allowUnsignedTail)
       return fail({

@@ -1,3 +1,4 @@
+import { appraisalFacts, type AppraisalFacts } from "../attestation/appraisal-facts.js";
 import { appraiseEvidence } from "../attestation/appraise.js";
 import { NonceIssuer, type NonceIssuerOptions } from "../attestation/nonce.js";
 import type { AgentHandle } from "../federation/agent-handle.js";
@@ -5,9 +6,15 @@ import type { AttestationReport } from "../schemas/attestation.js";
 import type { TrustPolicy } from "../schemas/trust-policy.js";
 import { CoordinatorError } from "./errors.js";
 
+/**
+ * A verdict with what the ledger and the dashboard show of it (TCB values, the failed check's
+ * name): identifiers and numbers, never the checks' sentences.
+ */
+export type AdmissionReport = AttestationReport & { facts?: AppraisalFacts };
+
 /** What the coordinator needs from admission: a verdict on one agent, before it sees anything. */
 export interface Admission {
-  admit(agent: AgentHandle): Promise<AttestationReport>;
+  admit(agent: AgentHandle): Promise<AdmissionReport>;
 }
 
 /**
@@ -29,7 +36,7 @@ export class AttestationGate implements Admission {
     this.nonces = new NonceIssuer(nonces);
   }
 
-  async admit(agent: AgentHandle): Promise<AttestationReport> {
+  async admit(agent: AgentHandle): Promise<AdmissionReport> {
     const { nonce } = this.nonces.issue();
     const { evidence, publicKey: claimed, runtimeMeasurement } = await agent.evidence(nonce);
     const publicKey = agent.channelKey ?? claimed;
@@ -42,7 +49,7 @@ export class AttestationGate implements Admission {
     const pinned = this.pinned.get(agent.id);
     if (pinned !== undefined && pinned !== key)
       throw new CoordinatorError("NODE_KEY_CHANGED", `node ${agent.id} presented a different key`);
-    const { report } = await appraiseEvidence(evidence, {
+    const { report, result } = await appraiseEvidence(evidence, {
       policy: this.policy,
       binding: { nonce, publicKey, runtimeMeasurement },
       nonceIssuer: this.nonces,
@@ -50,7 +57,7 @@ export class AttestationGate implements Admission {
     });
     // Pinned only once trusted: an impostor's failed first attempt must not lock the real node out.
     if (report.status === "TRUSTED") this.pinned.set(agent.id, key);
-    return report;
+    return { ...report, facts: appraisalFacts(result) };
   }
 
   /** The node key pinned for `nodeId` (hex), if it was admitted. */

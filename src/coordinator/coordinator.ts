@@ -219,6 +219,7 @@ class FederationRun {
           status: report.status,
           hardware_type: report.hardware_type,
           measurement_hash: report.measurement_hash,
+          ...report.facts,
         });
         if (report.status !== "TRUSTED") {
           await this.exclude(round, agent.id, "untrusted", "attestation not trusted");

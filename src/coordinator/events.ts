@@ -47,6 +47,10 @@ export type CoordinatorEvent =
       status: AttestationReport["status"];
       hardware_type: AttestationReport["hardware_type"];
       measurement_hash: string;
+      /** TCB values, Intel's TCB status and the first failed check's name (appraisalFacts). */
+      tcb?: string;
+      tcb_status?: string;
+      failed_check?: string;
     })
   | (ForClient & { type: "client_invited" })
   | (ForClient & {

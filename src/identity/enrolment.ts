@@ -37,7 +37,8 @@ export async function createEnrolment(name: string, role: Role): Promise<{ keyPe
 /** What an approver reads from a CSR before signing it. */
 export interface EnrolmentRequest {
   name: string;
-  role: Role;
+  /** Enrolment issues site and admin certificates only (a coordinator's comes from provision). */
+  role: Exclude<Role, "coordinator">;
   publicKeyPem: string;
 }
 

@@ -5,6 +5,8 @@ export interface RoundRow {
   clients: number;
   loss: number;
   accuracy: number;
+  /** Wall time of the round (attest, train, aggregate, evaluate). */
+  seconds: number;
   /** Spent epsilon per client after the round. */
   epsilon: Record<string, number>;
 }
@@ -14,6 +16,10 @@ export interface ReportInput {
   subtitle: string;
   rounds: RoundRow[];
   baselineAccuracy?: number;
+  /** Examples in the held-out test set every round (and the baseline) is scored on. */
+  testExamples: number;
+  /** What the run was trained with: strategy, rounds, local plan, DP parameters. */
+  hyperparameters: [string, string][];
   targetEpsilon: number;
   summary: [string, string][];
   clients: { id: string; epsilon: number; delta: number; examples: number; status: string }[];
@@ -37,6 +43,17 @@ export function renderHtmlReport(r: ReportInput): string {
     points: r.rounds.filter((x) => id in x.epsilon).map((x) => ({ x: x.round, y: x.epsilon[id] })),
   }));
   const loss: Series[] = [{ name: "test loss", points: r.rounds.map((x) => ({ x: x.round, y: x.loss })) }];
+  const times = r.rounds.map((x) => x.seconds);
+  const perRound = times.length
+    ? `${(times.reduce((a, b) => a + b, 0) / times.length).toFixed(2)} s mean, ${Math.min(...times).toFixed(2)}–${Math.max(...times).toFixed(2)} s`
+    : "–";
+  const facts: [string, string][] = [
+    ...r.summary,
+    ["test set", `${r.testExamples} held-out examples (every round's accuracy and loss, and the baseline)`],
+    ["time per round", perRound],
+  ];
+  const table = (rows: [string, string][]) =>
+    `<table><tbody>${rows.map(([k, v]) => `<tr><th>${escapeXml(k)}</th><td>${escapeXml(v)}</td></tr>`).join("")}</tbody></table>`;
   const row = (cells: string[]) => `<tr>${cells.map((c) => `<td>${escapeXml(c)}</td>`).join("")}</tr>`;
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${escapeXml(r.title)}</title>
@@ -48,7 +65,9 @@ td,th{border:1px solid #ddd;padding:.35rem .7rem;text-align:left} th{background:
 .charts{display:flex;flex-wrap:wrap;gap:1rem} .card{border:1px solid #eee;border-radius:6px;padding:.5rem}
 </style></head><body>
 <h1>${escapeXml(r.title)}</h1><p class="sub">${escapeXml(r.subtitle)}</p>
-<table><tbody>${r.summary.map(([k, v]) => `<tr><th>${escapeXml(k)}</th><td>${escapeXml(v)}</td></tr>`).join("")}</tbody></table>
+${table(facts)}
+<h2>Hyperparameters</h2>
+${table(r.hyperparameters)}
 <div class="charts">
 <div class="card">${lineChart(acc, {
     title: "Test accuracy per round",
@@ -72,7 +91,7 @@ td,th{border:1px solid #ddd;padding:.35rem .7rem;text-align:left} th{background:
 ${r.clients.map((c) => row([c.id, c.epsilon.toFixed(4), String(c.delta), String(c.examples), c.status])).join("\n")}
 </tbody></table>
 <h2>Rounds</h2>
-<table><thead><tr><th>round</th><th>clients</th><th>accuracy</th><th>loss</th>${ids.map((i) => `<th>ε ${escapeXml(i)}</th>`).join("")}</tr></thead><tbody>
+<table><thead><tr><th>round</th><th>clients</th><th>accuracy</th><th>loss</th><th>seconds</th>${ids.map((i) => `<th>ε ${escapeXml(i)}</th>`).join("")}</tr></thead><tbody>
 ${r.rounds
   .map((x) =>
     row([
@@ -80,6 +99,7 @@ ${r.rounds
       String(x.clients),
       (x.accuracy * 100).toFixed(2) + "%",
       x.loss.toFixed(4),
+      x.seconds.toFixed(2),
       ...ids.map((i) => (i in x.epsilon ? x.epsilon[i].toFixed(3) : "–")),
     ]),
   )

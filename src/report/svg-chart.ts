@@ -19,6 +19,39 @@ export interface LineChartOptions {
 }
 
 const PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"];
+/** Per-series dash patterns and marker shapes, so lines that overlap stay apart in print and grey. */
+const DASHES = ["", "7 3", "2 3", "9 3 2 3", "4 4", "1 5", "12 4", "5 2 1 2"];
+const MARKERS = ["circle", "square", "triangle", "diamond", "cross", "plus", "triangle-down", "bar"] as const;
+
+/** One marker shape at (x, y), about 6 px across. */
+function marker(shape: (typeof MARKERS)[number], x: number, y: number, color: string): string {
+  const f = (n: number) => n.toFixed(1);
+  const stroke = `fill="#fff" stroke="${color}" stroke-width="1.5"`;
+  switch (shape) {
+    case "circle":
+      return `<circle cx="${f(x)}" cy="${f(y)}" r="3" ${stroke}/>`;
+    case "square":
+      return `<rect x="${f(x - 3)}" y="${f(y - 3)}" width="6" height="6" ${stroke}/>`;
+    case "triangle":
+      return `<path d="M${f(x)},${f(y - 3.5)} L${f(x + 3.5)},${f(y + 3)} L${f(x - 3.5)},${f(y + 3)} Z" ${stroke}/>`;
+    case "triangle-down":
+      return `<path d="M${f(x)},${f(y + 3.5)} L${f(x + 3.5)},${f(y - 3)} L${f(x - 3.5)},${f(y - 3)} Z" ${stroke}/>`;
+    case "diamond":
+      return `<path d="M${f(x)},${f(y - 4)} L${f(x + 4)},${f(y)} L${f(x)},${f(y + 4)} L${f(x - 4)},${f(y)} Z" ${stroke}/>`;
+    case "cross":
+      return `<path d="M${f(x - 3)},${f(y - 3)} L${f(x + 3)},${f(y + 3)} M${f(x - 3)},${f(y + 3)} L${f(x + 3)},${f(y - 3)}" stroke="${color}" stroke-width="1.8"/>`;
+    case "plus":
+      return `<path d="M${f(x - 4)},${f(y)} L${f(x + 4)},${f(y)} M${f(x)},${f(y - 4)} L${f(x)},${f(y + 4)}" stroke="${color}" stroke-width="1.8"/>`;
+    case "bar":
+      return `<rect x="${f(x - 1.5)}" y="${f(y - 4)}" width="3" height="8" fill="${color}"/>`;
+  }
+}
+
+/** For each series, the first earlier one with exactly the same points (drawn on top of it). */
+function sameAs(series: Series[]): (string | undefined)[] {
+  const key = (s: Series) => JSON.stringify(s.points);
+  return series.map((s, i) => series.slice(0, i).find((t) => key(t) === key(s))?.name);
+}
 
 export function escapeXml(s: string): string {
   return s.replace(
@@ -86,19 +119,31 @@ export function lineChart(series: Series[], o: LineChartOptions): string {
       `<text x="${W - m.r - 4}" y="${py(g.y) - 4}" text-anchor="end" font-size="11" fill="#555">${escapeXml(g.label)}</text>`,
     );
   }
+  const same = sameAs(series);
+  const room = Math.floor((H - m.t - 14) / 18);
+  const shown = series.length > room ? room - 1 : series.length;
   series.forEach((s, i) => {
     const color = PALETTE[i % PALETTE.length];
+    const dash = s.dashed ? "5 3" : DASHES[i % DASHES.length];
+    const dashAttr = dash ? ` stroke-dasharray="${dash}"` : "";
+    const shape = MARKERS[i % MARKERS.length];
     const d = s.points.map((p, j) => `${j ? "L" : "M"}${px(p.x).toFixed(1)},${py(p.y).toFixed(1)}`).join(" ");
-    parts.push(
-      `<path d="${d}" fill="none" stroke="${color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="5 3"' : ""}/>`,
-    );
-    for (const p of s.points)
-      parts.push(`<circle cx="${px(p.x).toFixed(1)}" cy="${py(p.y).toFixed(1)}" r="2.5" fill="${color}"/>`);
+    parts.push(`<path d="${d}" fill="none" stroke="${color}" stroke-width="2"${dashAttr}/>`);
+    for (const p of s.points) parts.push(marker(shape, px(p.x), py(p.y), color));
     const ly = m.t + 14 + i * 18;
+    if (i >= shown) {
+      if (i === shown)
+        parts.push(
+          `<text x="${W - m.r + 8}" y="${ly}" font-size="12">… and ${series.length - shown} more (see the tables)</text>`,
+        );
+      return;
+    }
     parts.push(
-      `<line x1="${W - m.r + 12}" x2="${W - m.r + 32}" y1="${ly - 4}" y2="${ly - 4}" stroke="${color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="5 3"' : ""}/>`,
+      `<line x1="${W - m.r + 8}" x2="${W - m.r + 36}" y1="${ly - 4}" y2="${ly - 4}" stroke="${color}" stroke-width="2"${dashAttr}/>`,
     );
-    parts.push(`<text x="${W - m.r + 38}" y="${ly}" font-size="12">${escapeXml(s.name)}</text>`);
+    parts.push(marker(shape, W - m.r + 22, ly - 4, color));
+    const label = same[i] ? `${s.name} (= ${same[i]})` : s.name;
+    parts.push(`<text x="${W - m.r + 42}" y="${ly}" font-size="12">${escapeXml(label)}</text>`);
   });
   parts.push("</svg>");
   return parts.join("\n");

@@ -127,6 +127,9 @@ describe("enclave simulate: the demo, its report and determinism", () => {
     const html = readFileSync(join(dir, "report.html"), "utf8");
     expect(html.match(/<svg[\s>]/g)?.length ?? 0).toBeGreaterThanOrEqual(2);
     expect(html).toContain(s.model_sha256);
+    expect(s.test_examples).toBeGreaterThan(0);
+    expect(html).toContain(`${s.test_examples} held-out examples`);
+    expect(html).toContain(`<th>learning rate</th><td>${s.plan.learningRate}</td>`);
 
     const checkpoints = readdirSync(join(dir, "checkpoints")).sort();
     expect(checkpoints).toEqual(

@@ -213,6 +213,11 @@ export interface SimulationSummary {
   report_dir: string;
   kernels: string;
   seconds: number;
+  /** Each site's local training per round (epochs, batch size, learning rate, momentum). */
+  plan: LocalTrainingPlan;
+  /** The coordinator's held-out test set every round is scored on (and the baseline). */
+  test_examples: number;
+  accountant: AccountantName;
 }
 
 /**
@@ -490,6 +495,9 @@ export async function runSimulation(options: SimulationOptions = {}): Promise<Si
       report_dir: o.reportDir,
       kernels: k.name,
       seconds: (Date.now() - t0) / 1000,
+      plan: o.plan,
+      test_examples: test.rows,
+      accountant: o.accountant,
     };
     writeReport(o.reportDir, summary, result);
     return summary;
@@ -552,6 +560,34 @@ function jobStrategy(
   return { strategy: name, options, mu: mu as number | undefined };
 }
 
+/** What the run was trained with, as the report states it. */
+function hyperparameters(s: SimulationSummary): [string, string][] {
+  const j = s.job;
+  const p = j.privacy;
+  const options = j.strategy_options ? Object.entries(j.strategy_options) : [];
+  return [
+    [
+      "strategy",
+      s.strategy + (options.length ? ` (${options.map(([k, v]) => `${k} = ${String(v)}`).join(", ")})` : ""),
+    ],
+    ...(s.strategy === "FED_PROX" ? ([["proximal μ", String(j.proximal_mu)]] as [string, string][]) : []),
+    ["rounds", `${s.rounds.length} of ${j.rounds} (min_clients ${j.min_clients})`],
+    ["local epochs per round", String(s.plan.epochs)],
+    [p.mechanism === "DP_FEDAVG" ? "batch size" : "expected batch size (Poisson)", String(s.plan.batchSize)],
+    ["learning rate", String(s.plan.learningRate)],
+    ["momentum", String(s.plan.momentum)],
+    ["privacy mechanism", p.mechanism],
+    ["noise multiplier", p.noise_multiplier.toFixed(4)],
+    ["clipping norm C", String(p.max_grad_norm)],
+    ["target ε, δ", `${p.target_epsilon}, ${p.delta}`],
+    [
+      "accountant",
+      `${s.accountant} (${p.mechanism === "DP_FEDAVG" ? "client level, at the coordinator" : "example level, at each site"})`,
+    ],
+    ["model", j.model_arch],
+  ];
+}
+
 function writeReport(dir: string, s: SimulationSummary, result: JobResult): void {
   // No metadata: the file's SHA-256 is then exactly summary.model_sha256 (weightsHash).
   writeFileSync(join(dir, "global_model.safetensors"), serializeSafetensors(result.global));
@@ -585,6 +621,8 @@ function writeReport(dir: string, s: SimulationSummary, result: JobResult): void
           : `${s.job.clients.length} simulated sites, ${s.job.strategy}, DP-SGD (σ = ${s.job.privacy.noise_multiplier.toFixed(3)}, C = ${s.job.privacy.max_grad_norm}), simulated attestation`,
       rounds: s.rounds.map((r) => ({ ...r, clients: r.clients.length })),
       baselineAccuracy: s.baseline.accuracy,
+      testExamples: s.test_examples,
+      hyperparameters: hyperparameters(s),
       targetEpsilon: s.job.privacy.target_epsilon,
       summary: [
         ["job", s.job.job_id],

@@ -148,9 +148,10 @@ describe("the audit ledger of a federation", () => {
     );
     expect(f.code, f.out).toBe(0);
     expect(JSON.parse(f.out)).toMatchObject({ intact: true, entries: entries().length });
-    const s = await cli("audit", "verify", "--workspace", sites[0].workspace);
+    // a site's chain is signed with its kit key: pinned to the site's certificate it verifies
+    const s = await cli("audit", "verify", "--workspace", sites[0].workspace, "--cert", sites[0].certPath);
     expect(s.code, s.out).toBe(0);
-    expect(s.out).toMatch(/unsigned site chain/);
+    expect(s.out).toMatch(/signed through seq \d+ by key/);
   });
 
   it("cross-checks each site's chain against the coordinator's record", async () => {
@@ -164,6 +165,8 @@ describe("the audit ledger of a federation", () => {
         join(root, "coordinator.jsonl"),
         "--cert",
         certPath,
+        "--site-cert",
+        s.certPath,
       );
       expect(r.code, r.out).toBe(0);
       expect(r.out).toContain(`consistent: site ${s.id} released ${ROUNDS} update(s)`);
@@ -300,6 +303,79 @@ describe("the audit ledger of a federation", () => {
       const r = await cli("audit", "verify", "--workspace", ws);
       expect(r.code).toBe(1);
       expect(r.out).toContain(`seq ${lastRoundSig + 1} (truncated)`);
+    });
+  });
+
+  describe("a site's own record, authenticated by its kit key", () => {
+    /** Copy a site's workspace and replace its chain with `rows` (its triggers disabled). */
+    const replaceChain = async (name: string, from: Site, rows: AuditEntry[]) => {
+      const ws = join(root, name);
+      cpSync(from.workspace, ws, { recursive: true });
+      const db = await openDatabase({ workspace: ws, url: "" });
+      await db.exec("alter table audit_entries disable trigger user; delete from audit_entries");
+      for (const e of rows)
+        await db.query(
+          "insert into audit_entries (seq, at, actor, kind, payload, prev_hash, hash) values ($1, $2, $3, $4, $5, $6, $7)",
+          [e.seq, e.at, e.actor, e.kind, JSON.stringify(e.payload), e.prev, e.hash],
+        );
+      await db.close();
+      return ws;
+    };
+    const siteEntries = async (s: Site) =>
+      parseJsonl((await cli("audit", "export", "--workspace", s.workspace)).out) as AuditEntry[];
+    const crossCheck = (ws: string, siteCert: string) =>
+      cli(
+        "audit",
+        "cross-check",
+        "--site-workspace",
+        ws,
+        "--coordinator-export",
+        join(root, "coordinator.jsonl"),
+        "--cert",
+        certPath,
+        "--site-cert",
+        siteCert,
+      );
+
+    it("a site record rewritten and re-signed with another key is refused by the pinned cross-check", async () => {
+      const e = await siteEntries(sites[0]);
+      const other = new HeadSigner(
+        (await issueCertificate(await createProjectCa("x"), { name: "site-a", role: "site" })).keyPem,
+      );
+      // the forger claims round 1 released another update, signed with a key of its own
+      e[0].payload.signer_key = other.publicKeyHex;
+      e.find((x) => x.kind === "update_released")!.payload.update_sha256 = "e".repeat(64);
+      for (let i = 0; i < e.length; i++) {
+        e[i].prev = i === 0 ? "0".repeat(64) : e[i - 1].hash;
+        if (e[i].kind === "head_signed") {
+          e[i].payload.head_sha256 = e[i - 1].hash;
+          e[i].payload.signer_sha256 = other.keySha256;
+          e[i].payload.signature = other.sign(e[i - 1].seq, e[i - 1].hash);
+        }
+        const { hash: _h, ...body } = e[i];
+        e[i].hash = entryHash(body);
+      }
+      const ws = await replaceChain("site-forged", sites[0], e);
+      // self-consistent: verify without a pin passes, and names the key it was signed with
+      const self = await cli("audit", "verify", "--workspace", ws);
+      expect(self.code, self.out).toBe(0);
+      expect(self.out).toContain(`by key sha256:${other.keySha256.slice(0, 16)}`);
+      const r = await crossCheck(ws, sites[0].certPath);
+      expect(r.code).toBe(1);
+      expect(r.out).toMatch(/site chain: audit chain NOT intact: seq \d+ \(signer_not_pinned\)/);
+    });
+
+    it("an edited site record is named, and another site's certificate does not vouch for this chain", async () => {
+      const e = await siteEntries(sites[0]);
+      const seq = e.find((x) => x.kind === "update_released")!.seq;
+      e[seq - 1].payload.epsilon_after = 0;
+      const ws = await replaceChain("site-edited", sites[0], e);
+      const r = await crossCheck(ws, sites[0].certPath);
+      expect(r.code).toBe(1);
+      expect(r.out).toContain(`site chain: audit chain NOT intact: seq ${seq} (edited)`);
+      const wrong = await crossCheck(sites[0].workspace, sites[1].certPath);
+      expect(wrong.code).toBe(1);
+      expect(wrong.out).toContain("(signer_not_pinned)");
     });
   });
 });

@@ -12,6 +12,7 @@ import { AuditChain } from "../../src/audit/chain.js";
 import { AuditedJobDirectory } from "../../src/audit/audited-jobs.js";
 import { auditFirst, CoordinatorAuditor } from "../../src/audit/coordinator-auditor.js";
 import { HeadSigner } from "../../src/audit/entry.js";
+import { coordinatorJobSetup } from "../../src/coordinator/job-setup.js";
 import { Dashboard } from "../../src/dashboard/dashboard.js";
 import { startHostApi, type HostApi } from "../../src/host/host-api.js";
 import { MemoryJobDirectory } from "../../src/host/job-directory.js";
@@ -66,7 +67,13 @@ describe.skipIf(!existsSync(CHROMIUM))("the dashboard in chromium", () => {
   beforeAll(async () => {
     root = mkdtempSync(join(tmpdir(), "enclave-ui-"));
     const template = await databaseTemplate(join(root, "template"));
-    ({ sites } = await startSites(root, template, ["site-a", "site-b", "site-c"], ["site-c"]));
+    ({ sites } = await startSites(
+      root,
+      template,
+      ["site-a", "site-b", "site-c", "site-d"],
+      ["site-c"],
+      ["site-d"],
+    ));
     const ca = await createProjectCa("demo");
     caPem = ca.certPem;
     const coordinator = await issueCertificate(ca, {
@@ -135,6 +142,18 @@ describe.skipIf(!existsSync(CHROMIUM))("the dashboard in chromium", () => {
     );
     await jobs.submit(job, { role: "admin", name: "alice" });
     const auditor = (globalThis as { auditor?: CoordinatorAuditor }).auditor!;
+    // The coordinator's own baseline path: pooled data it holds, scored on its evaluation data.
+    const bc = join(sites[0].workspace, "data", "bc.csv");
+    let baseline = 0;
+    await coordinatorJobSetup({
+      evalData: bc,
+      baselineData: bc,
+      hidden: [8],
+      onBaseline: async (j, b) => {
+        baseline = b.accuracy;
+        await auditor.baseline(j, b);
+      },
+    })(job);
     let epsAfterRound1 = "";
     const run = runJob(
       job,
@@ -161,6 +180,18 @@ describe.skipIf(!existsSync(CHROMIUM))("the dashboard in chromium", () => {
     await page.locator("#jobs tbody", { hasText: "completed" }).waitFor({ timeout: 60_000 });
     expect(await page.textContent('#sites tr[data-site="site-a"]')).toContain("TRUSTED");
     expect(await page.textContent('#sites tr[data-site="site-c"]')).toContain("failed");
+    // an untrusted site: its evidence kind, the failed check by name, and why it is out
+    const d = await page.textContent('#sites tr[data-site="site-d"]');
+    expect(d).toContain("INSECURE");
+    expect(d).toContain("UNTRUSTED");
+    expect(d).toContain("policy.kind");
+    expect(d).toContain("untrusted");
+    expect(await page.textContent("#baseline")).toContain(`accuracy ${baseline.toFixed(4)}`);
+    // the baseline is a series of the accuracy chart; the round axis has integer ticks only
+    expect(await page.textContent("#chart-accuracy")).toContain("non-private baseline");
+    const ticks = (await page.getAttribute("#chart-accuracy .uplot", "data-round-ticks")) ?? "";
+    expect(ticks.split(",").filter(Boolean)).toEqual(expect.arrayContaining(["1", "2", "3"]));
+    for (const t of ticks.split(",")) expect(t).toMatch(/^\d*$/);
     expect(await page.textContent("#chain-status")).toMatch(/^intact, \d+ entries/);
     expect(await page.locator("#chart canvas").count()).toBeGreaterThan(0);
     await page.screenshot({

@@ -3,6 +3,7 @@
 // reads and aborts jobs; an edited kit and a revoked certificate are refused; a client without
 // a certificate gets only /ping.
 import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { X509Certificate } from "node:crypto";
 import { readFileSync, writeFileSync, mkdtempSync, rmSync, cpSync } from "node:fs";
 import { request } from "node:https";
 import { tmpdir } from "node:os";
@@ -96,6 +97,8 @@ describe("enclave coordinator and the admin verbs (real processes, mTLS on loopb
         listen,
         "--revocations",
         join(root, "ca", "revoked.json"),
+        "--admin-actions",
+        join(root, "ca", "admin-actions.json"),
         "--log-level",
         "warn",
       ],
@@ -225,7 +228,27 @@ describe("enclave coordinator and the admin verbs (real processes, mTLS on loopb
     );
   });
 
+  /** Enrol `name` and approve its request at the CA (as the admin of `kitDir`, or the CA). */
+  async function approve(name: string, kitDir?: string) {
+    const e = await enclave("enroll", "--name", name, "--out", join(root, `enrol-${name}`));
+    expect(e.code, e.err).toBe(0);
+    return enclave(
+      "approve",
+      "--ca",
+      join(root, "ca"),
+      "--csr",
+      join(root, `enrol-${name}`, "csr.pem"),
+      "--out",
+      join(root, `kit-${name}`),
+      "--json",
+      ...(kitDir ? ["--kit", kitDir] : []),
+    );
+  }
+
   it("refuses a revoked admin certificate at its next handshake", async () => {
+    const ap = await approve("site-c", kit("admin"));
+    expect(ap.code, ap.err).toBe(0);
+    expect(JSON.parse(ap.out).actor).toBe("admin/admin");
     const before = await enclave("jobs", "--kit", kit("admin"), "--endpoint", endpoint, "--json");
     expect(before.code).toBe(0);
     const rv = await enclave(
@@ -234,11 +257,50 @@ describe("enclave coordinator and the admin verbs (real processes, mTLS on loopb
       join(root, "ca"),
       "--cert",
       join(kit("admin"), "cert.pem"),
+      "--kit",
+      kit("admin"),
       "--json",
     );
     expect(rv.code, rv.err).toBe(0);
+    expect(JSON.parse(rv.out).actor).toBe("admin/admin");
     const after = await enclave("jobs", "--kit", kit("admin"), "--endpoint", endpoint, "--json");
     expect(after.code).toBe(1);
     expect(after.out).toBe("");
+  });
+
+  it("records an approval and a revocation in the audit chain under the admin who made them", async () => {
+    const refused = await approve("site-d", kit("admin"));
+    expect(refused.code).not.toBe(0); // the admin's certificate is revoked now
+    expect(refused.err).toContain("this admin's certificate is revoked");
+    const ap = await approve("site-d");
+    expect(ap.code, ap.err).toBe(0);
+    const byCa = JSON.parse(ap.out) as { serial: string; actor: string };
+    expect(byCa.actor).toBe("ca/demo");
+    const siteC = new X509Certificate(readFileSync(join(root, "kit-site-c", "cert.pem"))).serialNumber;
+    // the coordinator reads the log at its next handshake (any client's)
+    await enclave("jobs", "--kit", kit("admin"), "--endpoint", endpoint);
+    const exited = new Promise((r) => coordinator.once("exit", r));
+    coordinator.kill("SIGTERM");
+    await exited;
+    const ex = await enclave("audit", "export", "--workspace", join(root, "workspace"));
+    expect(ex.code, ex.err).toBe(0);
+    const actions = ex.out
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { kind: string; actor: string; payload: Record<string, unknown> })
+      .filter((e) => e.kind === "admin_action" && e.payload.action !== "abort");
+    const serial = new X509Certificate(
+      readFileSync(join(kit("admin"), "cert.pem")),
+    ).serialNumber.toLowerCase();
+    expect(actions.map((e) => [e.actor, e.payload])).toEqual([
+      [
+        "admin/admin",
+        { action: "approve", serial: siteC.toLowerCase(), participant: "site-c", role: "site" },
+      ],
+      ["admin/admin", { action: "revoke", serial }],
+      ["ca/demo", { action: "approve", serial: byCa.serial, participant: "site-d", role: "site" }],
+    ]);
+    const v = await enclave("audit", "verify", "--workspace", join(root, "workspace"));
+    expect(v.code, v.out).toBe(0);
   });
 });

@@ -1,9 +1,11 @@
 import { randomUUID } from "node:crypto";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { HeadSigner } from "../../src/audit/entry.js";
+import { createProjectCa, issueCertificate } from "../../src/identity/certificates.js";
 import { join } from "node:path";
 import { LocalAgent, loadTrainingExamples } from "../../src/agent/local-agent.js";
 import { simulationTrustPolicy } from "../../src/attestation/policy/simulation.js";
-import { SimulatedProvider } from "../../src/attestation/providers/software.js";
+import { InsecureProvider, SimulatedProvider } from "../../src/attestation/providers/software.js";
 import { AttestationGate } from "../../src/coordinator/attestation-gate.js";
 import { runFederation, type JobResult } from "../../src/coordinator/coordinator.js";
 import type { CoordinatorEventListener } from "../../src/coordinator/events.js";
@@ -24,24 +26,33 @@ export interface Site {
   id: string;
   workspace: string;
   agent: LocalAgent;
+  /** The site's certificate (PEM file) from a project CA; its key signs the site's chain. */
+  certPath: string;
 }
 
 /**
- * Sites in this process, each with its own workspace (ledger and audit chain on PGlite) and a copy
+ * Sites in this process, each with its own workspace (ledger and audit chain on PGlite, the chain
+ * signed with the site's key from a project CA's certificate) and a copy
  * of the bundled data with the number canaries planted; `poisoned` sites get a string canary in
- * a label too, so the Data Sentry refuses their data and they are excluded with an error code.
+ * a label too, so the Data Sentry refuses their data and they are excluded with an error code;
+ * `insecure` sites present INSECURE evidence, which the simulation's trust policy refuses.
  */
 export async function startSites(
   root: string,
   template: string,
   ids: string[],
   poisoned: string[] = [],
+  insecure: string[] = [],
 ): Promise<{ sites: Site[]; labelCanary: string }> {
   const labelCanary = stringCanary("AUDITLABEL");
   const sites: Site[] = [];
+  const ca = await createProjectCa("demo");
   for (const id of ids) {
     const workspace = join(root, id);
     mkdirSync(workspace, { recursive: true });
+    const credential = await issueCertificate(ca, { name: id, role: "site" });
+    const certPath = join(root, `${id}.cert.pem`);
+    writeFileSync(certPath, credential.certPem);
     seedWorkspace(template, workspace);
     writeDataset(join(workspace, "data"), "bc", (rows, col) => {
       plantNumbers(rows, col);
@@ -51,13 +62,14 @@ export async function startSites(
       id,
       workspace,
       dataRoot: join(workspace, "data"),
-      provider: new SimulatedProvider(),
+      provider: insecure.includes(id) ? new InsecureProvider() : new SimulatedProvider(),
       policy: simulationTrustPolicy(),
       accountant: "rdp",
       seed: 5,
       databaseUrl: "",
+      chainSigner: new HeadSigner(credential.keyPem),
     });
-    sites.push({ id, workspace, agent });
+    sites.push({ id, workspace, agent, certPath });
   }
   return { sites, labelCanary };
 }

@@ -1,3 +1,4 @@
+import { X509Certificate } from "node:crypto";
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Command } from "commander";
@@ -54,14 +55,42 @@ async function anchorOf(path: string | undefined): Promise<AuditEntry | undefine
   return entry as AuditEntry;
 }
 
-async function pinnedOf(cert: string | undefined): Promise<string | undefined> {
+async function pinnedOf(cert: string | undefined, flag = "--cert"): Promise<string | undefined> {
   if (!cert) return undefined;
-  const pem = (await readRegularFile(cert, "--cert", MAX_SMALL_FILE)).toString("utf8");
+  const pem = (await readRegularFile(cert, flag, MAX_SMALL_FILE)).toString("utf8");
   try {
     return pemKeySha256(pem);
   } catch {
-    throw new EnclaveError("INPUT_INVALID", "--cert: not a PEM certificate or public key");
+    throw new EnclaveError("INPUT_INVALID", `${flag}: not a PEM certificate or public key`);
   }
+}
+
+/**
+ * A site chain's verdict, pinned to the site's certificate when given: its key must sign every
+ * head, and the certificate must name the site whose chain it is.
+ */
+async function siteChainVerdict(site: AuditEntry[], certPath: string | undefined): Promise<ChainVerdict> {
+  const verdict = verifyChain(site, { pinnedSigner: await pinnedOf(certPath, "--site-cert") });
+  if (!certPath || !verdict.intact) return verdict;
+  const pem = (await readRegularFile(certPath, "--site-cert", MAX_SMALL_FILE)).toString("utf8");
+  let cn: string | undefined;
+  try {
+    cn = /(?:^|\n)CN=([^\n]+)/.exec(new X509Certificate(pem).subject)?.[1];
+  } catch {
+    return verdict; // a bare public key: pinned by key only
+  }
+  const opened = site[0];
+  if (cn !== undefined && opened && opened.actor !== `site/${cn}`)
+    return {
+      ...verdict,
+      intact: false,
+      problem: {
+        seq: 1,
+        kind: "signer_not_pinned",
+        message: "--site-cert names another participant than the site whose chain this is",
+      },
+    };
+  return verdict;
 }
 
 function describe(v: ChainVerdict): string {
@@ -124,12 +153,22 @@ export function registerAuditCommand(program: Command): void {
     .requiredOption("--site-workspace <dir>", "the agent's workspace")
     .requiredOption("--coordinator-export <jsonl>", "the coordinator's chain from `enclave audit export`")
     .option("--cert <pem>", "pin the coordinator's signer (its cert.pem)")
+    .option(
+      "--site-cert <pem>",
+      "pin the site chain's signer: the site's cert.pem (its kit key signs the site's record)",
+    )
     .option("--json", "print the result as JSON")
     .action(
-      async (f: { siteWorkspace: string; coordinatorExport: string; cert?: string; json?: boolean }) => {
+      async (f: {
+        siteWorkspace: string;
+        coordinatorExport: string;
+        cert?: string;
+        siteCert?: string;
+        json?: boolean;
+      }) => {
         const site = await workspaceEntries(f.siteWorkspace);
         const coordinator = await fileEntries(f.coordinatorExport, "--coordinator-export");
-        const siteVerdict = verifyChain(site);
+        const siteVerdict = await siteChainVerdict(site, f.siteCert);
         const coordVerdict = verifyChain(coordinator, { pinnedSigner: await pinnedOf(f.cert) });
         const result = crossCheck(site, coordinator as AuditEntry[]);
         const ok = siteVerdict.intact && coordVerdict.intact && result.consistent;

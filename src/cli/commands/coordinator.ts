@@ -5,6 +5,7 @@ import { HOST_API_HOST, startHostApi } from "../../host/host-api.js";
 import { calibrateJobNoise, describeFilled, fillJob, readJobFile } from "../../coordinator/job-fill.js";
 import { JobStore } from "../../coordinator/job-store.js";
 import { loadKitAs } from "../../identity/kit.js";
+import { AdminActionLog } from "../../identity/admin-actions.js";
 import { RevocationList } from "../../identity/revocation.js";
 import { createLogger } from "../../logging/logger.js";
 import { adminClient, rpcError } from "../../sdk/admin-client.js";
@@ -46,10 +47,18 @@ export function registerCoordinatorCommands(program: Command): void {
       numberFlag({ integer: true, min: 0, max: 65535 }),
     )
     .option("--revocations <file>", "the CA's revoked.json (default: <kit>/revoked.json)")
+    .option(
+      "--admin-actions <file>",
+      "the CA's admin-actions.json: approvals and revocations, audited with their admin (default: <kit>/admin-actions.json)",
+    )
     .option("--trust-policy <file>", "trust policy for the agents' evidence (default: the default policy)")
     .option(
       "--eval-data <file>",
       "the coordinator's own labelled held-out data (CSV and schema): the model's shape and each round's score (without it: the shape of the bundled dataset the job names, accuracy unknown)",
+    )
+    .option(
+      "--baseline-data <file>",
+      "labelled training data the coordinator may pool (CSV and schema): each job's non-private baseline, shown on the dashboard",
     )
     .option("--round-timeout <s>", "a round's deadline for each agent", numberFlag({ min: 1 }), 600)
     .option(
@@ -72,8 +81,10 @@ export function registerCoordinatorCommands(program: Command): void {
         host: string;
         port?: number;
         revocations?: string;
+        adminActions?: string;
         trustPolicy?: string;
         evalData?: string;
+        baselineData?: string;
         roundTimeout: number;
         startTimeout: number;
         heartbeat: number;
@@ -96,6 +107,15 @@ export function registerCoordinatorCommands(program: Command): void {
           kit.caPem,
           audit.onRevoked,
         );
+        // The admin action log first: a revocation it names is audited with its admin, not the CA.
+        const adminActions = new AdminActionLog(
+          resolve(o.adminActions ?? join(kit.dir, "admin-actions.json")),
+          kit.caPem,
+          audit.onAdminActions,
+        );
+        adminActions.refresh();
+        if (adminActions.problem)
+          logger.warn({ code: "KIT_INVALID" }, `--admin-actions: ${adminActions.problem}`);
         revocations.load();
         const policy = o.trustPolicy ? await loadTrustPolicy(resolve(o.trustPolicy)) : defaultTrustPolicy();
         const sessions = new SessionHub({
@@ -113,7 +133,12 @@ export function registerCoordinatorCommands(program: Command): void {
           // The audit ledger's entry first, then the store (status, watchers, checkpoint).
           record: audit.onEvent,
           sessions,
-          setup: coordinatorJobSetup({ evalData, database: async () => store.database }),
+          setup: coordinatorJobSetup({
+            evalData,
+            database: async () => store.database,
+            baselineData: o.baselineData ? resolve(o.baselineData) : undefined,
+            onBaseline: (job, b) => audit.auditor.baseline(job, b),
+          }),
           startTimeoutMs: o.startTimeout * 1000,
           logger,
         });
@@ -126,7 +151,10 @@ export function registerCoordinatorCommands(program: Command): void {
           sessions,
           host: o.host,
           port: o.port ?? kit.config.coordinator.port,
-          isRevoked: (serial) => revocations.isRevoked(serial),
+          isRevoked: (serial) => {
+            adminActions.refresh();
+            return revocations.isRevoked(serial);
+          },
           logger,
         });
         process.stdout.write(
