@@ -1,4 +1,13 @@
-/** Resolves on the first SIGINT or SIGTERM; a second signal gets the default action (terminate now). */
+/**
+ * Set by a supervisor (`enclave poc`) on its children: stdin is the supervisor's pipe, and its end
+ * (the supervisor exited, SIGKILL included) stops the child as SIGTERM would, so none is orphaned.
+ */
+export const STOP_WITH_SUPERVISOR_ENV = "ENCLAVE_STOP_WITH_SUPERVISOR";
+
+/**
+ * Resolves on the first SIGINT or SIGTERM (or, for a supervised child, when its supervisor's pipe
+ * closes: "SIGTERM"); a second signal gets the default action (terminate now).
+ */
 export function untilSignal(): Promise<NodeJS.Signals> {
   return new Promise((resolveSignal) => {
     const on = (signal: NodeJS.Signals) => {
@@ -8,5 +17,10 @@ export function untilSignal(): Promise<NodeJS.Signals> {
     };
     process.on("SIGINT", on);
     process.on("SIGTERM", on);
+    if (process.env[STOP_WITH_SUPERVISOR_ENV] === "1") {
+      process.stdin.once("end", () => on("SIGTERM"));
+      process.stdin.once("error", () => on("SIGTERM"));
+      process.stdin.resume();
+    }
   });
 }

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { createWriteStream, mkdirSync, rmSync, writeFileSync, type WriteStream } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
+import { STOP_WITH_SUPERVISOR_ENV } from "../cli/signals.js";
 
 /** One supervised child: `node <entry> ...args`, its output appended to `<logs>/<name>.log`. */
 export interface ChildSpec {
@@ -39,7 +40,8 @@ interface Supervised {
 
 /**
  * A small service manager for `enclave poc`: it runs each child as its own OS process (its own
- * process group, so a terminal's Ctrl-C reaches only the supervisor, which stops them in order),
+ * process group, so a terminal's Ctrl-C reaches only the supervisor, which stops them in order;
+ * its stdin the supervisor's pipe, so a supervisor that dies takes its children with it),
  * writes its pid to `<pidDir>/<name>.pid`, and restarts a child that exits while it should run,
  * with exponential backoff, up to a cap (counted per child). `stop()` sends SIGTERM, then
  * SIGKILL after a grace period, and removes the pid files: no child outlives it.
@@ -86,11 +88,14 @@ export class Supervisor {
   }
 
   private launch(s: Supervised): void {
+    // stdin is this supervisor's pipe: when it closes (this process gone, even by SIGKILL), the
+    // child stops as on SIGTERM.
     const child = spawn(process.execPath, [this.o.entry, ...s.spec.args], {
-      env: this.o.env ?? process.env,
-      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...(this.o.env ?? process.env), [STOP_WITH_SUPERVISOR_ENV]: "1" },
+      stdio: ["pipe", "pipe", "pipe"],
       detached: true,
     });
+    child.stdin!.on("error", () => undefined); // a child that exits first closes it
     s.child = child;
     if (child.pid !== undefined) writeFileSync(this.pidFile(s.spec.name), `${child.pid}\n`);
     for (const stream of [child.stdout!, child.stderr!]) {

@@ -4,7 +4,7 @@
 // orchestrate() then runs a second job on the same coordinator; SIGINT stops every child, and the
 // coordinator's audit chain verifies afterwards.
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
 import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -115,6 +115,14 @@ describe("enclave poc (real processes on loopback)", () => {
     expect(readdirSync(join(w, "pids")).sort()).toEqual(["coordinator.pid", ...SITES.map((s) => `${s}.pid`)]);
     expect(alive(pidOf("coordinator"))).toBe(true);
     expect(JSON.parse(readFileSync(join(w, "summary.json"), "utf8"))).toEqual(summary);
+    // Each child stops with the supervisor, even one SIGKILLed: stdin is its pipe, and it is told so.
+    for (const name of ["coordinator", ...SITES]) {
+      const pid = pidOf(name);
+      expect(readFileSync(`/proc/${pid}/environ`, "utf8").split("\0")).toContain(
+        "ENCLAVE_STOP_WITH_SUPERVISOR=1",
+      );
+      expect(readlinkSync(`/proc/${pid}/fd/0`)).toMatch(/^(pipe|socket):/); // Node: a socketpair
+    }
   });
 
   it("orchestrate() runs a job on the running coordinator: rounds() streams each round, result() folds them", async () => {
@@ -214,5 +222,34 @@ describe("enclave poc refuses before starting anything", () => {
     } finally {
       rmSync(root, { recursive: true, force: true });
     }
+  });
+});
+
+describe("a supervised child stops with its supervisor", () => {
+  it("untilSignal() with ENCLAVE_STOP_WITH_SUPERVISOR=1 resolves SIGTERM when its stdin pipe closes", async () => {
+    const signals = new URL("../../dist/cli/signals.js", import.meta.url).href;
+    const run = (env: NodeJS.ProcessEnv) => {
+      const child = spawn(
+        process.execPath,
+        [
+          "-e", // A process kept alive (as a server is) until untilSignal() resolves.
+          `setInterval(() => {}, 1000); import(${JSON.stringify(signals)}).then((m) => m.untilSignal()).then((s) => { console.log(s); process.exit(0); })`,
+        ],
+        { stdio: ["pipe", "pipe", "inherit"], env: { ...process.env, ...env } },
+      );
+      let out = "";
+      child.stdout!.on("data", (b) => (out += b));
+      const exited = new Promise<string>((r) => child.once("exit", () => r(out.trim())));
+      // The supervisor's end of the pipe closes (as when it is SIGKILLed).
+      setTimeout(() => child.stdin!.end(), 300);
+      return { child, exited };
+    };
+    expect(await run({ ENCLAVE_STOP_WITH_SUPERVISOR: "1" }).exited).toBe("SIGTERM");
+    // Without the variable stdin means nothing: only a signal stops it.
+    const plain = run({ ENCLAVE_STOP_WITH_SUPERVISOR: "" });
+    await new Promise((r) => setTimeout(r, 800));
+    expect(plain.child.exitCode).toBeNull();
+    plain.child.kill("SIGINT");
+    expect(await plain.exited).toBe("SIGINT");
   });
 });

@@ -11,6 +11,7 @@ import { createLogger } from "../../logging/logger.js";
 import { adminClient, rpcError } from "../../sdk/admin-client.js";
 import { submitJob, watchJob } from "../../sdk/orchestrate.js";
 import { numberFlag } from "../flags.js";
+import { untilSignal } from "../signals.js";
 import type { JobStatus } from "../../gen/agent/v1/job_pb.js";
 import { openCoordinatorAudit } from "../../audit/coordinator-audit.js";
 import { Dashboard } from "../../dashboard/dashboard.js";
@@ -161,16 +162,10 @@ export function registerCoordinatorCommands(program: Command): void {
           JSON.stringify({ listening: { host: o.host, port: api.port }, project: kit.config.project }) + "\n",
         );
         runner.start();
-        await new Promise<void>((done) => {
-          const stop = () =>
-            void runner
-              .stop()
-              .then(() => api.close())
-              .then(() => store.close())
-              .then(done);
-          process.once("SIGINT", stop);
-          process.once("SIGTERM", stop);
-        });
+        await untilSignal();
+        await runner.stop();
+        await api.close();
+        await store.close();
       },
     );
 
