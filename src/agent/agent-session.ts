@@ -174,9 +174,12 @@ export class AgentSession {
       case "challenge": {
         const { requestId, nonce } = k.value;
         return this.answer(out, requestId, async () => {
-          const { evidence, publicKey } = await this.o.work.evidence(nonce, this.tlsKey);
+          const { evidence, publicKey, runtimeMeasurement } = await this.o.work.evidence(nonce, this.tlsKey);
           await out.push({
-            kind: { case: "evidence", value: { requestId, publicKey, ...evidenceToWire(evidence) } },
+            kind: {
+              case: "evidence",
+              value: { requestId, publicKey, runtimeMeasurement, ...evidenceToWire(evidence) },
+            },
           });
         });
       }

@@ -6,7 +6,9 @@ import type { FederationJob } from "../schemas/federation.js";
 import type { ModelSpec } from "../schemas/model.js";
 import type { Strategy } from "../strategies/types.js";
 import type { TensorMap } from "../tensor/tensor.js";
-import { runFederation } from "./coordinator.js";
+import { weightsHash } from "../model/safetensors.js";
+import type { JobCheckpoint } from "./job-store.js";
+import { resumeFederation } from "./resume.js";
 import type { CoordinatorEvent, CoordinatorEventListener } from "./events.js";
 import type { SessionHub } from "./session-hub.js";
 
@@ -92,7 +94,7 @@ export class JobRunner {
     await this.o.onEvent?.(event);
   }
 
-  private async run(job: FederationJob, resume?: Parameters<typeof runFederation>[0]["resume"]) {
+  private async run(job: FederationJob, resume?: JobCheckpoint) {
     const id = job.job_id;
     const abort = new AbortController();
     this.current = abort;
@@ -103,7 +105,7 @@ export class JobRunner {
       );
     }, this.o.pollMs ?? 500);
     let setup: JobSetup | undefined;
-    let last = { rounds: resume?.rounds.length ?? 0, model: "" };
+    let last = { rounds: resume?.rounds.length ?? 0, model: resume ? weightsHash(resume.global) : "" };
     const finished = (status: "failed" | "insufficient_clients", reason: string) =>
       this.emit({
         type: "job_finished",
@@ -144,22 +146,25 @@ export class JobRunner {
         return;
       }
       setup = await this.o.setup(job);
-      const result = await runFederation({
-        job,
-        model: setup.model,
-        plan: setup.plan,
-        agents: job.clients.map((c) => this.o.sessions.agent(c)),
-        initial: setup.initial,
-        strategy: setup.strategy,
-        gate: this.o.sessions,
-        evaluate: setup.evaluate,
-        signal: abort.signal,
-        resume,
-        onEvent: async (e) => {
-          if (e.type === "round_completed") last = { rounds: e.round, model: e.model_sha256 };
-          await this.emit(e);
+      // After a restart: the checkpointed model, the strategy's state and the clients' standings.
+      const result = await resumeFederation(
+        {
+          job,
+          model: setup.model,
+          plan: setup.plan,
+          agents: job.clients.map((c) => this.o.sessions.agent(c)),
+          initial: setup.initial,
+          strategy: setup.strategy,
+          gate: this.o.sessions,
+          evaluate: setup.evaluate,
+          signal: abort.signal,
+          onEvent: async (e) => {
+            if (e.type === "round_completed") last = { rounds: e.round, model: e.model_sha256 };
+            await this.emit(e);
+          },
         },
-      });
+        resume,
+      );
       this.log.info({ job_id: id, status: result.status, rounds: result.rounds.length }, "job ended");
     } catch (err) {
       const reason =

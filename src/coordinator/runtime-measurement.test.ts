@@ -1,7 +1,7 @@
 // The isolated runtime's measurement in attestation: bound into the report data with the nonce and
 // the node key, so a coordinator's trust policy can pin the runtime an agent's tasks run in.
 import { createHash } from "node:crypto";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -11,7 +11,15 @@ import { appraiseEvidence } from "../attestation/appraise.js";
 import { parseTrustPolicy } from "../attestation/policy/load.js";
 import { SimulatedProvider } from "../attestation/providers/software.js";
 import type { AgentHandle } from "../federation/agent-handle.js";
+import { AgentSession } from "../agent/agent-session.js";
+import { startHostApi } from "../host/host-api.js";
+import { MemoryJobDirectory } from "../host/job-directory.js";
+import { loadKit } from "../identity/kit.js";
+import { parseProjectText } from "../identity/project.js";
+import { provisionProject } from "../identity/provision.js";
+import type { AttestationReport } from "../schemas/attestation.js";
 import { AttestationGate } from "./attestation-gate.js";
+import { SessionHub } from "./session-hub.js";
 
 const DATA = fileURLToPath(new URL("../../data/", import.meta.url));
 const runtimeA = createHash("sha256").update("runtime manifest A").digest("hex");
@@ -92,5 +100,61 @@ describe("the runtime measurement in attestation", () => {
       status: "fail",
       detail: `runtime ${runtimeA} matches none of the 1 pinned runtime measurements`,
     });
+  });
+
+  it("reaches the coordinator's gate over a real agent.v1 session (EvidenceReply.runtime_measurement)", async () => {
+    const out = mkdtempSync(join(tmpdir(), "runtime-measurement-kits-"));
+    await provisionProject(
+      parseProjectText(
+        "name: rt\ncoordinator: {host: localhost, port: 7339}\nsites: [site-a, site-b]\nadmins: [admin]\n",
+      ),
+      out,
+    );
+    const coordinator = await loadKit(join(out, "kits", "coordinator"));
+    const verdicts = new Map<string, AttestationReport>();
+    const gate = new AttestationGate(policy([runtimeA]));
+    const sessions = new SessionHub({
+      gate: { admit: async (a) => (verdicts.set(a.id, await gate.admit(a)), verdicts.get(a.id)!) },
+      reattestSeconds: 600,
+      coordinatorId: "coordinator",
+      maxChunkBytes: 1 << 20,
+    });
+    const api = await startHostApi({
+      credential: coordinator.credential,
+      caPem: coordinator.caPem,
+      jobs: new MemoryJobDirectory(),
+      sessions,
+      host: "127.0.0.1",
+      port: 0,
+    });
+    const dialled: AgentSession[] = [];
+    try {
+      for (const [site, runtime] of [
+        ["site-a", runtimeA],
+        ["site-b", runtimeB],
+      ]) {
+        const local = await agent(runtime);
+        const s = new AgentSession({
+          kit: await loadKit(join(out, "kits", site)),
+          endpoint: `https://localhost:${api.port}`,
+          work: {
+            evidence: (n, k) => local.evidence(n, k),
+            probe: (t) => local.probe(t),
+            run: (t) => local.run(t),
+          },
+        });
+        dialled.push(s);
+        s.start();
+      }
+      for (let i = 0; i < 200 && verdicts.size < 2; i++) await new Promise((r) => setTimeout(r, 50));
+      // site-a's runtime is the pinned one; site-b's is not, and the check that says so is the policy's.
+      expect(verdicts.get("site-a")?.status).toBe("TRUSTED");
+      expect(verdicts.get("site-b")?.status).toBe("UNTRUSTED");
+      expect(sessions.admitted(["site-a", "site-b"])).toEqual(["site-a"]);
+    } finally {
+      for (const s of dialled) await s.stop();
+      await api.close();
+      rmSync(out, { recursive: true, force: true });
+    }
   });
 });

@@ -1,6 +1,5 @@
-import type { RoundRecord } from "../coordinator/coordinator.js";
 import type { CoordinatorEvent } from "../coordinator/events.js";
-import type { TensorMap } from "../tensor/tensor.js";
+import type { JobCheckpoint } from "../coordinator/job-store.js";
 import { FederationJob } from "../schemas/federation.js";
 import { parseContract } from "../schemas/contract.js";
 import { parseConfigText } from "../schemas/config-text.js";
@@ -24,12 +23,6 @@ export interface JobView {
   reason: string;
   model_sha256: string;
   submitted_at: string;
-}
-
-/** What a resumed job starts from: the rounds released so far and the last round's checkpoint. */
-export interface JobCheckpoint {
-  rounds: RoundRecord[];
-  global: TensorMap;
 }
 
 /**

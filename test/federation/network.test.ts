@@ -51,7 +51,10 @@ describe("federation over the network (real processes, mTLS on loopback)", () =>
   let root: string;
   let coordinator: ChildProcess;
   let endpoint: string;
+  let port: number;
   const agents = new Map<string, ChildProcess>();
+  /** Each agent's log lines (pino JSON), across its restarts. */
+  const logs = new Map<string, string[]>(SITES.map((s) => [s, []]));
   const kit = (name: string) => join(root, "kits", name);
   const admin = () => ["--kit", kit("admin"), "--endpoint", endpoint];
 
@@ -75,6 +78,7 @@ describe("federation over the network (real processes, mTLS on loopback)", () =>
     // Resolves when the coordinator has admitted it (its log says so).
     return new Promise<void>((resolve) =>
       createInterface({ input: child.stderr! }).on("line", (l) => {
+        logs.get(site)!.push(l);
         if (l.includes("admitted by the coordinator")) resolve();
       }),
     );
@@ -97,18 +101,8 @@ describe("federation over the network (real processes, mTLS on loopback)", () =>
       );
     });
 
-  beforeAll(async () => {
-    root = mkdtempSync(join(tmpdir(), "enclave-net-"));
-    writeFileSync(
-      join(root, "project.yaml"),
-      `name: net\ncoordinator: {host: localhost, port: 7339}\nsites: [${SITES.join(", ")}]\nadmins: [admin]\n`,
-    );
-    const p = await enclave("provision", "--project", join(root, "project.yaml"), "--out", root);
-    expect(p.code, p.err).toBe(0);
-    writeFileSync(
-      join(root, "policy.json"),
-      JSON.stringify({ allow_simulated: true, max_evidence_age_seconds: 600 }),
-    );
+  /** The coordinator as a child process on `listen`, its jobs in `<root>/coordinator`. */
+  async function startCoordinator(listen: string): Promise<void> {
     coordinator = spawn(
       process.execPath,
       [
@@ -121,7 +115,7 @@ describe("federation over the network (real processes, mTLS on loopback)", () =>
         "--host",
         "127.0.0.1",
         "--port",
-        "0",
+        listen,
         "--trust-policy",
         join(root, "policy.json"),
         "--eval-data",
@@ -140,7 +134,23 @@ describe("federation over the network (real processes, mTLS on loopback)", () =>
       createInterface({ input: coordinator.stdout! }).once("line", resolve);
       coordinator.once("exit", (code) => reject(new Error(`coordinator exited ${code}`)));
     });
-    endpoint = `https://localhost:${JSON.parse(first).listening.port}`;
+    port = JSON.parse(first).listening.port;
+    endpoint = `https://localhost:${port}`;
+  }
+
+  beforeAll(async () => {
+    root = mkdtempSync(join(tmpdir(), "enclave-net-"));
+    writeFileSync(
+      join(root, "project.yaml"),
+      `name: net\ncoordinator: {host: localhost, port: 7339}\nsites: [${SITES.join(", ")}]\nadmins: [admin]\n`,
+    );
+    const p = await enclave("provision", "--project", join(root, "project.yaml"), "--out", root);
+    expect(p.code, p.err).toBe(0);
+    writeFileSync(
+      join(root, "policy.json"),
+      JSON.stringify({ allow_simulated: true, max_evidence_age_seconds: 600 }),
+    );
+    await startCoordinator("0");
     const seed = await emptyLedgerCopier(root);
     for (const site of SITES) {
       const dir = join(root, site);
@@ -151,6 +161,11 @@ describe("federation over the network (real processes, mTLS on loopback)", () =>
       const schema = JSON.parse(readFileSync(`${DATA}.schema.json`, "utf8"));
       schema.sha256 = createHash("sha256").update(text).digest("hex");
       writeFileSync(join(dir, "data", "breast-cancer-wisconsin.schema.json"), JSON.stringify(schema));
+      // The same records less the last row: a dataset of its own (its own ledger key, a fresh budget).
+      const fewer = text.toString("utf8").trimEnd().split("\n").slice(0, -1).join("\n") + "\n";
+      writeFileSync(join(dir, "data", "bc-resume.csv"), fewer);
+      schema.sha256 = createHash("sha256").update(fewer).digest("hex");
+      writeFileSync(join(dir, "data", "bc-resume.schema.json"), JSON.stringify(schema));
       writeFileSync(
         join(dir, "agent.yaml"),
         `node_id: ${site}\ndata_root: ./data\nsidecar_port: 0\ncoordinator_url: ${endpoint}\nlog_level: info\n`,
@@ -256,5 +271,74 @@ describe("federation over the network (real processes, mTLS on loopback)", () =>
     expect(record(frozen.round!).seconds).toBeLessThan(30);
     // No client counted twice in any round.
     for (const r of rounds) expect(new Set(r.record!.clients).size).toBe(r.record!.clients.length);
+  });
+
+  it("a coordinator SIGKILLed mid-round resumes on its workspace: every round once, each site's ledger holds exactly the steps of the tasks it finished", async () => {
+    const id = "8b1e28ba-2fa1-4d3b-a3f5-ef19b5a7633b";
+    const ROUNDS = 20;
+    // FED_ADAM: the resumed job needs the optimizer's moments back, not only the model.
+    const spec = { ...job(id, ROUNDS), strategy: "FED_ADAM", dataset_id: "bc-resume.csv" };
+    writeFileSync(join(root, "job-3.json"), JSON.stringify(spec));
+    expect((await enclave("submit", ...admin(), join(root, "job-3.json"))).code).toBe(0);
+    const c = () => agents.get("site-c")!;
+    let killedAt = 0;
+    const died = new Promise((r) => coordinator.once("exit", r));
+    await watch(id, (e) => {
+      if (e.type === "round_completed" && e.round! >= 3 && !killedAt) {
+        killedAt = e.round!;
+        // Frozen, so the coordinator is surely inside a round, waiting on it, when it dies.
+        c().kill("SIGSTOP");
+        setTimeout(() => coordinator.kill("SIGKILL"), 500);
+      }
+    }).catch(() => undefined); // the watch ends with its coordinator
+    await died;
+    c().kill("SIGCONT");
+    await startCoordinator(String(port));
+    const events = await watch(id);
+    expect(events.find((e) => e.type === "job_finished")).toMatchObject({ status: "completed" });
+    const rounds = events.filter((e) => e.type === "round_completed") as (Event & { model_sha256: string })[];
+    expect(rounds.map((e) => e.round)).toEqual(Array.from({ length: ROUNDS }, (_, i) => i + 1));
+    // Resumed once, from the checkpoint: the second job_started carries the model of the last
+    // round released before the kill, and the rounds go on at the next number.
+    const starts = events
+      .map((e, i) => ({ e: e as Event & { model_sha256?: string }, i }))
+      .filter(({ e }) => e.type === "job_started");
+    expect(starts).toHaveLength(2);
+    const before = rounds.filter((r) => events.indexOf(r) < starts[1].i);
+    expect(before.length).toBeGreaterThanOrEqual(killedAt);
+    expect(before.length).toBeLessThan(ROUNDS);
+    expect(starts[1].e.model_sha256).toBe(before.at(-1)!.model_sha256);
+    const st = await enclave("status", ...admin(), "--json", id);
+    expect(JSON.parse(st.out)).toMatchObject({ status: "completed", rounds_completed: ROUNDS });
+    // Each site's ledger (the authority, read once the agent has stopped) holds exactly the steps
+    // of the tasks it finished, the interrupted round's included, once; nothing left reserved.
+    for (const site of SITES) {
+      const child = agents.get(site)!;
+      const exited = new Promise((r) => child.once("exit", r));
+      child.kill("SIGTERM");
+      await exited;
+    }
+    for (const site of SITES) {
+      const trained = logs
+        .get(site)!
+        .map((l) => JSON.parse(l) as { msg?: string; job_id?: string; steps?: number })
+        .filter((l) => l.msg === "task trained and sanitised" && l.job_id === id);
+      const ledger = await enclave("ledger", "show", "--workspace", join(root, site, "ws"), "--json");
+      expect(ledger.code, ledger.err).toBe(0);
+      const jobs = (
+        JSON.parse(ledger.out) as {
+          datasets: { jobs: { job_id: string; steps: number; reserved: boolean }[] }[];
+        }
+      ).datasets.flatMap((d) => d.jobs.filter((j) => j.job_id === id));
+      expect(jobs, site).toHaveLength(1);
+      expect(jobs[0], site).toMatchObject({
+        steps: trained.reduce((n, l) => n + l.steps!, 0),
+        reserved: false,
+      });
+      // Never fewer tasks finished than rounds it was counted in (an interrupted task is extra).
+      expect(trained.length).toBeGreaterThanOrEqual(
+        rounds.filter((r) => r.record!.clients.includes(site)).length,
+      );
+    }
   });
 });

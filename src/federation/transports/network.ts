@@ -192,7 +192,17 @@ export class RemoteAgent implements AgentHandle {
       case "evidence": {
         const p = this.take(k.value.requestId, "evidence");
         if (!p) return;
-        p.resolve({ evidence: evidenceFromWire(k.value), publicKey: k.value.publicKey });
+        const m = k.value.runtimeMeasurement;
+        if (m.length !== 0 && m.length !== 32)
+          throw new ProtocolError(
+            "SESSION_INVALID",
+            "evidence.runtime_measurement: must be empty or 32 bytes",
+          );
+        p.resolve({
+          evidence: evidenceFromWire(k.value),
+          publicKey: k.value.publicKey,
+          ...(m.length ? { runtimeMeasurement: m } : {}),
+        });
         return;
       }
       case "probe": {
