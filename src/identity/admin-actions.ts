@@ -1,10 +1,11 @@
 import { createPrivateKey, sign, verify, X509Certificate } from "node:crypto";
-import { existsSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import canonicalize from "canonicalize";
 import { z } from "zod";
 import { parseContract } from "../schemas/contract.js";
 import type { ProjectCa } from "./certificates.js";
 import { IdentityError } from "./errors.js";
+import { WatchedFile } from "./watched-file.js";
 
 /** `role/name` of whoever took an action: an admin's certificate, or the CA when no admin kit was given. */
 const Actor = z.string().regex(/^(?:admin|ca)\/[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/);
@@ -39,7 +40,13 @@ const FORMAT = "coreason-enclave-admin-actions/1";
 const signedBytes = (project: string, actions: AdminActionRecord[]) =>
   Buffer.from(canonicalize({ format: FORMAT, project, actions }) ?? "");
 
-/** Append `record` to the CA's action log at `path` (created if missing), re-signed atomically. */
+/**
+ * Append `record` to the CA's action log at `path` (created if missing), re-signed atomically.
+ * Approvals and revocations are recorded where the CA key is, and travel to the coordinator as
+ * this file (as revoked.json does) rather than over the host API: the CA's machine is meant to be
+ * offline, and only the CA's signature, not any admin's certificate, can vouch that the CA issued
+ * or revoked a certificate (docs/audit.md, "Admin actions").
+ */
 export function appendAdminAction(path: string, ca: ProjectCa, record: AdminActionRecord): void {
   const actions = [...(existsSync(path) ? readAdminActions(path, ca.certPem) : []), record];
   const signature = sign("sha256", signedBytes(ca.project, actions), createPrivateKey(ca.keyPem)).toString(
@@ -76,31 +83,21 @@ export function readAdminActions(path: string, caPem: string): AdminActionRecord
  * stops verifying keeps the last good one and says so through `problem`.
  */
 export class AdminActionLog {
-  private mtime = -1;
-  problem: string | null = null;
+  private readonly file: WatchedFile;
 
   constructor(
-    private readonly path: string | undefined,
+    path: string | undefined,
     private readonly caPem: string,
     private readonly onActions: (actions: AdminActionRecord[]) => void,
-  ) {}
+  ) {
+    this.file = new WatchedFile(path);
+  }
+
+  get problem(): string | null {
+    return this.file.problem;
+  }
 
   refresh(): void {
-    if (!this.path) return;
-    let m: number;
-    try {
-      m = statSync(this.path).mtimeMs;
-    } catch {
-      return;
-    }
-    if (m === this.mtime) return;
-    try {
-      const actions = readAdminActions(this.path, this.caPem);
-      this.mtime = m;
-      this.problem = null;
-      this.onActions(actions);
-    } catch (err) {
-      this.problem = err instanceof Error ? err.message : "unreadable";
-    }
+    this.file.reread((path) => this.onActions(readAdminActions(path, this.caPem)));
   }
 }

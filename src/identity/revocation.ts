@@ -1,9 +1,10 @@
 import { createPrivateKey, sign, verify, X509Certificate } from "node:crypto";
-import { existsSync, readFileSync, statSync, writeFileSync, renameSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync, renameSync } from "node:fs";
 import { z } from "zod";
 import { parseContract } from "../schemas/contract.js";
 import type { ProjectCa } from "./certificates.js";
 import { IdentityError } from "./errors.js";
+import { WatchedFile } from "./watched-file.js";
 
 /** revoked.json: the serial numbers (lower-case hex) the project CA has revoked, signed by it. */
 const RevocationFile = z
@@ -68,15 +69,21 @@ export function readRevocations(path: string, caPem: string): string[] {
  */
 export class RevocationList {
   private serials = new Set<string>();
-  private mtime = -1;
-  problem: string | null = null;
+  private readonly file: WatchedFile;
 
   /** `onRevoked`: called with the serials each successful re-read adds (the audit ledger's hook). */
   constructor(
-    private readonly path: string | undefined,
+    path: string | undefined,
     private readonly caPem: string,
     private readonly onRevoked?: (serials: string[]) => void,
-  ) {}
+  ) {
+    this.file = new WatchedFile(path);
+  }
+
+  /** Why the list on disk is not in force (the last good one is), or null. */
+  get problem(): string | null {
+    return this.file.problem;
+  }
 
   /** Re-read the list now (at start, so revocations made while the coordinator was down are seen). */
   load(): void {
@@ -89,23 +96,11 @@ export class RevocationList {
   }
 
   private refresh(): void {
-    if (!this.path) return;
-    let m: number;
-    try {
-      m = statSync(this.path).mtimeMs;
-    } catch {
-      return;
-    }
-    if (m === this.mtime) return;
-    try {
-      const next = new Set(readRevocations(this.path, this.caPem));
+    this.file.reread((path) => {
+      const next = new Set(readRevocations(path, this.caPem));
       const added = [...next].filter((s) => !this.serials.has(s));
       this.serials = next;
       if (added.length) this.onRevoked?.(added);
-      this.mtime = m;
-      this.problem = null;
-    } catch (err) {
-      this.problem = err instanceof Error ? err.message : "unreadable";
-    }
+    });
   }
 }

@@ -125,6 +125,8 @@ async function prepare(o: PocOptions, w: string, port: number) {
   const datasetId = basename(BUNDLED_DATASET);
   const coordinator = join(w, COORDINATOR);
   data.writeTest(join(coordinator, "eval"), datasetId);
+  // One machine holds every shard here, so the coordinator may pool them for the dashboard's baseline.
+  data.writeShard(join(coordinator, "pooled"), datasetId, data.train);
   writeFileSync(
     join(coordinator, "trust-policy.json"),
     JSON.stringify(simulationTrustPolicy(), null, 2) + "\n",
@@ -209,6 +211,7 @@ async function startChildren(
       ...["--host", "127.0.0.1", "--port", String(port)],
       ...["--trust-policy", join(w, COORDINATOR, "trust-policy.json")],
       ...["--eval-data", join(w, COORDINATOR, "eval", p.datasetId)],
+      ...["--baseline-data", join(w, COORDINATOR, "pooled", p.datasetId)],
       ...["--heartbeat", "2", "--log-level", "info"],
     ],
     onLine: (line) => line.startsWith('{"listening"') && listening.ready(COORDINATOR),

@@ -13,7 +13,7 @@ export type AdminClient = Client<typeof AgentService>;
  * The coordinator's certificate must be the project CA's (the transport trusts only it), valid
  * for the host dialled, and name the kit's coordinator in the coordinator role.
  */
-function coordinatorCheck(kit: Kit) {
+export function coordinatorCheck(kit: Kit) {
   return (host: string, cert: PeerCertificate): Error | undefined => {
     const hostProblem = checkServerIdentity(host, cert);
     if (hostProblem) return hostProblem;

@@ -4,6 +4,7 @@ import type { Command } from "commander";
 import { EnclaveError } from "../../errors.js";
 import { IdentityError } from "../../identity/errors.js";
 import { loadKit } from "../../identity/kit.js";
+import { coordinatorCheck } from "../../sdk/admin-client.js";
 
 /** Ask the coordinator for a one-time dashboard login link with an admin's certificate. */
 export function registerDashboardCommand(program: Command): void {
@@ -29,7 +30,9 @@ export function registerDashboardCommand(program: Command): void {
             ca: kit.caPem,
             cert: kit.credential.certPem,
             key: kit.credential.keyPem,
-            servername: kit.config.coordinator.name,
+            // The same check as every admin verb: the project CA's certificate, valid for the host
+            // dialled, naming the kit's coordinator (its name need not be a DNS name).
+            checkServerIdentity: coordinatorCheck(kit),
             agent: false,
           },
           (res) => {
