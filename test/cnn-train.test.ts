@@ -74,9 +74,9 @@ describe("enclave train on images", () => {
       const report = JSON.parse(r.out);
       expect(report.model).toMatchObject({ arch: "FashionCNN", parameters: 26010 });
       expect(report.dataset).toMatchObject({ train_rows: 120, test_rows: 40, features: 784, classes: 10 });
-      // FashionCNN's defaults (lr 1, momentum 0.9, C 0.12) where no flag was given.
-      expect(report.training).toMatchObject({ learning_rate: 1, batch_size: 30, epochs: 1 });
-      expect(report.privacy.max_grad_norm).toBe(0.12);
+      // FashionCNN's defaults (lr 4, momentum 0.9, C 0.1) where no flag was given; delta min(1e-5, 0.1/n).
+      expect(report.training).toMatchObject({ learning_rate: 4, batch_size: 30, epochs: 1 });
+      expect(report.privacy).toMatchObject({ max_grad_norm: 0.1, delta: 1e-5, accounting_delta: 1e-5 });
       expect(report.privacy.epsilon).toBeLessThanOrEqual(3);
       const weights = readFileSync(join(root, "fmnist-out", "model.safetensors"));
       expect(weights.toString("latin1")).toContain('"layers.0.weight":{"dtype":"F32","shape":[16,1,8,8]');
