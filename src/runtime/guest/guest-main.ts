@@ -2,6 +2,7 @@ import { createReadStream, openSync, readdirSync, readFileSync, writeSync } from
 import { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { encodeFrame, FrameDecoder } from "../channel/frames.js";
+import { runRoundTask, type RoundTaskArgs } from "./round-task.js";
 import { runTrainTask, type TrainTaskArgs } from "./train-task.js";
 
 /**
@@ -88,6 +89,7 @@ function handlers(send: (m: object) => void): Record<string, Handler> {
     ping: () => "pong",
     interfaces: () => readdirSync("/sys/class/net").sort(),
     train: (args) => runTrainTask(args as TrainTaskArgs, dataRoot, emit),
+    round: (args) => runRoundTask(args as RoundTaskArgs, dataRoot, emit),
   };
   // Faults on request, for the tests of the host's deadlines: only when the host booted the guest so.
   const faults =
