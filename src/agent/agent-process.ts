@@ -334,6 +334,7 @@ export async function startAgentProcess(o: AgentProcessOptions): Promise<Running
           await session?.stop();
           await sidecar.close();
         } finally {
+          await runtime?.close();
           await agent.close();
         }
         log.info({ code: "STOPPED" }, "agent stopped");

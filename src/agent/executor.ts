@@ -32,7 +32,10 @@ export function checkModelFits(task: TrainTask, data: Examples): void {
 }
 
 export const incompleteUpdate = (dropped: number) =>
-  new AgentError("AIRLOCK_INCOMPLETE_UPDATE", `the airlock dropped ${dropped} item(s); no complete update to send`);
+  new AgentError(
+    "AIRLOCK_INCOMPLETE_UPDATE",
+    `the airlock dropped ${dropped} item(s); no complete update to send`,
+  );
 
 /** SCAFFOLD client control variates are remembered for this many (job, dataset) pairs. */
 const MAX_REMEMBERED_JOBS = 8;
@@ -109,7 +112,11 @@ export class Executor {
    * Validate -> Train -> Sanitize in this process: an in-process agent's round, and an isolated
    * round inside its guest (on a ReservedLedger there). Returns only the Airlock's output.
    */
-  async train(task: TrainTask, clientLevel = this.clientLevel(task), log = this.logFor(task)): Promise<TaskOutcome> {
+  async train(
+    task: TrainTask,
+    clientLevel = this.clientLevel(task),
+    log = this.logFor(task),
+  ): Promise<TaskOutcome> {
     const { service } = this.deps;
     // 2. Validate
     const data = await this.deps.loadDataset(task.job.dataset_id);
@@ -165,7 +172,11 @@ export class Executor {
       dropped += c.dropped.length;
       if (airlock.isComplete(c)) controlDelta = c.tensors;
     }
-    this.countDrops(dropped, [...out.dropped].map((d) => `${d.key}: ${d.reason}`), log);
+    this.countDrops(
+      dropped,
+      [...out.dropped].map((d) => `${d.key}: ${d.reason}`),
+      log,
+    );
     log.info(
       {
         steps: result.steps,

@@ -174,7 +174,10 @@ export async function runIsolatedRound(
     if (reserved?.id) await deps.ledger.settle(reserved.id, record.steps_charged);
     log.warn({ code: record.reason, steps_charged: record.steps_charged }, "isolated round failed");
     throw err instanceof GuestReportedError
-      ? new RuntimeError(err.code, `the guest's round task failed (${err.code}); its message stays in the guest`)
+      ? new RuntimeError(
+          err.code,
+          `the guest's round task failed (${err.code}); its message stays in the guest`,
+        )
       : err;
   } finally {
     if (started) await isolated.record?.(task, record);
@@ -196,7 +199,10 @@ function replyOf(reply: unknown): RoundTaskReply {
     !Object.values(r.parts).every(b64) ||
     (r.clientControl !== undefined && !b64(r.clientControl))
   )
-    throw new RuntimeError(RuntimeErrorCode.CHANNEL_PROTOCOL, "round reply: outcome or parts missing or too large");
+    throw new RuntimeError(
+      RuntimeErrorCode.CHANNEL_PROTOCOL,
+      "round reply: outcome or parts missing or too large",
+    );
   return r as RoundTaskReply;
 }
 
@@ -221,9 +227,14 @@ async function admitRound(
   const airlock = new Airlock(task.global);
   const out = airlock.sanitize({ tensors: guestOut.weights, metrics: guestOut.metrics });
   const delta = guestOut.controlDelta && airlock.sanitize({ tensors: guestOut.controlDelta });
-  const ci = r.clientControl !== undefined ? airlock.sanitize({ tensors: decodeTensors(r.clientControl) }) : null;
+  const ci =
+    r.clientControl !== undefined ? airlock.sanitize({ tensors: decodeTensors(r.clientControl) }) : null;
   const dropped = out.dropped.length + (delta?.dropped.length ?? 0) + (ci?.dropped.length ?? 0);
-  host.countDrops(dropped, [...out.dropped].map((d) => `${d.key}: ${d.reason}`), log);
+  host.countDrops(
+    dropped,
+    [...out.dropped].map((d) => `${d.key}: ${d.reason}`),
+    log,
+  );
   if (!airlock.isComplete(out) || (delta && !airlock.isComplete(delta)) || (ci && !airlock.isComplete(ci)))
     throw incompleteUpdate(dropped);
   const { stepsPerEpoch } = poissonSchedule(data.rows, task.plan.batchSize);
@@ -231,7 +242,10 @@ async function admitRound(
   const limit = task.job.privacy.mechanism === "DP_FEDAVG" ? planned : reserved;
   const steps = out.metrics.steps;
   if (steps === undefined || !Number.isInteger(steps) || steps < 0 || steps > limit)
-    throw new EnclaveError("RESERVATION_EXCEEDED", `the guest reported steps outside [0, ${limit}] (the reserved steps)`);
+    throw new EnclaveError(
+      "RESERVATION_EXCEEDED",
+      `the guest reported steps outside [0, ${limit}] (the reserved steps)`,
+    );
   if (guestOut.numExamples !== data.rows || out.metrics.examples !== data.rows)
     throw new EnclaveError("AIRLOCK_INCOMPLETE_UPDATE", "the guest's examples are not the dataset's rows");
   if (streams && r.streams) {
@@ -251,7 +265,10 @@ async function admitRound(
     metrics.delta = task.job.privacy.delta;
   }
   host.deps.service.count("train_steps", steps);
-  log.info({ steps, examples: data.rows, epsilon: metrics.epsilon, loss: metrics.loss }, "isolated round admitted");
+  log.info(
+    { steps, examples: data.rows, epsilon: metrics.epsilon, loss: metrics.loss },
+    "isolated round admitted",
+  );
   return {
     clientId: host.deps.service.nodeId,
     status: dp && steps < planned ? "budget_exhausted" : "ok",

@@ -348,6 +348,10 @@ export class TaskRuntime implements IsolatedTrainer {
 async function inputsDigest(inputs: Record<string, string>): Promise<string> {
   const h = createHash("sha256");
   for (const name of Object.keys(inputs).sort())
-    h.update(`${name}\0`).update(createHash("sha256").update(await readFile(inputs[name]!)).digest());
+    h.update(`${name}\0`).update(
+      createHash("sha256")
+        .update(await readFile(inputs[name]!))
+        .digest(),
+    );
   return h.digest("hex");
 }

@@ -42,7 +42,11 @@ describe("a federated round in an isolated runtime (process)", () => {
   it("gives the in-process agent's updates, round after round; the ledger holds exactly the reserved steps, and the site chain what the guest did", async () => {
     const none = await twoRounds(join(dir, "ws-none"));
     const events: RuntimeEvent[] = [];
-    const runtime = await TaskRuntime.prepare({ mode: "process", cacheDir: dir, onEvent: (e) => events.push(e) });
+    const runtime = await TaskRuntime.prepare({
+      mode: "process",
+      cacheDir: dir,
+      onEvent: (e) => events.push(e),
+    });
     const workspace = join(dir, "ws-process");
     const isolated = await twoRounds(workspace, runtime);
     for (const i of [0, 1]) {
@@ -56,21 +60,23 @@ describe("a federated round in an isolated runtime (process)", () => {
     const steps = none[0]!.metrics.steps!;
     const { jobs, chain } = await siteRecords(workspace);
     // One row per job: each round's reservation, charged in full, as the in-process guard recorded it.
-    expect(jobs).toMatchObject([
-      { steps: 2 * steps, reserved: false, segments: [{ steps }, { steps }] },
-    ]);
+    expect(jobs).toMatchObject([{ steps: 2 * steps, reserved: false, segments: [{ steps }, { steps }] }]);
     const inProcess = await siteRecords(join(dir, "ws-none"));
     expect(jobs.map((j) => j.segments)).toEqual(inProcess.jobs.map((j) => j.segments));
     const guest = chain.filter((e) => e.kind === "guest_task").map((e) => e.payload);
-    expect(guest).toEqual([1, 2].map((round) => expect.objectContaining({
-      round,
-      mode: "process",
-      steps_reserved: steps,
-      steps_charged: steps,
-      outcome: "released",
-      exit_code: 0,
-      guest_sha256: weightsHash(isolated[round - 1]!.weights),
-    })));
+    expect(guest).toEqual(
+      [1, 2].map((round) =>
+        expect.objectContaining({
+          round,
+          mode: "process",
+          steps_reserved: steps,
+          steps_charged: steps,
+          outcome: "released",
+          exit_code: 0,
+          guest_sha256: weightsHash(isolated[round - 1]!.weights),
+        }),
+      ),
+    );
     expect(chain.map((e) => e.kind)).toEqual([
       "chain_opened",
       "guest_task",
@@ -78,11 +84,25 @@ describe("a federated round in an isolated runtime (process)", () => {
       "guest_task",
       "update_released",
     ]);
-    expect(events.map((e) => e.event)).toEqual(["boot", "task_start", "task_end", "exit", "boot", "task_start", "task_end", "exit"]);
+    expect(events.map((e) => e.event)).toEqual([
+      "boot",
+      "task_start",
+      "task_end",
+      "exit",
+      "boot",
+      "task_start",
+      "task_end",
+      "exit",
+    ]);
   });
 
   it("turns a guest that hangs into a failure of that site within the deadline (the round goes on without it), and one that crashes into a typed error; every reserved step is charged", async () => {
-    const hang = await TaskRuntime.prepare({ mode: "process", cacheDir: dir, testFault: "hang", taskTimeoutMs: 2000 });
+    const hang = await TaskRuntime.prepare({
+      mode: "process",
+      cacheDir: dir,
+      testFault: "hang",
+      taskTimeoutMs: 2000,
+    });
     const healthy = await TaskRuntime.prepare({ mode: "process", cacheDir: dir });
     const a = await startRoundAgent(join(dir, "ws-a"), healthy, "site-a");
     const bWorkspace = join(dir, "ws-b");
@@ -111,11 +131,19 @@ describe("a federated round in an isolated runtime (process)", () => {
     expect(result.rounds).toHaveLength(1);
     const site = (id: string) => result.clients.find((c) => c.id === id)!;
     expect(site("site-a").state).toBe("active");
-    expect(site("site-b")).toMatchObject({ state: "failed", reason: expect.stringMatching(/^RUNTIME_GUEST_TIMEOUT: /) });
+    expect(site("site-b")).toMatchObject({
+      state: "failed",
+      reason: expect.stringMatching(/^RUNTIME_GUEST_TIMEOUT: /),
+    });
     const hung = await siteRecords(bWorkspace);
     expect(hung.jobs).toEqual([expect.objectContaining({ steps: STEPS, reserved: false })]);
     expect(hung.chain.filter((e) => e.kind === "guest_task").map((e) => e.payload)).toEqual([
-      expect.objectContaining({ outcome: "failed", reason: "RUNTIME_GUEST_TIMEOUT", steps_charged: STEPS, exit_signal: "SIGKILL" }),
+      expect.objectContaining({
+        outcome: "failed",
+        reason: "RUNTIME_GUEST_TIMEOUT",
+        steps_charged: STEPS,
+        exit_signal: "SIGKILL",
+      }),
     ]);
     expect(hung.chain.some((e) => e.kind === "update_released")).toBe(false);
 

@@ -50,7 +50,9 @@ export const ROUND_DATA_ROOT = resolve("data");
  * A federated round on the same bundled data, for an agent: the SMALL_TASK's model and batch, one
  * local epoch; `strategy` SCAFFOLD exercises the client control variate the host keeps between rounds.
  */
-export function smallRound(o: { jobId?: string; strategy?: "FED_AVG" | "SCAFFOLD"; round?: number; global?: TensorMap } = {}): TrainTask {
+export function smallRound(
+  o: { jobId?: string; strategy?: "FED_AVG" | "SCAFFOLD"; round?: number; global?: TensorMap } = {},
+): TrainTask {
   const model = buildModelSpec("SimpleMLP", { input_dim: 30, num_classes: 2, hidden: [8] });
   const strategy = o.strategy ?? "FED_AVG";
   const job = parseContract(
@@ -61,7 +63,13 @@ export function smallRound(o: { jobId?: string; strategy?: "FED_AVG" | "SCAFFOLD
       min_clients: 1,
       rounds: 2,
       strategy,
-      privacy: { mechanism: "DP_SGD", noise_multiplier: 1.5, max_grad_norm: 1, target_epsilon: 3, delta: 1e-5 },
+      privacy: {
+        mechanism: "DP_SGD",
+        noise_multiplier: 1.5,
+        max_grad_norm: 1,
+        target_epsilon: 3,
+        delta: 1e-5,
+      },
       dataset_id: "breast-cancer-wisconsin.csv",
       model_arch: "SimpleMLP",
     },
@@ -77,7 +85,11 @@ export function smallRound(o: { jobId?: string; strategy?: "FED_AVG" | "SCAFFOLD
 }
 
 /** A seeded simulated site on the bundled data, in its own workspace; its rounds run in `isolated` when given. */
-export function startRoundAgent(workspace: string, isolated?: RoundRuntime, id = "site-a"): Promise<LocalAgent> {
+export function startRoundAgent(
+  workspace: string,
+  isolated?: RoundRuntime,
+  id = "site-a",
+): Promise<LocalAgent> {
   return LocalAgent.start({
     id,
     workspace,

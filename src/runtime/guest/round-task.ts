@@ -105,7 +105,11 @@ export async function runRoundTask(
   if (args.clientControl) executor.rememberControl(task, decodeTensors(args.clientControl));
   emit("task_start", { round: task.round, steps_reserved: r?.steps ?? 0 });
   const out = await executor.train(task);
-  emit("task_end", { round: task.round, steps: out.metrics.steps ?? 0, model_sha256: weightsHash(out.weights) });
+  emit("task_end", {
+    round: task.round,
+    steps: out.metrics.steps ?? 0,
+    model_sha256: weightsHash(out.weights),
+  });
   const { json, parts } = encodeOutcome(out);
   const control = executor.controlOf(task);
   return {
