@@ -16,7 +16,7 @@ import type {
 } from "../training/local-training.js";
 import { loadAssets, type RuntimeAssets } from "./assets.js";
 import { buildCpio } from "./cpio.js";
-import { assessHost, type Accel, type ProviderChoice } from "./doctor.js";
+import { assessHost, type Accel, type ChannelKind, type ProviderChoice } from "./doctor.js";
 import { RuntimeError, RuntimeErrorCode } from "./errors.js";
 import { probeHost } from "./host-probe.js";
 import { kernelPins, type TrainTaskArgs, type TrainTaskReply } from "./guest/train-task.js";
@@ -25,7 +25,8 @@ import { bootFirecracker } from "./vmm/firecracker.js";
 import { bootMicroVm } from "./vmm/qemu-microvm.js";
 
 /** The VMM a task's microVM runs under: Firecracker (KVM only) or QEMU's microvm machine. */
-export type VmmChoice = { firecracker: string; accel: "kvm" } | { qemu: string; accel: Accel };
+export type VmmChoice =
+  { firecracker: string; accel: "kvm" } | { qemu: string; accel: Accel; channel?: ChannelKind };
 
 /** A guest event as the host records it: a name and bounded numbers or digests, nothing else. */
 export interface RuntimeEvent {
@@ -158,7 +159,7 @@ export class TaskRuntime implements IsolatedTrainer {
       vmm =
         verdict.vmm === "firecracker"
           ? { firecracker: binary, accel: "kvm" }
-          : { qemu: binary, accel: verdict.accel };
+          : { qemu: binary, accel: verdict.accel, channel: verdict.channel };
     } else if (vmm.accel === "emulated")
       o.onWarning?.("the microVM runs under software emulation: fine for tests, never for production");
     const fc = "firecracker" in vmm;
@@ -166,7 +167,7 @@ export class TaskRuntime implements IsolatedTrainer {
       mode: "microvm",
       vmm: fc ? "firecracker" : "qemu-microvm",
       accel: vmm.accel,
-      channel: fc ? "vsock" : "virtio-serial",
+      channel: "firecracker" in vmm ? "vsock" : (vmm.channel ?? "virtio-serial"),
       measurement: assets.measurement,
     };
     return new TaskRuntime({ ...o, vmm }, isolation, assets);
@@ -285,7 +286,7 @@ export class TaskRuntime implements IsolatedTrainer {
     const vmm = this.o.vmm!;
     return "firecracker" in vmm
       ? bootFirecracker({ ...common, firecracker: vmm.firecracker })
-      : bootMicroVm({ ...common, qemu: vmm.qemu, accel: vmm.accel });
+      : bootMicroVm({ ...common, qemu: vmm.qemu, accel: vmm.accel, channel: vmm.channel });
   }
 
   private async spawnProcess(dir: string, inputs: Record<string, string>): Promise<GuestSession> {

@@ -4,9 +4,11 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { BudgetLedger } from "../../src/privacy/budget-ledger.js";
 import { loadAssets } from "../../src/runtime/assets.js";
-import { findOnPath, probeBoot } from "../../src/runtime/host-probe.js";
+import { vsockUnavailableReason } from "../../src/inference/vsock-transport.js";
+import { deviceFact, findOnPath, probeBoot } from "../../src/runtime/host-probe.js";
 import { hydrate } from "../../src/runtime/hydrate.js";
 import { TaskRuntime, type RuntimeEvent } from "../../src/runtime/task-runtime.js";
+import type { BootedVm } from "../../src/runtime/vmm/qemu-microvm.js";
 import { openDatabase } from "../../src/storage/database.js";
 import { weightsHash } from "../../src/model/safetensors.js";
 import {
@@ -30,8 +32,17 @@ pinKernels();
 const qemu = await findOnPath("qemu-system-x86_64");
 const hostReady =
   !!qemu && existsSync("/bin/busybox") && readdirSync("/boot").some((n) => n.startsWith("vmlinuz-"));
+/** QEMU drives vhost-vsock where the device opens and the host has AF_VSOCK sockets (these machines do not). */
+const vhostVsock = await deviceFact("/dev/vhost-vsock");
+const vsockWhyNot = !vhostVsock.readWrite
+  ? `/dev/vhost-vsock ${vhostVsock.present ? "does not open" : "is absent"} on this host`
+  : vsockUnavailableReason();
+const channel = vsockWhyNot ? "virtio-serial" : "vsock";
 const dir = mkdtempSync(join(tmpdir(), "microvm-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** The channel the shared guest was booted with (the VMM's own report). */
+let bootedChannel: string | undefined;
 
 describe.skipIf(!hostReady && !process.env.CI)("a real microVM", () => {
   it(
@@ -52,7 +63,7 @@ describe.skipIf(!hostReady && !process.env.CI)("a real microVM", () => {
       const runtime = await TaskRuntime.prepare({
         mode: "microvm",
         cacheDir,
-        vmm: { qemu: qemu!, accel },
+        vmm: { qemu: qemu!, accel, channel },
         testFaults: true,
         shareGuest: true,
         taskTimeoutMs: 300_000,
@@ -62,11 +73,13 @@ describe.skipIf(!hostReady && !process.env.CI)("a real microVM", () => {
       const t0 = performance.now();
       const isolated = await runLocalTraining({ ...SMALL_TASK, workspace, isolated: runtime });
       const ms = Math.round(performance.now() - t0);
+      bootedChannel = (runtime.sharedGuest as BootedVm).channel;
+      expect(bootedChannel).toBe(channel);
       expect(isolated.report.isolation).toEqual({
         mode: "microvm",
         vmm: "qemu-microvm",
         accel,
-        channel: "virtio-serial",
+        channel,
         measurement,
       });
       expect(isolated.report.model.sha256).toBe(none.report.model.sha256);
@@ -133,8 +146,16 @@ describe.skipIf(!hostReady && !process.env.CI)("a real microVM", () => {
       expect(events[2]).toMatchObject({ source: "guest", model_sha256: none.report.model.sha256 });
       expect(events[4]).toMatchObject({ source: "guest", model_sha256: weightsHash(update.weights) });
       console.log(
-        `microVM (qemu-microvm, ${accel}, virtio-serial): ready after ${events[0]!.ms} ms, train task ${ms} ms in all, agent round ${roundMs} ms on the same guest`,
+        `microVM (qemu-microvm, ${accel}, ${channel}): ready after ${events[0]!.ms} ms, train task ${ms} ms in all, agent round ${roundMs} ms on the same guest`,
       );
+    },
+  );
+
+  // The one boot above runs over vhost-vsock where the host offers it; here it says why it did not.
+  it.skipIf(vsockWhyNot !== null)(
+    `ran that boot's channel over vhost-vsock${vsockWhyNot ? ` (skipped: ${vsockWhyNot})` : ""}`,
+    () => {
+      expect(bootedChannel).toBe("vsock");
     },
   );
 });

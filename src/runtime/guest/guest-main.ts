@@ -42,12 +42,15 @@ function socketChannel(socket: Duplex): Channel {
 async function openChannel(): Promise<Channel> {
   const inherited = process.env[PROCESS_CHANNEL_ENV];
   if (inherited) return socketChannel(new Socket({ fd: Number(inherited), readable: true, writable: true }));
-  // Firecracker: vsock to the host (CID 2), which Firecracker forwards to the host's Unix socket.
-  if (` ${kernelCommandLine().trim()} `.includes(" enclave.channel=vsock ")) {
+  // vsock to the host (CID 2): Firecracker forwards it to the host's Unix socket; under QEMU's
+  // vhost-vsock the host listens on the port the command line names.
+  const cmdline = ` ${kernelCommandLine().trim()} `;
+  if (cmdline.includes(" enclave.channel=vsock ")) {
     const { vsockTransport } = await import("../../inference/vsock-transport.js");
+    const named = / enclave\.vsock_port=([0-9]{1,10}) /.exec(cmdline);
     return socketChannel(
       await vsockTransport.dial(
-        { kind: "vsock", cid: HOST_CID, port: CHANNEL_VSOCK_PORT },
+        { kind: "vsock", cid: HOST_CID, port: named ? Number(named[1]) : CHANNEL_VSOCK_PORT },
         { timeoutMs: 30_000 },
       ),
     );
