@@ -19,7 +19,6 @@ import type { TrustPolicy } from "../schemas/trust-policy.js";
 import type { AgentService } from "./agent-service.js";
 import type { IsolationMode, ProviderChoice } from "../runtime/doctor.js";
 import { TaskRuntime } from "../runtime/task-runtime.js";
-import type { IsolationReport } from "../training/local-training.js";
 import { LocalAgent } from "./local-agent.js";
 import { AgentError } from "./errors.js";
 import { AgentSession } from "./agent-session.js";
@@ -58,7 +57,13 @@ export interface AgentProcessOptions {
   detect?: DetectOptions;
   databaseUrl?: string;
   /** `--isolation`: the runtime is checked at start, and a microVM's measurement bound into the evidence. */
-  isolation?: { mode: IsolationMode; cacheDir: string; provider: ProviderChoice };
+  isolation?: {
+    mode: IsolationMode;
+    cacheDir: string;
+    provider: ProviderChoice;
+    /** A round's deadline in its guest (default 10 minutes, the coordinator's default round deadline). */
+    taskTimeoutMs?: number;
+  };
   /**
    * The site's startup kit: with it the agent dials the coordinator the kit names (or the
    * config's coordinator_url) and federates; without it, it serves the sidecar only.
@@ -116,17 +121,21 @@ async function policyFor(o: AgentProcessOptions, log: Logger): Promise<TrustPoli
     : defaultTrustPolicy();
 }
 
+/** The default deadline of a round in the guest: the coordinator's default round deadline. */
+const ROUND_TASK_TIMEOUT_MS = 600_000;
+
 /** The isolated runtime, checked before anything else starts (fail closed); none for `none`. */
-async function isolationFor(o: AgentProcessOptions, log: Logger): Promise<IsolationReport | undefined> {
+async function isolationFor(o: AgentProcessOptions, log: Logger): Promise<TaskRuntime | undefined> {
   if (!o.isolation || o.isolation.mode === "none") return undefined;
   const runtime = await TaskRuntime.prepare({
     mode: o.isolation.mode,
     cacheDir: o.isolation.cacheDir,
     provider: o.isolation.provider,
+    taskTimeoutMs: o.isolation.taskTimeoutMs ?? ROUND_TASK_TIMEOUT_MS,
     onWarning: (w) => log.warn({ code: "RUNTIME_EMULATED" }, w),
   });
   log.info({ isolation: runtime.isolation }, "isolated runtime ready");
-  return runtime.isolation;
+  return runtime;
 }
 
 /** Why /health is not 200: the failed checks of the appraisal (check names and verifier details). */
@@ -168,7 +177,8 @@ export async function startAgentProcess(o: AgentProcessOptions): Promise<Running
       : `evidence provider selected: ${provider.label} evidence, no hardware protection`,
   );
 
-  const isolation = await isolationFor(o, log);
+  const runtime = await isolationFor(o, log);
+  const isolation = runtime?.isolation;
   const workspace = resolve(o.workspace);
   await mkdir(workspace, { recursive: true, mode: 0o700 });
   const agent = await LocalAgent.start({
@@ -179,10 +189,7 @@ export async function startAgentProcess(o: AgentProcessOptions): Promise<Running
     policy,
     accountant: config.accountant,
     acceptClientLevelDp: config.accept_client_level_dp,
-    ...(isolation && {
-      isolation: isolation.mode as "microvm" | "process",
-      runtimeMeasurement: isolation.measurement,
-    }),
+    ...(runtime && { isolated: runtime, runtimeMeasurement: runtime.isolation.measurement }),
     databaseUrl: o.databaseUrl,
     logger: o.logger,
     // The kit's key signs the site's own audit chain, so a cross-check can pin it to the site.
@@ -327,6 +334,7 @@ export async function startAgentProcess(o: AgentProcessOptions): Promise<Running
           await session?.stop();
           await sidecar.close();
         } finally {
+          await runtime?.close();
           await agent.close();
         }
         log.info({ code: "STOPPED" }, "agent stopped");

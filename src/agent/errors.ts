@@ -14,8 +14,8 @@ export type AgentErrorCode =
   | "CONFIG_UNREADABLE"
   /** `--simulation` and `--insecure` together. */
   | "MODE_CONFLICT"
-  /** A federated task reached an agent under `--isolation microvm|process`, which cannot run it in its guest yet. */
-  | "ISOLATED_TASK_UNAVAILABLE";
+  /** A round under `--isolation microvm|process` whose dataset cannot enter the guest (an image folder). */
+  | "ISOLATION_UNSUPPORTED";
 
 export class AgentError extends EnclaveError<AgentErrorCode> {}
 

@@ -12,6 +12,30 @@ import type { AgentService } from "./agent-service.js";
 import { clientAlgorithmFor } from "./client-algorithm.js";
 import { AgentError, AttestationRefusedError, ClientLevelDpRefusedError } from "./errors.js";
 import type { BudgetProbe, TaskOutcome, TrainTask } from "../federation/task.js";
+import type { TaskInputs } from "../runtime/task-inputs.js";
+import { runIsolatedRound, type IsolatedRoundHost, type IsolatedRounds } from "./isolated-round.js";
+
+const controlKey = (task: TrainTask) => `${task.job.job_id}/${task.job.dataset_id}`;
+
+/** The model must read the dataset's features and be the job's architecture (Data Sentry, step 2). */
+export function checkModelFits(task: TrainTask, data: Examples): void {
+  if (data.numFeatures !== task.model.input_dim)
+    throw new AgentError(
+      "MODEL_DATA_MISMATCH",
+      `model input_dim ${task.model.input_dim} != dataset features ${data.numFeatures}`,
+    );
+  if (task.model.arch !== task.job.model_arch)
+    throw new AgentError(
+      "MODEL_DATA_MISMATCH",
+      `task model arch "${task.model.arch}" is not the job's "${task.job.model_arch}"`,
+    );
+}
+
+export const incompleteUpdate = (dropped: number) =>
+  new AgentError(
+    "AIRLOCK_INCOMPLETE_UPDATE",
+    `the airlock dropped ${dropped} item(s); no complete update to send`,
+  );
 
 /** SCAFFOLD client control variates are remembered for this many (job, dataset) pairs. */
 const MAX_REMEMBERED_JOBS = 8;
@@ -20,8 +44,11 @@ export interface ExecutorDeps {
   service: AgentService;
   /** Collects evidence and has it verified; resolves to the verifier's AttestationReport. */
   attest: () => Promise<AttestationReport>;
-  /** The Data Sentry path: resolves the dataset id inside the data root and validates its schema. */
-  loadDataset: (datasetId: string) => Promise<Examples & { identity?: string }>;
+  /**
+   * The Data Sentry path: resolves the dataset id inside the data root and validates its schema;
+   * `files` are the dataset's files by guest name (what an isolated round's guest is given, read-only).
+   */
+  loadDataset: (datasetId: string) => Promise<SentryExamples>;
   ledger: GuardLedger;
   accountantFromHistory: AccountantFromHistory;
   kernels: Kernels;
@@ -37,7 +64,15 @@ export interface ExecutorDeps {
    * enclave). Off by default: such tasks are refused.
    */
   acceptClientLevelDp?: boolean;
+  /**
+   * `--isolation microvm|process`: each round's Validate -> Train -> Sanitize runs in this runtime's
+   * guest (src/agent/isolated-round.ts); attestation, the ledger and the reservation stay here.
+   */
+  isolated?: IsolatedRounds;
 }
+
+/** A dataset as the Data Sentry loaded it: the examples, the records' identity, its files by guest name. */
+export type SentryExamples = Examples & { identity?: string; files?: TaskInputs };
 
 /**
  * Runs one task in the fixed order Attest -> Validate -> Train -> Sanitize. Nothing but the
@@ -52,11 +87,7 @@ export class Executor {
   async run(task: TrainTask): Promise<TaskOutcome> {
     const { service } = this.deps;
     const clientLevel = this.clientLevel(task);
-    const log = (this.deps.logger ?? silentLogger).child({
-      job_id: task.job.job_id,
-      round: task.round,
-      node: service.nodeId,
-    });
+    const log = this.logFor(task);
     log.debug({ dataset_id: task.job.dataset_id, strategy: task.job.strategy }, "task received");
     // 1. Attest
     const report = await this.deps.attest();
@@ -70,27 +101,33 @@ export class Executor {
       log.warn({ status: report.status }, "refusing to train: attestation not trusted");
       throw new AttestationRefusedError(report.status);
     }
+    const out = this.deps.isolated
+      ? await runIsolatedRound(this.isolatedHost(this.deps.isolated), task, clientLevel, log)
+      : await this.train(task, clientLevel, log);
+    service.count("tasks_completed");
+    return out;
+  }
+
+  /**
+   * Validate -> Train -> Sanitize in this process: an in-process agent's round, and an isolated
+   * round inside its guest (on a ReservedLedger there). Returns only the Airlock's output.
+   */
+  async train(
+    task: TrainTask,
+    clientLevel = this.clientLevel(task),
+    log = this.logFor(task),
+  ): Promise<TaskOutcome> {
+    const { service } = this.deps;
     // 2. Validate
     const data = await this.deps.loadDataset(task.job.dataset_id);
-    if (data.numFeatures !== task.model.input_dim) {
-      throw new AgentError(
-        "MODEL_DATA_MISMATCH",
-        `model input_dim ${task.model.input_dim} != dataset features ${data.numFeatures}`,
-      );
-    }
-    if (task.model.arch !== task.job.model_arch) {
-      throw new AgentError(
-        "MODEL_DATA_MISMATCH",
-        `task model arch "${task.model.arch}" is not the job's "${task.job.model_arch}"`,
-      );
-    }
+    checkModelFits(task, data);
     // 3. Train
     const net = new Network(task.model, this.deps.kernels, this.deps.init);
     net.loadWeights(task.global);
-    const guard = await this.guardFor(task, data).init();
-    // DP_FEDAVG spends no local per-example budget: the sidecar keeps showing the dataset's ledger.
-    if (!clientLevel) service.setGuard(guard, task.job.dataset_id, task.job.privacy.target_epsilon);
-    const key = `${task.job.job_id}/${task.job.dataset_id}`;
+    // DP_FEDAVG spends no local per-example budget: no guard, and the sidecar keeps showing the dataset's ledger.
+    const guard = clientLevel ? null : await this.guardFor(task, data).init();
+    if (guard) service.setGuard(guard, task.job.dataset_id, task.job.privacy.target_epsilon);
+    const key = controlKey(task);
     const algorithm = clientAlgorithmFor(task, this.clientControl.get(key));
     const result = await train(net, this.deps.kernels, data, {
       epochs: task.plan.epochs,
@@ -98,27 +135,21 @@ export class Executor {
       optimizer: new SgdOptimizer(this.deps.kernels, task.plan.learningRate, task.plan.momentum),
       sampling: this.deps.sampling,
       // DP_FEDAVG: the non-private path of the same engine; privacy is added at the coordinator.
-      dp: clientLevel
-        ? undefined
-        : {
+      dp: guard
+        ? {
             noiseMultiplier: task.job.privacy.noise_multiplier,
             maxGradNorm: task.job.privacy.max_grad_norm,
             guard,
             noise: this.deps.noise,
-          },
+          }
+        : undefined,
       gradientHook: algorithm.gradientHook,
     });
     service.count("train_steps", result.steps);
     service.count("train_examples", result.examplesProcessed);
     const weights = net.weights();
     const control = algorithm.finish(weights, result.steps, task.plan.learningRate);
-    if (control) {
-      // Keep the variates of the few most recent jobs only: a long-running agent must not grow forever.
-      this.clientControl.delete(key);
-      this.clientControl.set(key, control.clientControl);
-      while (this.clientControl.size > MAX_REMEMBERED_JOBS)
-        this.clientControl.delete(this.clientControl.keys().next().value!);
-    }
+    if (control) this.rememberControl(task, control.clientControl);
 
     // 4. Sanitize
     const airlock = new Airlock(task.global);
@@ -128,9 +159,9 @@ export class Executor {
         loss: result.meanLoss,
         examples: data.rows,
         // No local epsilon under DP_FEDAVG: the coordinator accounts the client-level budget.
-        ...(clientLevel ? {} : { epsilon: guard.spentEpsilon() }),
+        ...(guard ? { epsilon: guard.spentEpsilon() } : {}),
         // The delta the epsilon is at (the dataset's accounting delta when smaller than the job's).
-        delta: clientLevel ? task.job.privacy.delta : guard.delta,
+        delta: guard ? guard.delta : task.job.privacy.delta,
         steps: result.steps,
       },
     });
@@ -141,12 +172,11 @@ export class Executor {
       dropped += c.dropped.length;
       if (airlock.isComplete(c)) controlDelta = c.tensors;
     }
-    service.count("airlock_drops", dropped);
-    if (dropped > 0)
-      log.warn(
-        { dropped, items: [...out.dropped].map((d) => `${d.key}: ${d.reason}`) },
-        "airlock dropped items",
-      );
+    this.countDrops(
+      dropped,
+      [...out.dropped].map((d) => `${d.key}: ${d.reason}`),
+      log,
+    );
     log.info(
       {
         steps: result.steps,
@@ -157,13 +187,7 @@ export class Executor {
       },
       "task trained and sanitised",
     );
-    if (!airlock.isComplete(out)) {
-      throw new AgentError(
-        "AIRLOCK_INCOMPLETE_UPDATE",
-        `the airlock dropped ${dropped} item(s); no complete update to send`,
-      );
-    }
-    service.count("tasks_completed");
+    if (!airlock.isComplete(out)) throw incompleteUpdate(dropped);
     return {
       clientId: service.nodeId,
       status: result.stoppedBy ? "budget_exhausted" : "ok",
@@ -172,6 +196,45 @@ export class Executor {
       numExamples: data.rows,
       metrics: out.metrics,
       dropped,
+    };
+  }
+
+  /** SCAFFOLD's c_i of this task's (job, dataset), if one is kept. */
+  controlOf(task: TrainTask): TensorMap | undefined {
+    return this.clientControl.get(controlKey(task));
+  }
+
+  /** Keep c_i for the few most recent jobs only: a long-running agent must not grow forever. */
+  rememberControl(task: TrainTask, control: TensorMap): void {
+    const key = controlKey(task);
+    this.clientControl.delete(key);
+    this.clientControl.set(key, control);
+    while (this.clientControl.size > MAX_REMEMBERED_JOBS)
+      this.clientControl.delete(this.clientControl.keys().next().value!);
+  }
+
+  private countDrops(dropped: number, items: string[], log: Logger): void {
+    this.deps.service.count("airlock_drops", dropped);
+    if (dropped > 0) log.warn({ dropped, items }, "airlock dropped items");
+  }
+
+  private logFor(task: TrainTask): Logger {
+    return (this.deps.logger ?? silentLogger).child({
+      job_id: task.job.job_id,
+      round: task.round,
+      node: this.deps.service.nodeId,
+    });
+  }
+
+  /** What the host side of an isolated round uses of this executor. */
+  private isolatedHost(isolated: IsolatedRounds): IsolatedRoundHost {
+    return {
+      isolated,
+      deps: this.deps,
+      guardFor: (task, data) => this.guardFor(task, data),
+      controlOf: (task) => this.controlOf(task),
+      rememberControl: (task, c) => this.rememberControl(task, c),
+      countDrops: (n, items, log) => this.countDrops(n, items, log),
     };
   }
 
@@ -205,7 +268,7 @@ export class Executor {
   }
 
   /** The budget is the data's: keyed by the records' identity, never by the id the job used. */
-  private guardFor(task: TrainTask, data: Examples & { identity?: string }): PrivacyGuard {
+  private guardFor(task: TrainTask, data: SentryExamples): PrivacyGuard {
     return new PrivacyGuard({
       ledger: this.deps.ledger,
       datasetId: data.identity ?? task.job.dataset_id,

@@ -2,7 +2,6 @@ import { appraiseEvidence, type Appraisal } from "../attestation/appraise.js";
 import { bindReportData } from "../attestation/binding.js";
 import { NonceIssuer } from "../attestation/nonce.js";
 import type { EvidenceProvider } from "../attestation/providers/provider.js";
-import { applyStandardizer, fitStandardizer, loadDataset } from "../data/index.js";
 import { createAccountant, type AccountantName } from "../privacy/accountant/index.js";
 import { BudgetLedger } from "../privacy/budget-ledger.js";
 import { PrivacyGuard } from "../privacy/guard.js";
@@ -13,13 +12,15 @@ import { EPSILON_HARD_CEILING } from "../schemas/privacy.js";
 import { openDatabase, type Database } from "../storage/database.js";
 import { kernels } from "../tensor/backend.js";
 import { ValidationError } from "../errors.js";
-import type { Examples } from "../training/trainer.js";
+import { loadTrainingExamples } from "./training-examples.js";
+
+export { loadTrainingExamples };
 import { AgentService } from "./agent-service.js";
 import type { AgentHandle, BoundEvidence } from "../federation/agent-handle.js";
-import { AgentError } from "./errors.js";
 import { Executor } from "./executor.js";
 import { SiteChain } from "../audit/site-chain.js";
 import type { HeadSigner } from "../audit/entry.js";
+import type { RoundRuntime } from "./isolated-round.js";
 import type { BudgetProbe, TaskOutcome, TrainTask } from "../federation/task.js";
 
 export interface LocalAgentOptions {
@@ -54,31 +55,12 @@ export interface LocalAgentOptions {
    */
   runtimeMeasurement?: string;
   /**
-   * `--isolation microvm|process`: this build runs `enclave train` tasks in the guest, not yet a
-   * federated round's; such an agent refuses every round rather than train outside its isolation.
+   * `--isolation microvm|process`: every round's Validate -> Train -> Sanitize runs in this runtime's
+   * guest (src/agent/isolated-round.ts); what the guest did is recorded in the site's chain.
    */
-  isolation?: "microvm" | "process";
+  isolated?: RoundRuntime;
   /** The owner's opt-in to DP_FEDAVG jobs (un-noised updates, client-level DP at the coordinator). */
   acceptClientLevelDp?: boolean;
-}
-
-/**
- * Loads a dataset through the Data Sentry and scales it with the schema's declared statistics
- * (or, without them, statistics of the local rows, which never leave the agent); IDX images are
- * used as loaded (as are image folders).
- */
-export async function loadTrainingExamples(
-  dataRoot: string,
-  datasetId: string,
-): Promise<Examples & { identity: string }> {
-  const { dataset, schema, source } = await loadDataset(dataRoot, datasetId);
-  // Images train on pixels in [0, 1], as `enclave train` does: no per-pixel statistics.
-  if (schema.format !== "csv") return { ...dataset, identity: source.identity };
-  const declared = schema.format === "csv" ? schema.standardization : undefined;
-  const st = declared
-    ? { mean: Float64Array.from(declared.mean), std: Float64Array.from(declared.std) }
-    : fitStandardizer(dataset);
-  return { ...applyStandardizer(dataset, st), identity: source.identity };
 }
 
 function runtimeMeasurementBytes(hex: string | undefined): Uint8Array | undefined {
@@ -105,7 +87,6 @@ export class LocalAgent implements AgentHandle {
     private readonly dataRoot: string,
     private readonly runtimeMeasurement: Uint8Array | undefined,
     private readonly chain: SiteChain,
-    private readonly isolation: LocalAgentOptions["isolation"],
   ) {
     this.service = service;
   }
@@ -144,6 +125,11 @@ export class LocalAgent implements AgentHandle {
         init: rng("init"),
         logger: o.logger,
         acceptClientLevelDp: o.acceptClientLevelDp,
+        isolated: o.isolated && {
+          runtime: o.isolated,
+          accountant: o.accountant,
+          record: (task, record) => chain.guestTask(task, record),
+        },
       });
       return new LocalAgent(
         o.id,
@@ -157,7 +143,6 @@ export class LocalAgent implements AgentHandle {
         o.dataRoot,
         runtime,
         chain,
-        o.isolation,
       );
     } catch (err) {
       await db.close();
@@ -211,11 +196,6 @@ export class LocalAgent implements AgentHandle {
 
   /** One round; what leaves through the Airlock is recorded in the site's own chain before it goes. */
   async run(task: TrainTask): Promise<TaskOutcome> {
-    if (this.isolation)
-      throw new AgentError(
-        "ISOLATED_TASK_UNAVAILABLE",
-        `refusing the round: this agent runs under --isolation ${this.isolation}, and federated rounds do not run in its guest in this build (nothing was trained)`,
-      );
     const outcome = await this.executor.run(task);
     await this.chain.released(task, outcome);
     return outcome;

@@ -162,6 +162,28 @@ export const AUDIT_KINDS = {
     epsilon_after: Epsilon,
     delta: Delta.optional(),
   }),
+  /**
+   * Site chains: what an isolated round's guest did (`--isolation microvm|process`): its runtime and
+   * measurement, the steps the host reserved and charged, how it ended, and the digest of what its
+   * Airlock released. Written once per round that reached the guest, before any update leaves.
+   */
+  guest_task: kind({
+    job_id: JobId,
+    round: Round,
+    mode: z.enum(["microvm", "process"]),
+    measurement: Sha256.optional(),
+    boot_ms: Count.optional(),
+    steps_reserved: Count,
+    steps_charged: Count,
+    outcome: z.enum(["released", "failed"]),
+    reason: Code.optional(),
+    exit_code: z.number().int().min(-1).max(255).optional(),
+    exit_signal: z
+      .string()
+      .regex(/^SIG[A-Z0-9]{1,12}$/)
+      .optional(),
+    guest_sha256: Sha256.optional(),
+  }),
 } as const;
 
 export type AuditKind = keyof typeof AUDIT_KINDS;

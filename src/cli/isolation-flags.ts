@@ -1,12 +1,13 @@
 import type { Command } from "commander";
 import { ISOLATION_MODES, PROVIDERS, type IsolationMode, type ProviderChoice } from "../runtime/doctor.js";
-import { choiceFlag } from "./flags.js";
+import { choiceFlag, numberFlag } from "./flags.js";
 
 /** The flags `train` and `agent` share to say where their tasks run. */
 export interface IsolationFlags {
   isolation: IsolationMode;
   runtimeCache?: string;
   provider: ProviderChoice;
+  taskTimeout?: number;
 }
 
 /** `--isolation`, `--runtime-cache`, `--provider`: one definition for every verb that runs tasks. */
@@ -19,5 +20,10 @@ export function isolationOptions(command: Command, what: string): Command {
       "microVM host provider: auto | native | lima | wsl2",
       choiceFlag(["auto", ...PROVIDERS] as const),
       "auto" as ProviderChoice,
+    )
+    .option(
+      "--task-timeout <seconds>",
+      "deadline of one task in its guest, after the guest is ready (default: train 3600, agent 600)",
+      numberFlag({ integer: true, min: 1, max: 86_400 }),
     );
 }

@@ -12,6 +12,7 @@ import { InferenceError } from "../inference/errors.js";
 import { HostError } from "../host/errors.js";
 import { IdentityError } from "../identity/errors.js";
 import { SafetensorsError } from "../model/safetensors.js";
+import { RuntimeError } from "../runtime/errors.js";
 import { AccountantError } from "../privacy/accountant/accountant.js";
 import { PrivacyBudgetExhaustedError } from "../privacy/guard.js";
 import { SimulationError } from "../simulation/errors.js";
@@ -49,4 +50,5 @@ EnclaveError.register(
   KernelBackendError,
   KernelArgumentError,
   TensorLayoutError,
+  RuntimeError,
 );

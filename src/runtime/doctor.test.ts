@@ -16,6 +16,7 @@ function facts(over: Partial<HostFacts> = {}): HostFacts {
     kernelRelease: "6.1.0-test",
     kvm: { path: "/dev/kvm", present: true, readWrite: true },
     vhostVsock: { path: "/dev/vhost-vsock", present: false, readWrite: false },
+    vsockSockets: { usable: true, detail: "AF_VSOCK sockets open" },
     firecracker: { detail: "not found (looked in /cache/firecracker, /usr/local/bin/firecracker)" },
     qemu: {
       path: "/usr/bin/qemu-system-x86_64",
@@ -60,16 +61,31 @@ describe("runtime doctor", () => {
       channel: "vsock",
     });
     expect(r.modes.microvm.warning).toBeUndefined();
+    // QEMU drives vhost-vsock where the device opens and the host has AF_VSOCK sockets...
     const q = assessHost(facts({ vhostVsock, kvmProbe }), "native", hydrated);
     expect(q.modes.microvm).toMatchObject({
       available: true,
       vmm: "qemu-microvm",
       accel: "kvm",
-      channel: "virtio-serial",
+      channel: "vsock",
     });
-    expect(q.modes.microvm.reason).toContain(
-      "/dev/vhost-vsock present but not driven by QEMU in this build yet",
+    expect(q.modes.microvm.reason).toContain("channel vsock (vhost-vsock)");
+    // ...and says why not, falling back to virtio-serial, where the host cannot open the sockets.
+    const vsockSockets = { usable: false, detail: "AF_VSOCK is not supported by this kernel" };
+    const n = assessHost(facts({ vhostVsock, vsockSockets, kvmProbe }), "native", hydrated);
+    expect(n.modes.microvm).toMatchObject({ channel: "virtio-serial" });
+    expect(n.modes.microvm.reason).toContain(
+      "/dev/vhost-vsock opens but this host has no AF_VSOCK sockets (AF_VSOCK is not supported by this kernel)",
     );
+    expect(n.checks.find((c) => c.name === "vsock sockets")).toMatchObject({ status: "fail" });
+    // Without the device (this project's machines), the check says what QEMU uses instead.
+    const none = assessHost(facts({ kvmProbe }), "native", hydrated);
+    expect(none.modes.microvm).toMatchObject({ channel: "virtio-serial" });
+    expect(none.checks.find((c) => c.name === "vhost-vsock device")).toMatchObject({
+      status: "fail",
+      detail:
+        "/dev/vhost-vsock is absent: QEMU's vsock channel is unavailable; it uses virtio-serial over a Unix socket",
+    });
     // Without working KVM, Firecracker is said to need it, and QEMU emulates.
     const e = assessHost(facts({ firecracker }), "native", hydrated);
     expect(e.modes.microvm).toMatchObject({ vmm: "qemu-microvm", accel: "emulated" });

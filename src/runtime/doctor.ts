@@ -97,8 +97,9 @@ export function resolveProvider(f: HostFacts, requested: ProviderChoice): Provid
 /**
  * What this build drives: Firecracker (its Unix-socket vsock as the channel) when its binary runs
  * and KVM passed the probe (Firecracker cannot emulate); else QEMU's microvm machine, with KVM when
- * the probe passed, else emulated, and the virtio-serial channel. QEMU's vhost-vsock channel is
- * detected and reported as not driven yet, so the verdict is what a boot will do.
+ * the probe passed, else emulated; its channel vsock over vhost-vsock where /dev/vhost-vsock opens and
+ * the host can open AF_VSOCK sockets, else virtio-serial over a Unix socket, so the verdict is what a
+ * boot will do.
  */
 function microvmVerdict(f: HostFacts, provider: ProviderVerdict, assets: AssetsFact): ModeVerdict {
   const missing: string[] = [];
@@ -114,9 +115,16 @@ function microvmVerdict(f: HostFacts, provider: ProviderVerdict, assets: AssetsF
   if (f.firecracker.version && kvmWorks) {
     how = { vmm: "firecracker", accel: "kvm", channel: "vsock" };
   } else if (f.qemu.path && f.qemu.microvm && (kvmWorks || f.tcgProbe.status !== "fail")) {
-    if (f.vhostVsock.readWrite)
-      notes.push(`${f.vhostVsock.path} present but not driven by QEMU in this build yet`);
-    how = { vmm: "qemu-microvm", accel: kvmWorks ? "kvm" : "emulated", channel: "virtio-serial" };
+    const vsock = f.vhostVsock.readWrite && f.vsockSockets.usable;
+    if (f.vhostVsock.readWrite && !vsock)
+      notes.push(
+        `${f.vhostVsock.path} opens but this host has no AF_VSOCK sockets (${f.vsockSockets.detail})`,
+      );
+    how = {
+      vmm: "qemu-microvm",
+      accel: kvmWorks ? "kvm" : "emulated",
+      channel: vsock ? "vsock" : "virtio-serial",
+    };
   } else {
     missing.push(`no VMM: QEMU: ${f.qemu.path && f.qemu.microvm ? f.tcgProbe.detail : f.qemu.detail}`);
   }
@@ -124,7 +132,7 @@ function microvmVerdict(f: HostFacts, provider: ProviderVerdict, assets: AssetsF
   if (missing.length) return { available: false, reason: missing.join("; ") + noted, ...how };
   return {
     available: true,
-    reason: `${how.vmm} with ${how.accel === "kvm" ? "KVM" : "software emulation"}, no network device, channel ${how.channel === "vsock" ? "vsock (Firecracker's Unix-socket host side)" : "virtio-serial over a Unix socket"}${noted}`,
+    reason: `${how.vmm} with ${how.accel === "kvm" ? "KVM" : "software emulation"}, no network device, channel ${channelText(how)}${noted}`,
     ...how,
     ...(how.accel === "emulated"
       ? {
@@ -132,6 +140,11 @@ function microvmVerdict(f: HostFacts, provider: ProviderVerdict, assets: AssetsF
         }
       : {}),
   };
+}
+
+function channelText(how: Pick<ModeVerdict, "vmm" | "channel">): string {
+  if (how.channel !== "vsock") return "virtio-serial over a Unix socket";
+  return how.vmm === "firecracker" ? "vsock (Firecracker's Unix-socket host side)" : "vsock (vhost-vsock)";
 }
 
 function deviceCheck(name: string, d: HostFacts["kvm"], why: string): CheckResult {
@@ -159,7 +172,18 @@ export function assessHost(f: HostFacts, requested: ProviderChoice, assets: Asse
     deviceCheck("kvm device", f.kvm, "no hardware acceleration"),
     { name: "kvm probe boot", status: f.kvmProbe.status, detail: f.kvmProbe.detail },
     { name: "emulated probe boot", status: f.tcgProbe.status, detail: f.tcgProbe.detail },
-    deviceCheck("vhost-vsock device", f.vhostVsock, "QEMU falls back to virtio-serial over a Unix socket"),
+    deviceCheck(
+      "vhost-vsock device",
+      f.vhostVsock,
+      "QEMU's vsock channel is unavailable; it uses virtio-serial over a Unix socket",
+    ),
+    {
+      name: "vsock sockets",
+      status: f.vsockSockets.usable ? "pass" : "fail",
+      detail: f.vsockSockets.usable
+        ? f.vsockSockets.detail
+        : `${f.vsockSockets.detail}: the host end of vhost-vsock needs them`,
+    },
     binaryCheck("firecracker", f.firecracker),
     binaryCheck("qemu", f.qemu),
     { name: "qemu microvm machine", status: f.qemu.microvm ? "pass" : "fail", detail: f.qemu.detail },

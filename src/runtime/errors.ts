@@ -32,3 +32,9 @@ export class RuntimeError extends EnclaveError {
     super(code, message, options);
   }
 }
+
+/**
+ * A typed failure the guest itself reported (its code kept when it looks like one of ours, its message
+ * bounded). The message is the guest's, so it is untrusted: an agent sends only the code on.
+ */
+export class GuestReportedError extends RuntimeError {}

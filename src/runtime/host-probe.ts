@@ -3,6 +3,7 @@ import { constants } from "node:fs";
 import { access, mkdtemp, rm, stat, writeFile } from "node:fs/promises";
 import { release, tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
+import { vsockUnavailableReason } from "../inference/vsock-transport.js";
 import { firecrackerCandidates } from "./cache-dir.js";
 
 /**
@@ -17,6 +18,8 @@ export interface HostFacts {
   kernelRelease: string;
   kvm: DeviceFact;
   vhostVsock: DeviceFact;
+  /** Whether this host can open AF_VSOCK sockets (the native addon), which the host end of vhost-vsock needs. */
+  vsockSockets: { usable: boolean; detail: string };
   firecracker: BinaryFact;
   qemu: BinaryFact & { microvm: boolean };
   /** The probe boots under KVM and under emulation (TCG); skipped without QEMU or the device. */
@@ -105,7 +108,7 @@ export function runBounded(cmd: string, args: string[], timeoutMs: number): Prom
   });
 }
 
-async function deviceFact(path: string): Promise<DeviceFact> {
+export async function deviceFact(path: string): Promise<DeviceFact> {
   try {
     await stat(path);
   } catch {
@@ -177,6 +180,12 @@ async function qemuFact(searchPath: string): Promise<BinaryFact & { microvm: boo
     microvm,
     detail: microvm ? `found at ${path}` : `${path} lacks the microvm machine type`,
   };
+}
+
+/** AF_VSOCK on this host, through the native addon. */
+function vsockSocketsFact(): HostFacts["vsockSockets"] {
+  const why = vsockUnavailableReason();
+  return why ? { usable: false, detail: why } : { usable: true, detail: "AF_VSOCK sockets open" };
 }
 
 /** Boot the probe firmware under `accel`; pass only when the guest's exit byte comes back in time. */
@@ -257,6 +266,7 @@ export async function probeHost(options: ProbeOptions): Promise<HostFacts> {
     kernelRelease,
     kvm,
     vhostVsock: await deviceFact(join(root, "dev/vhost-vsock")),
+    vsockSockets: vsockSocketsFact(),
     firecracker: await firecrackerFact(options.cacheDir, root),
     qemu,
     kvmProbe,

@@ -1,4 +1,5 @@
 import { spawn } from "node:child_process";
+import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -15,7 +16,7 @@ import type {
 } from "../training/local-training.js";
 import { loadAssets, type RuntimeAssets } from "./assets.js";
 import { buildCpio } from "./cpio.js";
-import { assessHost, type Accel, type ProviderChoice } from "./doctor.js";
+import { assessHost, type Accel, type ChannelKind, type ProviderChoice } from "./doctor.js";
 import { RuntimeError, RuntimeErrorCode } from "./errors.js";
 import { probeHost } from "./host-probe.js";
 import { kernelPins, type TrainTaskArgs, type TrainTaskReply } from "./guest/train-task.js";
@@ -24,7 +25,8 @@ import { bootFirecracker } from "./vmm/firecracker.js";
 import { bootMicroVm } from "./vmm/qemu-microvm.js";
 
 /** The VMM a task's microVM runs under: Firecracker (KVM only) or QEMU's microvm machine. */
-export type VmmChoice = { firecracker: string; accel: "kvm" } | { qemu: string; accel: Accel };
+export type VmmChoice =
+  { firecracker: string; accel: "kvm" } | { qemu: string; accel: Accel; channel?: ChannelKind };
 
 /** A guest event as the host records it: a name and bounded numbers or digests, nothing else. */
 export interface RuntimeEvent {
@@ -48,8 +50,12 @@ export interface TaskRuntimeOptions {
   testFaults?: boolean;
   /** Tests: send the task as the guest's fault method of that name, which hangs or crashes it. */
   testFault?: "hang" | "crash";
-  /** Tests: more checks on the guest that ran the task, on the same boot, before it powers off. */
-  afterTask?: (session: GuestSession) => Promise<void>;
+  /**
+   * Tests and the bench only: keep the guest after a task and give it the next task whose inputs are
+   * byte for byte the same (one emulated boot serves several checks); `close()` ends it. Production
+   * boots a fresh guest for every task.
+   */
+  shareGuest?: boolean;
   /** microvm: the VMM and acceleration, when the caller already knows them (tests, the bench). */
   vmm?: VmmChoice;
 }
@@ -121,6 +127,10 @@ function decodeReply(reply: unknown): TrainedModel {
  * reachable from either: the task's guard runs on the reservation it is sent.
  */
 export class TaskRuntime implements IsolatedTrainer {
+  private shared: { session: GuestSession; dir: string; digest: string } | null = null;
+  /** Where the guest's events of the current task go. */
+  private taskListener: (e: RuntimeEvent) => void = () => undefined;
+
   private constructor(
     private readonly o: TaskRuntimeOptions,
     readonly isolation: IsolationReport,
@@ -149,7 +159,7 @@ export class TaskRuntime implements IsolatedTrainer {
       vmm =
         verdict.vmm === "firecracker"
           ? { firecracker: binary, accel: "kvm" }
-          : { qemu: binary, accel: verdict.accel };
+          : { qemu: binary, accel: verdict.accel, channel: verdict.channel };
     } else if (vmm.accel === "emulated")
       o.onWarning?.("the microVM runs under software emulation: fine for tests, never for production");
     const fc = "firecracker" in vmm;
@@ -157,7 +167,7 @@ export class TaskRuntime implements IsolatedTrainer {
       mode: "microvm",
       vmm: fc ? "firecracker" : "qemu-microvm",
       accel: vmm.accel,
-      channel: fc ? "vsock" : "virtio-serial",
+      channel: "firecracker" in vmm ? "vsock" : (vmm.channel ?? "virtio-serial"),
       measurement: assets.measurement,
     };
     return new TaskRuntime({ ...o, vmm }, isolation, assets);
@@ -168,30 +178,83 @@ export class TaskRuntime implements IsolatedTrainer {
     reservation: StepReservation,
     inputs: Record<string, string>,
   ): Promise<TrainedModel> {
-    const dir = await mkdtemp(join(tmpdir(), "enclave-task-"));
-    try {
-      const session = await this.start(dir, inputs);
+    const { onStep: _onStep, workspace: _workspace, ...rest } = options;
+    const args: TrainTaskArgs = { options: rest, reservation, kernels: kernelPins() };
+    return decodeReply(await this.runTask("train", args, inputs));
+  }
+
+  /**
+   * One federated round's task in the guest (src/runtime/guest/round-task.ts); the reply is the
+   * guest's, untrusted: the agent admits it (src/agent/isolated-round.ts). `onEvent` gets this task's
+   * events as well as the runtime's listener.
+   */
+  round(args: object, inputs: Record<string, string>, onEvent?: (e: RuntimeEvent) => void): Promise<unknown> {
+    return this.runTask("round", args, inputs, onEvent);
+  }
+
+  /**
+   * Boot (or spawn) a guest with the task's inputs, send it the task, and end it. A guest that fails
+   * the task (a typed error, a crash, a missed deadline) is killed at once, not asked to power off.
+   */
+  private async runTask(
+    method: string,
+    args: object,
+    inputs: Record<string, string>,
+    onEvent?: (e: RuntimeEvent) => void,
+  ): Promise<unknown> {
+    const emit = (e: RuntimeEvent) => {
+      this.o.onEvent?.(e);
+      onEvent?.(e);
+    };
+    this.taskListener = emit;
+    const digest = this.o.shareGuest ? await inputsDigest(inputs) : "";
+    let guest = this.shared?.digest === digest ? this.shared : null;
+    if (!guest) {
+      await this.close();
+      const dir = await mkdtemp(join(tmpdir(), "enclave-task-"));
       try {
-        const { onStep: _onStep, workspace: _workspace, ...rest } = options;
-        const args: TrainTaskArgs = { options: rest, reservation, kernels: kernelPins() };
-        const method = this.o.testFault ? `fault:${this.o.testFault}` : "train";
-        const reply = await session.connection.request(method, args, this.o.taskTimeoutMs ?? 3_600_000);
-        const model = decodeReply(reply);
-        await this.o.afterTask?.(session);
-        return model;
-      } finally {
-        await this.end(session);
+        guest = { session: await this.start(dir, inputs, emit), dir, digest };
+      } catch (err) {
+        await rm(dir, { recursive: true, force: true });
+        throw err;
       }
+    }
+    let ok = false;
+    try {
+      const name = this.o.testFault ? `fault:${this.o.testFault}` : method;
+      const reply = await guest.session.connection.request(name, args, this.o.taskTimeoutMs ?? 3_600_000);
+      ok = true;
+      return reply;
     } finally {
-      await rm(dir, { recursive: true, force: true });
+      if (ok && this.o.shareGuest) this.shared = guest;
+      else {
+        this.shared = null;
+        await this.end(guest, ok);
+      }
     }
   }
 
+  /** Tests: the guest kept by `shareGuest`, if any. */
+  get sharedGuest(): GuestSession | null {
+    return this.shared?.session ?? null;
+  }
+
+  /** End a guest kept by `shareGuest` (nothing otherwise). */
+  async close(): Promise<void> {
+    const guest = this.shared;
+    this.shared = null;
+    if (guest) await this.end(guest, true);
+  }
+
   /** Boot (or spawn) the guest with the inputs; any failure here means the task never started. */
-  private async start(dir: string, inputs: Record<string, string>): Promise<GuestSession> {
+  private async start(
+    dir: string,
+    inputs: Record<string, string>,
+    emit: (e: RuntimeEvent) => void,
+  ): Promise<GuestSession> {
     try {
       const session = await (this.assets ? this.bootVm(dir, inputs) : this.spawnProcess(dir, inputs));
-      this.o.onEvent?.({ event: "boot", source: "host", mode: this.isolation.mode, ms: session.bootMs });
+      emit({ event: "boot", source: "host", mode: this.isolation.mode, ms: session.bootMs });
       return session;
     } catch (err) {
       throw new RuntimeError(
@@ -204,7 +267,7 @@ export class TaskRuntime implements IsolatedTrainer {
 
   private onGuestEvent = (e: GuestEvent) => {
     const r = recordGuestEvent(e);
-    if (r) this.o.onEvent?.(r);
+    if (r) this.taskListener(r);
   };
 
   private async bootVm(dir: string, inputs: Record<string, string>): Promise<GuestSession> {
@@ -223,7 +286,7 @@ export class TaskRuntime implements IsolatedTrainer {
     const vmm = this.o.vmm!;
     return "firecracker" in vmm
       ? bootFirecracker({ ...common, firecracker: vmm.firecracker })
-      : bootMicroVm({ ...common, qemu: vmm.qemu, accel: vmm.accel });
+      : bootMicroVm({ ...common, qemu: vmm.qemu, accel: vmm.accel, channel: vmm.channel });
   }
 
   private async spawnProcess(dir: string, inputs: Record<string, string>): Promise<GuestSession> {
@@ -257,20 +320,39 @@ export class TaskRuntime implements IsolatedTrainer {
     });
   }
 
-  /** Ask the guest to power off, record how it ended, and make sure it has. */
-  private async end(session: GuestSession): Promise<void> {
-    await session.connection.request("exit", null, 30_000).catch(() => undefined);
-    const exit = await Promise.race([
-      session.exited,
-      new Promise<null>((r) => setTimeout(() => r(null), 30_000).unref()),
-    ]);
-    await session.stop();
-    const x = exit ?? (await session.exited);
-    this.o.onEvent?.({
-      event: "exit",
-      source: "host",
-      ...(x.code !== null ? { code: x.code } : {}),
-      ...(x.signal ? { signal: x.signal } : {}),
-    });
+  /**
+   * End a guest and record how it ended: one that finished its task is asked to power off (and
+   * killed if it has not within 30 s); one that failed it is killed at once.
+   */
+  private async end(guest: { session: GuestSession; dir: string }, politely: boolean): Promise<void> {
+    const { session } = guest;
+    try {
+      if (politely) {
+        await session.connection.request("exit", null, 30_000).catch(() => undefined);
+        await Promise.race([session.exited, new Promise((r) => setTimeout(r, 30_000).unref())]);
+      }
+      await session.stop();
+      const x = await session.exited;
+      this.taskListener({
+        event: "exit",
+        source: "host",
+        ...(x.code !== null ? { code: x.code } : {}),
+        ...(x.signal ? { signal: x.signal } : {}),
+      });
+    } finally {
+      await rm(guest.dir, { recursive: true, force: true });
+    }
   }
+}
+
+/** What a guest was given: the inputs' names and contents (a shared guest takes only the same inputs). */
+async function inputsDigest(inputs: Record<string, string>): Promise<string> {
+  const h = createHash("sha256");
+  for (const name of Object.keys(inputs).sort())
+    h.update(`${name}\0`).update(
+      createHash("sha256")
+        .update(await readFile(inputs[name]!))
+        .digest(),
+    );
+  return h.digest("hex");
 }

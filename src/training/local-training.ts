@@ -1,5 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { basename, dirname, extname, join } from "node:path";
+import { fashionMnistFiles, findFashionMnist } from "../data/fashion-mnist.js";
+import { datasetTaskInputs, type TaskInputs } from "../runtime/task-inputs.js";
 import {
   loadDataset,
   loadFashionMnistSplits,
@@ -444,27 +446,42 @@ async function trainIsolated(
   }
 }
 
-/** The files an isolated task may read (the dataset, its schema, IDX labels, the model spec), by guest name. */
+/**
+ * The files an isolated task may read (the dataset, its schema, IDX labels, the model spec), by guest
+ * name. The named Fashion-MNIST enters as its four IDX files (both official splits), found where the
+ * host found them; the guest looks for it in its data root.
+ */
 function isolatedInputs(
   o: LocalTrainingOptions,
   plan: TrainingPlan,
 ): { options: LocalTrainingOptions; inputs: Record<string, string> } {
-  if (NAMED_DATASETS.includes(o.datasetFile))
+  const named = o.datasetFile === "fashion-mnist";
+  const files = named ? fashionMnistTaskInputs() : datasetTaskInputs(dirname(o.datasetFile), plan);
+  if (!files)
     throw new EnclaveError(
       "ISOLATION_UNSUPPORTED",
-      `--isolation microvm|process takes a dataset file; ${o.datasetFile} runs with --isolation none`,
+      "--dataset: an image_folder dataset does not enter an isolated runtime in this build; use --isolation none",
     );
-  const dir = dirname(o.datasetFile);
-  const names = [plan.source.id, plan.source.schemaId];
-  if (plan.schema.format === "idx") names.push(plan.schema.labels_file);
-  const inputs: Record<string, string> = {};
-  for (const n of names) if (n) inputs[basename(n)] = join(dir, n);
+  const inputs = { ...files.inputs };
   const modelSpecFile = o.modelSpecFile ? "model-spec" + extname(o.modelSpecFile) : undefined;
   if (o.modelSpecFile) inputs[modelSpecFile!] = o.modelSpecFile;
   return {
-    options: { ...o, onStep: undefined, datasetFile: basename(plan.source.id), modelSpecFile },
+    options: { ...o, onStep: undefined, datasetFile: named ? o.datasetFile : files.dataset, modelSpecFile },
     inputs,
   };
+}
+
+/** Fashion-MNIST's train and test IDX files where the host found them (DATASET_NOT_FOUND otherwise). */
+function fashionMnistTaskInputs(): TaskInputs {
+  const dir = findFashionMnist();
+  const inputs: Record<string, string> = {};
+  for (const split of ["train", "test"] as const) {
+    const f = dir ? fashionMnistFiles(dir, split) : null;
+    if (!dir || !f) throw new EnclaveError("DATASET_NOT_FOUND", "--dataset: Fashion-MNIST was not found");
+    inputs[f.images] = join(dir, f.images);
+    inputs[f.labels] = join(dir, f.labels);
+  }
+  return { dataset: "fashion-mnist", inputs };
 }
 
 /** The Airlock on the host side of an isolated run: the model's tensors and bounded numbers only. */

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -89,5 +89,45 @@ describe("an isolated training task (process runtime)", () => {
       [15, false],
       [0, false],
     ]);
+  });
+
+  it("trains the named fashion-mnist in the guest to the in-process model, its four IDX files its only inputs", async () => {
+    // A miniature Fashion-MNIST (40 train, 20 test images) where the loader looks first.
+    const fm = join(dir, "fashion-mnist");
+    mkdirSync(fm);
+    const idx = (dims: number[], payload: Uint8Array) => {
+      const head = Buffer.alloc(4 + 4 * dims.length);
+      head[2] = 0x08;
+      head[3] = dims.length;
+      dims.forEach((d, i) => head.writeUInt32BE(d, 4 + 4 * i));
+      return Buffer.concat([head, payload]);
+    };
+    for (const [prefix, n] of [
+      ["train", 40],
+      ["t10k", 20],
+    ] as const) {
+      const pixels = Uint8Array.from({ length: n * 784 }, (_, i) => (i * 37 + (i % 784) * 11) % 256);
+      writeFileSync(join(fm, `${prefix}-images-idx3-ubyte`), idx([n, 28, 28], pixels));
+      writeFileSync(
+        join(fm, `${prefix}-labels-idx1-ubyte`),
+        idx(
+          [n],
+          Uint8Array.from({ length: n }, (_, i) => i % 10),
+        ),
+      );
+    }
+    process.env.ENCLAVE_FASHION_MNIST_DIR = fm;
+    try {
+      const task = { ...SMALL_TASK, datasetFile: "fashion-mnist", batchSize: 8, hidden: [4] };
+      const none = await runLocalTraining({ ...task, workspace: join(dir, "ws-fm-none") });
+      const runtime = await TaskRuntime.prepare({ mode: "process", cacheDir: dir });
+      const isolated = await runLocalTraining({ ...task, workspace: join(dir, "ws-fm"), isolated: runtime });
+      expect(isolated.report.dataset).toEqual(none.report.dataset);
+      expect(isolated.report.model.sha256).toBe(none.report.model.sha256);
+      expect(isolated.report.accuracy).toBe(none.report.accuracy);
+      expect(isolated.report.training.steps).toBe(none.report.training.steps);
+    } finally {
+      delete process.env.ENCLAVE_FASHION_MNIST_DIR;
+    }
   });
 });

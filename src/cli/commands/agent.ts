@@ -74,6 +74,7 @@ export function registerAgentCommand(program: Command): void {
           mode: f.isolation,
           cacheDir: resolve(f.runtimeCache ?? defaultCacheDir()),
           provider: f.provider,
+          taskTimeoutMs: f.taskTimeout === undefined ? undefined : f.taskTimeout * 1000,
         },
       });
       const signal = await stop;

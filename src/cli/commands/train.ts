@@ -56,6 +56,7 @@ async function isolatedTrainer(f: TrainFlags): Promise<TaskRuntime | undefined> 
     mode: f.isolation,
     cacheDir: resolve(f.runtimeCache ?? defaultCacheDir()),
     provider: f.provider,
+    taskTimeoutMs: f.taskTimeout === undefined ? undefined : f.taskTimeout * 1000,
     onWarning: (w) => process.stderr.write(`enclave: WARNING: ${w}\n`),
     onEvent: ({ event, ...fields }) =>
       process.stderr.write(

@@ -2,6 +2,7 @@ import { createReadStream, openSync, readdirSync, readFileSync, writeSync } from
 import { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { encodeFrame, FrameDecoder } from "../channel/frames.js";
+import { runRoundTask, type RoundTaskArgs } from "./round-task.js";
 import { runTrainTask, type TrainTaskArgs } from "./train-task.js";
 
 /**
@@ -41,12 +42,15 @@ function socketChannel(socket: Duplex): Channel {
 async function openChannel(): Promise<Channel> {
   const inherited = process.env[PROCESS_CHANNEL_ENV];
   if (inherited) return socketChannel(new Socket({ fd: Number(inherited), readable: true, writable: true }));
-  // Firecracker: vsock to the host (CID 2), which Firecracker forwards to the host's Unix socket.
-  if (` ${kernelCommandLine().trim()} `.includes(" enclave.channel=vsock ")) {
+  // vsock to the host (CID 2): Firecracker forwards it to the host's Unix socket; under QEMU's
+  // vhost-vsock the host listens on the port the command line names.
+  const cmdline = ` ${kernelCommandLine().trim()} `;
+  if (cmdline.includes(" enclave.channel=vsock ")) {
     const { vsockTransport } = await import("../../inference/vsock-transport.js");
+    const named = / enclave\.vsock_port=([0-9]{1,10}) /.exec(cmdline);
     return socketChannel(
       await vsockTransport.dial(
-        { kind: "vsock", cid: HOST_CID, port: CHANNEL_VSOCK_PORT },
+        { kind: "vsock", cid: HOST_CID, port: named ? Number(named[1]) : CHANNEL_VSOCK_PORT },
         { timeoutMs: 30_000 },
       ),
     );
@@ -88,6 +92,7 @@ function handlers(send: (m: object) => void): Record<string, Handler> {
     ping: () => "pong",
     interfaces: () => readdirSync("/sys/class/net").sort(),
     train: (args) => runTrainTask(args as TrainTaskArgs, dataRoot, emit),
+    round: (args) => runRoundTask(args as RoundTaskArgs, dataRoot, emit),
   };
   // Faults on request, for the tests of the host's deadlines: only when the host booted the guest so.
   const faults =

@@ -1,4 +1,5 @@
 import { join } from "node:path";
+import { FASHION_MNIST_ENV } from "../../data/fashion-mnist.js";
 import { serializeSafetensors, weightsHash } from "../../model/safetensors.js";
 import { ReservedLedger, type StepReservation } from "../../privacy/reserved-ledger.js";
 import {
@@ -40,9 +41,17 @@ export function kernelPins(env: NodeJS.ProcessEnv = process.env): KernelPins {
   return pins;
 }
 
+/** Apply the host's pins before the first kernel call (the backend is chosen once, at first use). */
+export function applyKernelPins(pins: KernelPins | undefined): void {
+  for (const [k, v] of Object.entries(pins ?? {}))
+    if (k === "ENCLAVE_KERNELS" || k === "ENCLAVE_KERNELS_CPU" || k === "ENCLAVE_THREADS")
+      process.env[k] = String(v);
+}
+
 const NAME = /^[A-Za-z0-9._-]{1,200}$/;
 
-function inDataRoot(dataRoot: string, name: string | undefined, field: string): string | undefined {
+/** A file the host named by its plain name, inside the guest's data root (CHANNEL_PROTOCOL otherwise). */
+export function inDataRoot(dataRoot: string, name: string | undefined, field: string): string | undefined {
   if (name === undefined) return undefined;
   if (typeof name !== "string" || !NAME.test(name) || name.startsWith("."))
     throw new RuntimeError(
@@ -63,10 +72,13 @@ export async function runTrainTask(
   dataRoot: string,
   emit: (event: string, fields: Record<string, number | string>) => void,
 ): Promise<TrainTaskReply> {
-  for (const [k, v] of Object.entries(args.kernels ?? {})) process.env[k] = String(v);
+  applyKernelPins(args.kernels);
+  // The named Fashion-MNIST: its four IDX files are the data root (the loader looks there first).
+  const named = args.options.datasetFile === "fashion-mnist";
+  if (named) process.env[FASHION_MNIST_ENV] = dataRoot;
   const o: LocalTrainingOptions = {
     ...args.options,
-    datasetFile: inDataRoot(dataRoot, args.options.datasetFile, "datasetFile")!,
+    datasetFile: named ? "fashion-mnist" : inDataRoot(dataRoot, args.options.datasetFile, "datasetFile")!,
     modelSpecFile: inDataRoot(dataRoot, args.options.modelSpecFile, "modelSpecFile"),
     workspace: "",
   };

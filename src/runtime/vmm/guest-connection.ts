@@ -1,4 +1,4 @@
-import { RuntimeError, RuntimeErrorCode } from "../errors.js";
+import { GuestReportedError, RuntimeError, RuntimeErrorCode } from "../errors.js";
 import { encodeFrame } from "../channel/frames.js";
 
 /** A message from the guest. `ready` comes first, once; `event` any time; `reply` answers a request. */
@@ -52,7 +52,7 @@ export class GuestConnection {
     const code =
       typeof err.code === "string" && CODE.test(err.code) ? err.code : RuntimeErrorCode.GUEST_TASK_FAILED;
     const message = typeof err.message === "string" ? err.message.slice(0, 500) : "guest task failed";
-    p.reject(new RuntimeError(code as RuntimeErrorCode, `guest: ${message}`));
+    p.reject(new GuestReportedError(code as RuntimeErrorCode, `guest: ${message}`));
   }
 
   request<T>(method: string, args: unknown, timeoutMs: number): Promise<T> {

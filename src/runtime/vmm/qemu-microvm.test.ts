@@ -58,6 +58,21 @@ describe("QEMU microvm", () => {
     expect(tcg[tcg.indexOf("-append") + 1]).toContain("tsc_early_khz=");
   });
 
+  it("with vhost-vsock gives the guest a vsock device and its host port, and no virtio-serial port", () => {
+    const args = qemuArgs({
+      assets,
+      accel: "kvm",
+      memoryMiB: 512,
+      socket: "/s",
+      append: [],
+      vsock: { cid: 77, port: 123456 },
+    });
+    expect(args[args.indexOf("-nic") + 1]).toBe("none");
+    expect(args).toContain("vhost-vsock-device,guest-cid=77");
+    expect(args.filter((a) => /virtserialport|virtio-serial|chardev/.test(a))).toEqual([]);
+    expect(args[args.indexOf("-append") + 1]).toContain("enclave.channel=vsock enclave.vsock_port=123456");
+  });
+
   it("turns a VMM that cannot start into a typed error carrying its reason", async () => {
     await expect(boot(fakeQemu("fail"))).rejects.toMatchObject({
       code: "RUNTIME_GUEST_CRASHED",

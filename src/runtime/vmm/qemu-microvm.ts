@@ -1,8 +1,11 @@
 import { spawn } from "node:child_process";
+import { randomInt } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { Duplex } from "node:stream";
+import { VMADDR_CID_ANY, vsockTransport } from "../../inference/vsock-transport.js";
 import type { RuntimeAssets } from "../assets.js";
 import type { Accel, ChannelKind } from "../doctor.js";
 import { startGuestSession, type GuestEvent, type GuestSession } from "./guest-session.js";
@@ -28,6 +31,12 @@ export interface MicroVmOptions {
    * cpio archive that /init unpacks into /data and then remounts read-only.
    */
   dataDrive?: string;
+  /**
+   * `vsock` where the host has /dev/vhost-vsock (and AF_VSOCK sockets): a vhost-vsock-device with its
+   * own guest CID, the guest dialling the host (CID 2) on a port the host listens on; otherwise (the
+   * default) virtio-serial over a Unix socket. The framing and the typed errors are the same.
+   */
+  channel?: ChannelKind;
 }
 
 export interface BootedVm extends GuestSession {
@@ -47,9 +56,12 @@ export function qemuArgs(o: {
   assets: RuntimeAssets;
   accel: Accel;
   memoryMiB: number;
+  /** virtio-serial: the Unix socket the host listens on. */
   socket: string;
   append: string[];
   dataDrive?: string;
+  /** vsock instead of virtio-serial: the guest's CID and the host port it dials. */
+  vsock?: { cid: number; port: number };
 }): string[] {
   const kvm = o.accel === "kvm";
   const cmdline = [
@@ -58,6 +70,7 @@ export function qemuArgs(o: {
     "quiet",
     ...(kvm ? [] : ["tsc_early_khz=2000000"]),
     ...(o.dataDrive ? ["enclave.data=1"] : []),
+    ...(o.vsock ? ["enclave.channel=vsock", `enclave.vsock_port=${o.vsock.port}`] : []),
     ...o.append,
   ];
   return [
@@ -72,13 +85,15 @@ export function qemuArgs(o: {
     ...["-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"],
     ...["-serial", "stdio"],
     ...["-kernel", o.assets.kernel, "-initrd", o.assets.rootfs, "-append", cmdline.join(" ")],
-    ...["-chardev", `socket,id=channel,path=${o.socket}`],
-    ...[
-      "-device",
-      "virtio-serial-device,max_ports=2",
-      "-device",
-      `virtserialport,chardev=channel,name=${CHANNEL_PORT_NAME}`,
-    ],
+    ...(o.vsock
+      ? ["-device", `vhost-vsock-device,guest-cid=${o.vsock.cid}`]
+      : [
+          ...["-chardev", `socket,id=channel,path=${o.socket}`],
+          "-device",
+          "virtio-serial-device,max_ports=2",
+          "-device",
+          `virtserialport,chardev=channel,name=${CHANNEL_PORT_NAME}`,
+        ]),
     // QEMU opens the image read-only and refuses the guest's writes: the dataset cannot be changed.
     ...(o.dataDrive
       ? [
@@ -100,12 +115,49 @@ function lines(stream: NodeJS.ReadableStream, each: (line: string) => void): voi
   });
 }
 
+/** A random value in [lo, hi): guest CIDs and host ports, unique per VM on this host with high odds. */
+const pick = (lo: number, hi: number) => lo + randomInt(hi - lo);
+
+/** The channel's host end: a Unix socket QEMU connects to, or an AF_VSOCK port the guest dials. */
+async function listenChannel(
+  o: MicroVmOptions,
+  socketPath: string,
+): Promise<{ channel: Promise<Duplex>; close: () => Promise<void>; vsock?: { cid: number; port: number } }> {
+  if (o.channel === "vsock") {
+    let accept!: (s: Duplex) => void;
+    const channel = new Promise<Duplex>((r) => (accept = r));
+    // The first connection only: the guest's (the addon does not report the peer CID; see docs/runtime.md).
+    let taken = false;
+    for (let attempt = 0; ; attempt++) {
+      const port = pick(1 << 16, 1 << 30);
+      try {
+        const listener = await vsockTransport.listen({ kind: "vsock", cid: VMADDR_CID_ANY, port }, (s) => {
+          if (taken) return void s.destroy();
+          taken = true;
+          accept(s);
+        });
+        return { channel, close: () => listener.close(), vsock: { cid: pick(3, 1 << 30), port } };
+      } catch (err) {
+        if (attempt >= 3) throw err;
+      }
+    }
+  }
+  const server: Server = createServer();
+  await new Promise<void>((resolve, reject) => server.once("error", reject).listen(socketPath, resolve));
+  const channel = new Promise<Socket>((resolve) =>
+    server.once("connection", (socket: Socket) => {
+      server.close(); // one connection: QEMU's
+      resolve(socket);
+    }),
+  );
+  return { channel, close: async () => void server.close() };
+}
+
 /** Boot a microVM and wait for its guest's `ready`; a crash or a missed deadline is a typed error. */
 export async function bootMicroVm(o: MicroVmOptions): Promise<BootedVm> {
   const dir = await mkdtemp(join(tmpdir(), "enclave-vm-"));
   const socketPath = join(dir, "channel.sock");
-  const server: Server = createServer();
-  await new Promise<void>((resolve, reject) => server.once("error", reject).listen(socketPath, resolve));
+  const host = await listenChannel(o, socketPath);
   const started = performance.now();
   const child = spawn(
     o.qemu,
@@ -116,28 +168,23 @@ export async function bootMicroVm(o: MicroVmOptions): Promise<BootedVm> {
       socket: socketPath,
       append: o.append ?? [],
       dataDrive: o.dataDrive,
+      vsock: host.vsock,
     }),
     { stdio: ["ignore", "pipe", "pipe"] },
   );
   lines(child.stdout!, (l) => o.onConsole?.(l));
-  const channel = new Promise<Socket>((resolve) =>
-    server.once("connection", (socket: Socket) => {
-      server.close(); // one connection: QEMU's
-      resolve(socket);
-    }),
-  );
   const session = await startGuestSession({
     child,
-    channel,
+    channel: host.channel,
     what: "the microVM",
     program: o.qemu,
     bootTimeoutMs: o.bootTimeoutMs,
     started,
     onEvent: o.onEvent,
     cleanup: async () => {
-      server.close();
+      await host.close();
       await rm(dir, { recursive: true, force: true });
     },
   });
-  return { ...session, vmm: "qemu-microvm", accel: o.accel, channel: "virtio-serial" };
+  return { ...session, vmm: "qemu-microvm", accel: o.accel, channel: host.vsock ? "vsock" : "virtio-serial" };
 }
