@@ -1,7 +1,7 @@
 import { spawn } from "node:child_process";
-import { access, mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { request } from "node:http";
-import { createServer, type Server, type Socket } from "node:net";
+import { connect, createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { RuntimeAssets } from "../assets.js";
@@ -137,16 +137,25 @@ export function callApi(socketPath: string, call: ApiCall, timeoutMs: number): P
   });
 }
 
+/**
+ * Wait until the API socket accepts a connection. Its file appears when Firecracker binds it, a
+ * moment before it listens: a call in between is refused, so the file alone is not readiness.
+ */
 async function waitForSocket(path: string, deadline: number): Promise<void> {
+  const accepts = () =>
+    new Promise<boolean>((resolve) => {
+      const s = connect(path);
+      s.once("connect", () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.once("error", () => resolve(false));
+    });
   for (;;) {
-    try {
-      await access(path);
-      return;
-    } catch {
-      if (Date.now() > deadline)
-        throw new RuntimeError(RuntimeErrorCode.VMM_START_FAILED, "firecracker did not open its API socket");
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    if (await accepts()) return;
+    if (Date.now() > deadline)
+      throw new RuntimeError(RuntimeErrorCode.VMM_START_FAILED, "firecracker did not open its API socket");
+    await new Promise((r) => setTimeout(r, 20));
   }
 }
 
