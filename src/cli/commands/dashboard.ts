@@ -2,8 +2,7 @@ import { request } from "node:https";
 import { resolve } from "node:path";
 import type { Command } from "commander";
 import { EnclaveError } from "../../errors.js";
-import { IdentityError } from "../../identity/errors.js";
-import { loadKit } from "../../identity/kit.js";
+import { loadKitAs } from "../../identity/kit.js";
 import { coordinatorCheck } from "../../sdk/admin-client.js";
 
 /** Ask the coordinator for a one-time dashboard login link with an admin's certificate. */
@@ -14,9 +13,7 @@ export function registerDashboardCommand(program: Command): void {
     .requiredOption("--kit <dir>", "an admin's startup kit")
     .option("--endpoint <url>", "the coordinator (default: the one the kit names)")
     .action(async (o: { kit: string; endpoint?: string }) => {
-      const kit = await loadKit(resolve(o.kit));
-      if (kit.identity.role !== "admin")
-        throw new IdentityError("KIT_INVALID", "--kit: this command needs an admin kit");
+      const kit = await loadKitAs(o.kit, "admin");
       const base = new URL(
         o.endpoint ?? `https://${kit.config.coordinator.host}:${kit.config.coordinator.port}`,
       );

@@ -5,14 +5,13 @@ import type { Command } from "commander";
 import { loadCa, CA_FILES } from "../../identity/ca-files.js";
 import { approveEnrolment, createEnrolment, readEnrolment } from "../../identity/enrolment.js";
 import { IdentityError } from "../../identity/errors.js";
-import { writeKit } from "../../identity/kit.js";
+import { loadKitAs, writeKit } from "../../identity/kit.js";
 import type { ProjectCa } from "../../identity/certificates.js";
 import { loadProject } from "../../identity/project.js";
 import { provisionProject } from "../../identity/provision.js";
 import { readRevocations, revokeSerials } from "../../identity/revocation.js";
 import { appendAdminAction } from "../../identity/admin-actions.js";
 import { existsSync } from "node:fs";
-import { loadKit } from "../../identity/kit.js";
 import { choiceFlag } from "../flags.js";
 
 const print = (json: boolean | undefined, data: unknown, text: string) =>
@@ -38,9 +37,7 @@ const ADMIN_ACTIONS = "admin-actions.json";
  */
 async function actingAdmin(kitDir: string | undefined, caDir: string, ca: ProjectCa): Promise<string> {
   if (kitDir === undefined) return `ca/${ca.project}`;
-  const kit = await loadKit(resolve(kitDir));
-  if (kit.identity.role !== "admin")
-    throw new IdentityError("KIT_INVALID", "--kit: this command needs an admin kit");
+  const kit = await loadKitAs(kitDir, "admin");
   if (!new X509Certificate(kit.caPem).publicKey.equals(new X509Certificate(ca.certPem).publicKey))
     throw new IdentityError("KIT_INVALID", "--kit: the admin kit is not of this project CA");
   const list = join(caDir, CA_FILES.revoked);
