@@ -2,7 +2,10 @@
 // processes that dial out over mTLS, jobs submitted with an admin kit and watched to the end.
 // An agent SIGKILLed mid-round leaves the round to the others and, restarted, rejoins a later
 // round of the same job; an agent frozen mid-round (SIGSTOP) is cut off when its heartbeats stop,
-// and the round goes on without it.
+// and the round goes on without it. A coordinator SIGKILLed mid-round and restarted on its
+// workspace resumes the job from its checkpoint. A test client with a real site kit shows
+// relayed and replayed evidence refused over a real session, and a revoked site certificate
+// refused at its next handshake.
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -132,6 +135,8 @@ describe("federation over the network (real processes, mTLS on loopback)", () =>
         "30",
         "--heartbeat",
         "2",
+        "--revocations",
+        join(root, "ca", "revoked.json"),
         "--log-level",
         "warn",
       ],
@@ -417,5 +422,24 @@ describe("federation over the network (real processes, mTLS on loopback)", () =>
     // And the site is trusted again the moment it answers properly: nothing was pinned wrongly.
     const again = await challenged("site-a", (nonce, id) => reply(id, nonce, own, own));
     expect(again.verdict.status).toBe("TRUSTED");
+  });
+
+  it("refuses a revoked site certificate at its next handshake", async () => {
+    const provider = new SimulatedProvider();
+    const key = certificatePublicKey((await loadKit(kit("site-b"))).credential.certPem);
+    const answer = async (nonce: Uint8Array, requestId: bigint): Promise<RequestInit> => ({
+      kind: {
+        case: "evidence",
+        value: {
+          requestId,
+          publicKey: key,
+          ...evidenceToWire(await provider.collect(bindReportData(nonce, key, undefined))),
+        },
+      },
+    });
+    expect((await challenged("site-b", answer)).verdict.status).toBe("TRUSTED");
+    const rv = await enclave("revoke", "--ca", join(root, "ca"), "--cert", join(kit("site-b"), "cert.pem"));
+    expect(rv.code, rv.err).toBe(0);
+    await expect(challenged("site-b", answer)).rejects.toThrow();
   });
 });
