@@ -2,7 +2,10 @@
 // processes that dial out over mTLS, jobs submitted with an admin kit and watched to the end.
 // An agent SIGKILLed mid-round leaves the round to the others and, restarted, rejoins a later
 // round of the same job; an agent frozen mid-round (SIGSTOP) is cut off when its heartbeats stop,
-// and the round goes on without it.
+// and the round goes on without it. A coordinator SIGKILLed mid-round and restarted on its
+// workspace resumes the job from its checkpoint. A test client with a real site kit shows
+// relayed and replayed evidence refused over a real session, and a revoked site certificate
+// refused at its next handshake.
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -11,6 +14,14 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { bindReportData } from "../../src/attestation/binding.js";
+import { SimulatedProvider } from "../../src/attestation/providers/software.js";
+import { MessageQueue } from "../../src/federation/transports/message-queue.js";
+import { evidenceToWire, type RequestInit } from "../../src/federation/transports/session-wire.js";
+import type { SessionResponse } from "../../src/gen/agent/v1/session_pb.js";
+import { certificatePublicKey } from "../../src/identity/certificates.js";
+import { loadKit } from "../../src/identity/kit.js";
+import { adminClient } from "../../src/sdk/admin-client.js";
 import { emptyLedgerCopier } from "../support/ledger-template.js";
 
 const REPO = fileURLToPath(new URL("../../", import.meta.url));
@@ -124,6 +135,8 @@ describe("federation over the network (real processes, mTLS on loopback)", () =>
         "30",
         "--heartbeat",
         "2",
+        "--revocations",
+        join(root, "ca", "revoked.json"),
         "--log-level",
         "warn",
       ],
@@ -340,5 +353,93 @@ describe("federation over the network (real processes, mTLS on loopback)", () =>
         rounds.filter((r) => r.record!.clients.includes(site)).length,
       );
     }
+  });
+
+  /**
+   * A test client speaking agent.v1 Session with a real site kit: Hello, then the first challenge
+   * answered by `answer`; resolves with the coordinator's verdict. The real agents are stopped
+   * by now (the test above), so this client is the site's only session.
+   */
+  async function challenged(
+    site: string,
+    answer: (nonce: Uint8Array, requestId: bigint) => Promise<RequestInit>,
+  ): Promise<{ nonce: Uint8Array; verdict: { status: string; refused: string } }> {
+    const siteKit = await loadKit(kit(site));
+    const out = new MessageQueue<RequestInit>(16);
+    void out.push({ kind: { case: "hello", value: { nodeId: site, agentVersion: "test" } } });
+    const call = new AbortController();
+    let nonce: Uint8Array = new Uint8Array();
+    try {
+      for await (const res of adminClient(siteKit, endpoint).session(out, {
+        signal: call.signal,
+      }) as AsyncIterable<SessionResponse>) {
+        if (res.kind.case === "challenge") {
+          nonce = res.kind.value.nonce;
+          await out.push(await answer(nonce, res.kind.value.requestId));
+        }
+        if (res.kind.case === "verdict") return { nonce, verdict: res.kind.value };
+      }
+      throw new Error("the session ended without a verdict");
+    } finally {
+      out.end();
+      call.abort();
+    }
+  }
+
+  it("refuses relayed evidence (bound to another TLS key) and replayed evidence (a used nonce) over a real session", async () => {
+    const provider = new SimulatedProvider();
+    const keyOf = async (site: string) => certificatePublicKey((await loadKit(kit(site))).credential.certPem);
+    const own = await keyOf("site-a");
+    const other = await keyOf("site-b");
+    const reply = async (requestId: bigint, nonce: Uint8Array, bound: Uint8Array, claimed: Uint8Array) => ({
+      kind: {
+        case: "evidence" as const,
+        value: {
+          requestId,
+          publicKey: claimed,
+          ...evidenceToWire(await provider.collect(bindReportData(nonce, bound, undefined))),
+        },
+      },
+    });
+    // The control: evidence bound to this session's nonce and this certificate's key is trusted.
+    let kept: RequestInit | undefined;
+    const good = await challenged("site-a", async (nonce, id) => (kept = await reply(id, nonce, own, own)));
+    expect(good.verdict).toMatchObject({ status: "TRUSTED", refused: "" });
+    // Relayed: evidence made for site-b's key, presented on site-a's TLS session.
+    const relayed = await challenged("site-a", (nonce, id) => reply(id, nonce, other, other));
+    expect(relayed.verdict.status).toBe("REFUSED");
+    expect(relayed.verdict.refused).toMatch(/^EVIDENCE_KEY_MISMATCH/);
+    // Relayed, claiming this session's key: the report data still binds the other key.
+    const disguised = await challenged("site-a", (nonce, id) => reply(id, nonce, other, own));
+    expect(disguised.verdict.status).not.toBe("TRUSTED");
+    // Replayed: the control's evidence again (its nonce used), answering a fresh challenge.
+    const replayed = await challenged("site-a", async (nonce, id) => {
+      expect(Buffer.from(nonce).equals(Buffer.from(good.nonce))).toBe(false);
+      const k = kept!.kind as { case: "evidence"; value: Record<string, unknown> };
+      return { kind: { case: "evidence", value: { ...k.value, requestId: id } } } as RequestInit;
+    });
+    expect(replayed.verdict.status).not.toBe("TRUSTED");
+    // And the site is trusted again the moment it answers properly: nothing was pinned wrongly.
+    const again = await challenged("site-a", (nonce, id) => reply(id, nonce, own, own));
+    expect(again.verdict.status).toBe("TRUSTED");
+  });
+
+  it("refuses a revoked site certificate at its next handshake", async () => {
+    const provider = new SimulatedProvider();
+    const key = certificatePublicKey((await loadKit(kit("site-b"))).credential.certPem);
+    const answer = async (nonce: Uint8Array, requestId: bigint): Promise<RequestInit> => ({
+      kind: {
+        case: "evidence",
+        value: {
+          requestId,
+          publicKey: key,
+          ...evidenceToWire(await provider.collect(bindReportData(nonce, key, undefined))),
+        },
+      },
+    });
+    expect((await challenged("site-b", answer)).verdict.status).toBe("TRUSTED");
+    const rv = await enclave("revoke", "--ca", join(root, "ca"), "--cert", join(kit("site-b"), "cert.pem"));
+    expect(rv.code, rv.err).toBe(0);
+    await expect(challenged("site-b", answer)).rejects.toThrow();
   });
 });
