@@ -30,6 +30,7 @@ describe("enclave runtime doctor", () => {
       "kvm probe boot",
       "emulated probe boot",
       "vhost-vsock device",
+      "vsock sockets",
       "firecracker",
       "qemu",
       "qemu microvm machine",
