@@ -1,4 +1,3 @@
-import { spawn } from "node:child_process";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -10,10 +9,8 @@ import { openDatabase } from "../../src/storage/database.js";
 import { SeededRandom } from "../../src/random.js";
 import { describeOnPostgres } from "../support/postgres-server.js";
 import { jobSpendFromLedger, ledgerRows, spendOf, type LedgerRow } from "./ledger-check.js";
+import { runJobProcess } from "./job-process-run.js";
 import { writePresentations } from "./presentations.js";
-
-const JOB = new URL("./job-process.ts", import.meta.url).pathname;
-const root = new URL("../..", import.meta.url).pathname;
 
 interface JobResult {
   locked?: boolean;
@@ -28,27 +25,10 @@ interface JobResult {
 
 type JobArgs = { jobId: string; target: number; accountant: AccountantName } & Record<string, unknown>;
 
-function runJob(args: JobArgs, killAfterMs: number | null): Promise<JobResult> {
+async function runJob(args: JobArgs, killAfterMs: number | null): Promise<JobResult> {
   const job = { target: args.target, jobId: args.jobId, accountant: args.accountant };
-  return new Promise((res, rej) => {
-    const child = spawn(process.execPath, ["--import", "tsx", JOB, JSON.stringify(args)], {
-      cwd: root,
-      stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, DATABASE_URL: "" },
-    });
-    let out = "";
-    let err = "";
-    child.stdout.on("data", (b) => (out += b));
-    child.stderr.on("data", (b) => (err += b));
-    const timer = killAfterMs === null ? null : setTimeout(() => child.kill("SIGKILL"), killAfterMs);
-    child.on("error", rej);
-    child.on("exit", (code, signal) => {
-      if (timer) clearTimeout(timer);
-      if (signal === "SIGKILL") return res({ killed: true, ...job });
-      if (code !== 0) return rej(new Error(`job exited ${code}: ${err.slice(-2000)}`));
-      res({ ...JSON.parse(out.trim().split("\n").pop()!), ...job });
-    });
-  });
+  const r = await runJobProcess(args, killAfterMs);
+  return r.killed ? { killed: true, ...job } : ({ ...r.result, ...job } as JobResult);
 }
 
 async function runSequence(backend: { workspace: string; url: string }, seed: number, waves: number) {

@@ -1,4 +1,3 @@
-import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -6,34 +5,19 @@ import { describe, expect, it } from "vitest";
 import { BudgetLedger } from "../../src/privacy/budget-ledger.js";
 import { openDatabase } from "../../src/storage/database.js";
 import { describeOnPostgres } from "../support/postgres-server.js";
+import { runJobProcess } from "./job-process-run.js";
 import { writePresentations } from "./presentations.js";
 
-const JOB = new URL("./job-process.ts", import.meta.url).pathname;
-const root = new URL("../..", import.meta.url).pathname;
 /** A pid that is certainly not running: the largest pid Linux allows, plus one. */
 const DEAD_PID = 4194305;
 const WRITERS = 3;
 const STEPS = 40;
 const TRIALS = 6;
 
-function writer(args: object): Promise<{ steps: number }> {
-  return new Promise((res, rej) => {
-    const child = spawn(process.execPath, ["--import", "tsx", JOB, JSON.stringify(args)], {
-      cwd: root,
-      stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, DATABASE_URL: "" },
-    });
-    let out = "";
-    let err = "";
-    child.stdout.on("data", (b) => (out += b));
-    child.stderr.on("data", (b) => (err += b));
-    child.on("error", rej);
-    child.on("exit", (code) =>
-      code === 0
-        ? res(JSON.parse(out.trim().split("\n").pop()!))
-        : rej(new Error(`writer exited ${code}: ${err.slice(-2000)}`)),
-    );
-  });
+async function writer(args: object): Promise<{ steps: number }> {
+  const r = await runJobProcess(args);
+  if (r.killed) throw new Error("writer was killed");
+  return r.result as { steps: number };
 }
 
 /**
